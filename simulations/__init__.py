@@ -1,0 +1,1 @@
+"""Experiments: sweeps, the theory-vs-simulation report, the results store, figures."""
