@@ -15,3 +15,12 @@ eps = sp.Symbol("epsilon", positive=True)  # expansion parameter, eps = 1/m, for
 # --- training (normalized units of PAPER.md 2.2; docs/theory/sparsification.md) ---
 lam = sp.Symbol("lambda", positive=True)  # L1 strength in normalized units (lambda_code / 4)
 t = sp.Symbol("t", nonnegative=True)  # gradient-flow time in normalized units (4 x code time)
+
+# --- hidden-layer noise (docs/theory/noise.md#setup) ---
+sigma = sp.Symbol("sigma", positive=True)  # noise standard deviation per hidden coordinate
+kappa = sp.Symbol("kappa", real=True)  # excess kurtosis of one noise coordinate (>= -2)
+c = sp.Symbol("c", positive=True)  # negative-overlap margin |<W_i, W_j>| of an off-target pair
+s = sp.Symbol("s", positive=True)  # standard deviation of the projected noise Z_j = <W_j, xi>
+q = sp.Symbol("q", positive=True)  # participation ratio ||W_j||_4^4 / ||W_j||_2^4, in [1/m, 1]
+z = sp.Symbol("z", real=True)  # integration variable (value of Z_j)
+a = sp.Symbol("a", positive=True)  # margin in units of the noise, a = c / s
