@@ -165,13 +165,14 @@ def draw_noise(gen: np.random.Generator, shape: str, sigma: float, size) -> np.n
 def noise_initial_weights(n: int, m: int, instances: int, seed) -> np.ndarray:
     """Initial weights W_ik ~ N(0, 1/m) i.i.d. (PAPER.md 1.3), shape (instances, n, m).
 
-    Instance i uses child i of ``SeedSequence(seed)``, so it does not depend on how many
-    instances are drawn.
+    ``seed``: int, sequence of ints or ``SeedSequence``. Instance i uses child i of
+    ``SeedSequence(seed)``, so it does not depend on how many instances are drawn.
     """
     for name, v in (("n", n), ("m", m), ("instances", instances)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-    children = np.random.SeedSequence(seed).spawn(int(instances))
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    children = ss.spawn(int(instances))
     return np.stack(
         [np.random.default_rng(ch).normal(0.0, 1.0 / np.sqrt(m), (n, m)) for ch in children]
     )
