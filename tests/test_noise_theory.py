@@ -1,0 +1,244 @@
+"""Tests of theory/noise.py: symbolic identities, sympy vs lambdified faces, Monte Carlo checks.
+
+docs/theory/noise.md. Monte Carlo tests use fixed seeds (deterministic); each states the
+false-failure rate its z-bound would have if the seed were drawn at random.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import integrate, optimize
+
+from tests.helpers import rng, two_sided_z
+from theory import _symbols as S
+from theory.noise import (
+    NOISE_KURTOSIS,
+    expressions,
+    noise_edgeworth_correction,
+    noise_leak_edgeworth,
+    noise_leak_gaussian,
+    noise_leak_one_sparse,
+    noise_margin_limit,
+    noise_projection_kurtosis,
+    noise_sigma_star,
+    noise_window,
+    projected_fourth_cumulant,
+)
+
+EPS = np.finfo(np.float64).eps
+# Per-assertion false-failure rate of the Monte Carlo z-bounds (two-sided).
+MC_FALSE_FAILURE = 1e-4
+Z_MC = two_sided_z(MC_FALSE_FAILURE)  # about 3.9
+
+
+def _draw(gen, shape, size):
+    """Unit-variance noise of the given shape (independent of dynamics, on purpose)."""
+    if shape == "bernoulli":
+        return gen.choice([-1.0, 1.0], size)
+    if shape == "gaussian":
+        return gen.standard_normal(size)
+    if shape == "uniform":
+        return gen.uniform(-math.sqrt(3), math.sqrt(3), size)
+    return gen.laplace(0.0, 1 / math.sqrt(2), size)
+
+
+# --- symbolic identities ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_projected_fourth_cumulant_is_additive(k):
+    """E Z^4 - 3 (E Z^2)^2 = kappa sigma^4 sum w^4 exactly, for k explicit coordinates (eq. 1)."""
+    cumulant, expected = projected_fourth_cumulant(k)
+    assert sp.expand(cumulant - expected) == 0
+
+
+def test_projected_fourth_cumulant_rejects_bad_k():
+    with pytest.raises(ValueError, match="k must be"):
+        projected_fourth_cumulant(0)
+
+
+def test_edgeworth_correction_closed_form_and_sign():
+    """Eq. (5): (kappa/12) c s^2 phi_s(c), and d leak / d q carries the sign of kappa (eq. 6)."""
+    e = expressions()
+    phi_s_c = sp.exp(-S.c**2 / (2 * S.s**2)) / (sp.sqrt(2 * sp.pi) * S.s)
+    closed = S.kappa / 12 * S.c * S.s**2 * phi_s_c
+    assert sp.simplify(e["edgeworth_correction"] - closed) == 0
+    ratio = sp.simplify(e["dleak_dq"] / S.kappa)  # positive for every c, s > 0
+    assert ratio.is_positive
+    assert e["window_argmax"] == 1
+    assert sp.simplify(e["sigma_star"] - 1 / (S.n - 1)) == 0
+    # At c -> 0 the leak is Var/2 for any symmetric shape: no shape preference (eq. 4, 5).
+    assert sp.limit(e["leak_edgeworth"], S.c, 0) == S.s**2 / 2
+
+
+def test_gaussian_leak_matches_quadrature():
+    """Eq. (4) against adaptive quadrature of (z - c)^2 phi_s(z) over (c, inf)."""
+    for c_, s_ in [(1 / 7, 0.15), (0.05, 0.3), (0.4, 0.1), (0.01, 0.01)]:
+        val, err = integrate.quad(
+            lambda x, c_=c_, s_=s_: (x - c_) ** 2 * math.exp(-x * x / (2 * s_ * s_))
+            / (math.sqrt(2 * math.pi) * s_),
+            c_, np.inf, epsabs=0, epsrel=1e-12,
+        )
+        got = float(noise_leak_gaussian(c_, s_))
+        # quad's own error estimate plus the closed form's rounding: its terms are at most
+        # s^2 (1 + a^2) in size, a = c/s <= 4, each carrying a few ulp -> 64 eps s^2 (1 + a^2).
+        tol = err + 64 * EPS * s_**2 * (1 + (c_ / s_) ** 2)
+        assert abs(got - val) <= tol, (c_, s_, got, val, tol)
+
+
+# --- sympy face == numeric face --------------------------------------------------------------
+
+
+def _abs_terms(expr, subs):
+    """Sum of |terms| of an Add at a point: the scale of its rounding error in float64."""
+    terms = expr.args if isinstance(expr, sp.Add) else (expr,)
+    return float(sum(abs(sp.N(t.subs(subs), 30)) for t in terms))
+
+
+@given(
+    c_=st.floats(0.01, 0.5),
+    a_=st.floats(0.1, 4.0),
+    kap=st.floats(-2.0, 3.0),
+)
+def test_sympy_expressions_equal_lambdified(c_, a_, kap):
+    """Each numeric companion equals its sympy expression evaluated with 30 digits.
+
+    Tolerance: float64 evaluation of a sum of O(5) terms with erfc/exp each good to a few ulp;
+    the error is at most ~16 eps times the sum of the terms' absolute values (rounding of each
+    term and of each addition), which bounds cancellation too.
+    """
+    e = expressions()
+    s_ = c_ / a_
+    subs = {S.c: sp.Float(c_, 30), S.s: sp.Float(s_, 30), S.kappa: sp.Float(kap, 30)}
+    cases = [
+        ("leak_gaussian", noise_leak_gaussian(c_, s_)),
+        ("edgeworth_correction", noise_edgeworth_correction(c_, s_, kap)),
+        ("leak_edgeworth", noise_leak_edgeworth(c_, s_, kap)),
+        ("leak_one_sparse_bernoulli", noise_leak_one_sparse("bernoulli", c_, s_)),
+        ("leak_one_sparse_uniform", noise_leak_one_sparse("uniform", c_, s_)),
+        ("leak_one_sparse_laplace", noise_leak_one_sparse("laplace", c_, s_)),
+    ]
+    for name, got in cases:
+        expr = e[name]
+        if isinstance(expr, sp.Piecewise):
+            exact = sp.N(expr.subs(subs), 30)
+            scale = float(abs(exact)) + EPS * s_**2 * 10
+        else:
+            exact = sp.N(expr.subs(subs), 30)
+            scale = _abs_terms(expr, subs)
+        assert abs(float(got) - float(exact)) <= 16 * EPS * scale + 1e-300, name
+    w = float(sp.N(e["window"].subs(S.a, sp.Float(a_, 30)), 30))
+    assert abs(float(noise_window(a_)) - w) <= 16 * EPS * w
+    kq = float(noise_projection_kurtosis(kap, np.array([1.0, 2.0, -0.5])))
+    q_ = (1 + 16 + 0.0625) / (1 + 4 + 0.25) ** 2
+    assert abs(kq - kap * q_) <= 16 * EPS * abs(kap * q_) + 1e-300
+
+
+def test_margin_and_sigma_star_numeric():
+    """Eq. (7)-(8): 1/(n-1); the regular simplex attains the bound; the window peaks at a = 1."""
+    for n_ in (2, 3, 8, 32):
+        assert noise_margin_limit(n_) == pytest.approx(1 / (n_ - 1), rel=4 * EPS)
+        assert noise_sigma_star(n_) == pytest.approx(1 / (n_ - 1), rel=4 * EPS)
+        # regular simplex: centred basis vectors, normalised -> overlaps exactly -1/(n-1)
+        V = np.eye(n_) - 1.0 / n_
+        V /= np.linalg.norm(V, axis=1, keepdims=True)
+        G = V @ V.T
+        mean_off = (G.sum() - np.trace(G)) / (n_ * (n_ - 1))
+        # n^2 products each rounded: error <= n^2 eps in the mean of O(1) entries
+        assert abs(mean_off + noise_margin_limit(n_)) <= n_**2 * EPS
+    res = optimize.minimize_scalar(lambda x: -float(noise_window(x)), bounds=(0.1, 5),
+                                   method="bounded", options={"xatol": 1e-10})
+    # window is quadratic near its peak: |x - 1| ~ sqrt(2 eps / |w''|) ~ 3e-8 at best; xatol 1e-10
+    # is then never the limiting factor, so 1e-6 is a safe multiple of the flat-top width.
+    assert abs(res.x - 1.0) < 1e-6
+
+
+@given(st.integers(2, 12), st.integers(2, 12), st.integers(0, 2**31 - 1))
+def test_mean_overlap_never_below_margin(n_, m_, seed):
+    """For any n unit rows, mean_{i != j} <W_i, W_j> >= -1/(n-1) (eq. 7)."""
+    W = rng(seed).standard_normal((n_, m_))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    G = W @ W.T
+    mean_off = (G.sum() - np.trace(G)) / (n_ * (n_ - 1))
+    # rounding of n^2 m products of O(1) values
+    assert mean_off >= -float(noise_margin_limit(n_)) - n_**2 * m_ * EPS
+
+
+def test_validation_errors():
+    with pytest.raises(ValueError, match="kappa_xi"):
+        noise_projection_kurtosis(-3.0, np.ones(3))
+    with pytest.raises(ValueError, match="c_margin"):
+        noise_leak_gaussian(-1.0, 0.1)
+    with pytest.raises(ValueError, match="shape"):
+        noise_leak_one_sparse("cauchy", 0.1, 0.1)
+    with pytest.raises(ValueError, match="n_features"):
+        noise_margin_limit(1)
+
+
+# --- Monte Carlo ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", sorted(NOISE_KURTOSIS))
+def test_projection_kurtosis_matches_monte_carlo(shape):
+    """Sample excess kurtosis of <w, xi> vs kappa ||w||_4^4/||w||_2^4 (eq. 2).
+
+    Standard error from B = 40 batch estimates (each of 25 000 draws): the batch kurtosis
+    estimator has bias O(1/25 000) (e.g. -6/N for Gaussian data, 2.4e-4), two orders below the
+    standard error of the mean of batches (~ sqrt(Var/1e6) with Var <= 200 for Laplace sums),
+    so the z-bound is dominated by the sampling error. False-failure rate 1e-4 per shape.
+    """
+    gen = rng(601 + sorted(NOISE_KURTOSIS).index(shape))
+    w = np.array([1.0, 0.7, -0.4, 0.2, 0.1, 0.0, -0.05, 0.3])
+    B, N = 40, 25_000
+    ests = []
+    for _ in range(B):
+        Z = _draw(gen, shape, (N, w.size)) @ w
+        Z = Z - Z.mean()
+        ests.append(np.mean(Z**4) / np.mean(Z**2) ** 2 - 3.0)
+    ests = np.asarray(ests)
+    predicted = float(noise_projection_kurtosis(float(NOISE_KURTOSIS[shape]), w))
+    se = ests.std(ddof=1) / math.sqrt(B)
+    assert abs(ests.mean() - predicted) <= Z_MC * se, (shape, ests.mean(), predicted, se)
+
+
+@pytest.mark.parametrize("shape", sorted(NOISE_KURTOSIS))
+def test_one_sparse_leak_matches_monte_carlo(shape):
+    """Exact 1-sparse leak (eq. 9) against the sample mean of ReLU(s xi - c)^2.
+
+    Standard error from the sample variance of 400 000 draws; false-failure rate 1e-4. For
+    Bernoulli at c < s the leak is deterministic given the sign, so the check is sharp.
+    """
+    gen = rng(611 + sorted(NOISE_KURTOSIS).index(shape))
+    c_, s_, N = 1 / 7, 0.15, 400_000
+    sample = np.maximum(s_ * _draw(gen, shape, N) - c_, 0.0) ** 2
+    exact = float(noise_leak_one_sparse(shape, c_, s_))
+    se = sample.std(ddof=1) / math.sqrt(N)
+    assert abs(sample.mean() - exact) <= Z_MC * se + 16 * EPS * exact
+
+
+@pytest.mark.parametrize("shape", ["uniform", "laplace", "bernoulli"])
+def test_edgeworth_improves_on_gaussian_and_has_kappa_sign(shape):
+    """For a dense row (k = 6 equal weights, kappa_Z = kappa/6) the leak at c = s differs from
+    the Gaussian one with the sign of kappa, and the Edgeworth value (eq. 5) is closer.
+
+    Gaussian-vs-MC gap ~ |kappa_Z|/12 * a phi(a) s^2 >= 0.2/12 * 0.24 s^2 = 4e-3 s^2, against a
+    standard error ~ sqrt(E[leak^2]/N) ~ 0.3 s^2 / sqrt(N) = 4e-4 s^2 at N = 6e5: a >= 10 sigma
+    gap, so the sign assertion has a false-failure rate < 1e-20 and the comparison assertion
+    uses the z-bound (false-failure rate 1e-4) on the Edgeworth residual.
+    """
+    gen = rng(621 + ["uniform", "laplace", "bernoulli"].index(shape))
+    k, N, s_ = 6, 600_000, 0.1
+    c_ = s_
+    Z = _draw(gen, shape, (N, k)).sum(axis=1) * (s_ / math.sqrt(k))
+    sample = np.maximum(Z - c_, 0.0) ** 2
+    mc, se = sample.mean(), sample.std(ddof=1) / math.sqrt(N)
+    kz = float(NOISE_KURTOSIS[shape]) / k
+    gauss = float(noise_leak_gaussian(c_, s_))
+    edge = float(noise_leak_edgeworth(c_, s_, kz))
+    assert np.sign(mc - gauss) == np.sign(kz)
+    assert abs(mc - gauss) > Z_MC * se
+    assert abs(mc - edge) < abs(mc - gauss)
