@@ -1,0 +1,437 @@
+"""Experiment specs, their canonical keys and seeds, and the named presets.
+
+An `ExperimentSpec` is one point of a sweep: one (n, m, lam, optimizer, ...) setting
+trained on `instances` independent initialisations. Every instance has its own
+canonical key (the results-store key) and its own seed stream. Presets are
+functions returning a `PresetGrid`; `build_specs` turns a preset plus command-line
+overrides into a list of specs. How presets and flags are used is in
+`docs/usage.md`.
+
+Units. Everything is in the units of the authors' code (PAPER.md 1.2): the loss is
+sum-SSE + lam * ||W||_1 and `lr` is the step size on that loss. The analysis uses
+normalized units (PAPER.md 2.2): flow time tau = 4 t and lam_tilde = lam / 4, so
+
+    one (proximal) GD step of size lr advances normalized flow time by 4 * lr,
+    tau = FLOW_TIME_PER_LR_STEP * lr * steps.
+
+This module is the single place that states that conversion
+(`ExperimentSpec.flow_time`, `ExperimentSpec.lam_normalized`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "FLOW_TIME_PER_LR_STEP",
+    "OPTIMIZERS",
+    "OVERRIDE_KEYS",
+    "PRESETS",
+    "ExperimentSpec",
+    "PresetGrid",
+    "SPEC_FIELDS",
+    "build_specs",
+    "canonical_key",
+    "instance_seed",
+    "package_version",
+]
+
+# Distribution name in pyproject.toml; its version enters every canonical key.
+_DISTRIBUTION = "incidental-polysemanticity"
+# Used when the package runs from a source tree without installed metadata.
+# Keep equal to pyproject.toml's version.
+_FALLBACK_VERSION = "0.1.0"
+
+# Optimizers the training engine accepts (dynamics.TrainOptions.optimizer).
+OPTIMIZERS = ("prox-gd", "gd", "sgd", "adamw")
+# Optimizers that follow the gradient flow with time step 4 * lr (PAPER.md 2.2).
+_FLOW_OPTIMIZERS = ("prox-gd", "gd")
+# d(tau)/d(step) / lr: the code loss' gradient is 4x the normalized one (PAPER.md 2.2).
+FLOW_TIME_PER_LR_STEP = 4.0
+
+# Spec fields that do not change what one instance computes, so they stay out of
+# the canonical key: raising `instances` from 16 to 32 reuses the first 16 runs.
+_KEY_EXCLUDED = ("instances",)
+
+
+def package_version() -> str:
+    """The installed package version, or `_FALLBACK_VERSION` when running from a source tree."""
+    try:
+        return importlib.metadata.version(_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return _FALLBACK_VERSION
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """One sweep point: a training configuration and how many instances to run.
+
+    Fields are in the code's units (module docstring); the normalized flow time and
+    lam are derived properties. Validation happens in `__post_init__`, which also
+    canonicalises types (ints stay ints, reals become floats) so that equal specs
+    have equal canonical keys. See `docs/usage.md#presets` for the presets.
+    """
+
+    # Number of features (rows of W, shape (n, m)); integer >= 1.
+    n: int
+    # Number of hidden neurons (columns of W); integer >= 1. The theory's regime is m >= n.
+    m: int
+    # L1 coefficient on the weights in code units (loss = SSE + lam * ||W||_1);
+    # finite, >= 0. Normalized lam_tilde = lam / 4 (`lam_normalized`).
+    lam: float
+    # Training algorithm, one of OPTIMIZERS (dynamics.TrainOptions.optimizer).
+    optimizer: str = "prox-gd"
+    # Step size on the code loss; finite, > 0. For gd/prox-gd one step is flow time 4 * lr.
+    lr: float = 0.05
+    # Maximum number of optimizer steps (exactly this many when tol is None); integer >= 1.
+    steps: int = 10_000
+    # Convergence tolerance passed to the engine (its meaning: docs/dynamics/training.md);
+    # None trains exactly `steps` steps. Finite, > 0 when given.
+    tol: float | None = None
+    # Initial weights W_ik ~ N(0, (init_std)^2 / m), i.e. in units of the paper's
+    # 1/sqrt(m) (PAPER.md 1.3; dynamics.init_weights). Finite, > 0.
+    init_std: float = 1.0
+    # Mini-batch size for sgd, in inputs (features) per step; None = full batch (all n
+    # one-hot inputs). Integer in [1, n] when given.
+    batch_size: int | None = None
+    # AdamW decoupled weight decay (dimensionless, per unit lr); finite, >= 0, and
+    # nonzero only with optimizer "adamw" (torch's AdamW default is 0.01, PAPER.md 1.4).
+    weight_decay: float = 0.0
+    # Hidden-layer noise (PAPER.md 5). Reserved so that specs and keys stay forward
+    # compatible: only None is accepted until the engine supports noise.
+    noise: str | float | None = None
+    # Master seed of the spec; instance i uses SeedSequence(seed, spawn_key=(i,)).
+    # Integer >= 0.
+    seed: int = 0
+    # Number of independent instances (initialisations); integer >= 1. Not in the key.
+    instances: int = 1
+
+    def __post_init__(self) -> None:
+        def set_(name, value):
+            object.__setattr__(self, name, value)
+
+        for name, low in (("n", 1), ("m", 1), ("steps", 1), ("seed", 0), ("instances", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+            set_(name, int(value))
+        for name, strictly_positive in (
+            ("lam", False),
+            ("lr", True),
+            ("init_std", True),
+            ("weight_decay", False),
+        ):
+            value = getattr(self, name)
+            bad = not _is_real(value) or not math.isfinite(value)
+            bad = bad or (value <= 0 if strictly_positive else value < 0)
+            if bad:
+                bound = "> 0" if strictly_positive else ">= 0"
+                raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
+            set_(name, float(value))
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
+        if self.tol is not None:
+            if not _is_real(self.tol) or not math.isfinite(self.tol) or self.tol <= 0:
+                raise ValueError(f"tol must be None or a finite number > 0; got {self.tol!r}")
+            set_("tol", float(self.tol))
+        if self.batch_size is not None:
+            if not _is_int(self.batch_size) or not 1 <= self.batch_size <= self.n:
+                raise ValueError(
+                    f"batch_size must be None or an integer in [1, n={self.n}]; "
+                    f"got {self.batch_size!r}"
+                )
+            set_("batch_size", int(self.batch_size))
+        if self.weight_decay != 0.0 and self.optimizer != "adamw":
+            raise ValueError(
+                f"weight_decay must be 0 unless optimizer is 'adamw'; got "
+                f"weight_decay={self.weight_decay} with optimizer={self.optimizer!r}"
+            )
+        if self.noise is not None:
+            raise ValueError(
+                f"noise must be None: hidden-layer noise is reserved for a future engine; "
+                f"got {self.noise!r}"
+            )
+
+    @property
+    def flow_time(self) -> float | None:
+        """Normalized flow time tau = 4 * lr * steps reached after `steps` steps (gd/prox-gd).
+
+        None for sgd and adamw, whose steps are not a discretisation of the gradient
+        flow (PAPER.md 8.4). With a `tol` the run may stop earlier.
+        """
+        if self.optimizer not in _FLOW_OPTIMIZERS:
+            return None
+        return FLOW_TIME_PER_LR_STEP * self.lr * self.steps
+
+    @property
+    def lam_normalized(self) -> float:
+        """lam_tilde = lam / 4, the L1 coefficient of the normalized flow (PAPER.md 2.2)."""
+        return self.lam / FLOW_TIME_PER_LR_STEP
+
+    def to_dict(self) -> dict:
+        """All fields as a JSON-able dict (field order as declared)."""
+        return asdict(self)
+
+
+def _canonical_json(payload: Mapping) -> str:
+    # sort_keys + fixed separators: one byte string per value. json writes floats
+    # with repr(), the shortest round-tripping form, so equal floats give equal text.
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def canonical_key(spec: ExperimentSpec, instance: int) -> str:
+    """Stable results-store key of one (spec, instance): a SHA-256 hex digest.
+
+    It hashes the canonical JSON of every spec field except `instances`, the instance
+    index and the package version. The version is included because a new release may
+    change what a run computes; stored runs of an older version are then not reused.
+    """
+    if not isinstance(spec, ExperimentSpec):
+        raise ValueError(f"spec must be an ExperimentSpec; got {type(spec).__name__}")
+    if not _is_int(instance) or not 0 <= instance < spec.instances:
+        raise ValueError(
+            f"instance must be an integer in [0, instances={spec.instances}); got {instance!r}"
+        )
+    payload = {
+        "spec": {k: v for k, v in spec.to_dict().items() if k not in _KEY_EXCLUDED},
+        "instance": int(instance),
+        "version": package_version(),
+    }
+    return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def instance_seed(spec: ExperimentSpec, instance: int) -> np.random.SeedSequence:
+    """The seed of one instance: `SeedSequence(spec.seed, spawn_key=(instance,))`.
+
+    Instances of one spec get independent streams; specs that differ only in lam
+    or optimizer (same seed, n, m) start from identical weights, which makes their
+    comparison paired. Record `entropy` and `spawn_key` to reproduce a run.
+    """
+    if not isinstance(spec, ExperimentSpec):
+        raise ValueError(f"spec must be an ExperimentSpec; got {type(spec).__name__}")
+    if not _is_int(instance) or instance < 0:
+        raise ValueError(f"instance must be an integer >= 0; got {instance!r}")
+    return np.random.SeedSequence(spec.seed, spawn_key=(int(instance),))
+
+
+# ---------------------------------------------------------------------------------------
+# Presets
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresetGrid:
+    """A preset: grid axes (n, m, lam) and the spec fields shared by every grid point.
+
+    `specs()` is the cartesian product in the order n, then m, then lam.
+    """
+
+    # Feature counts to sweep.
+    n: tuple[int, ...]
+    # Neuron counts to sweep.
+    m: tuple[int, ...]
+    # L1 coefficients to sweep (code units).
+    lam: tuple[float, ...]
+    # The other ExperimentSpec fields (optimizer, lr, steps, tol, seed, instances, ...).
+    common: Mapping = field(default_factory=dict)
+    # One line for --help and docs.
+    description: str = ""
+
+    def specs(self) -> list[ExperimentSpec]:
+        """Every grid point as an ExperimentSpec, duplicates removed, order preserved."""
+        out = []
+        for n in self.n:
+            for m in self.m:
+                for lam in self.lam:
+                    spec = ExperimentSpec(n=n, m=m, lam=lam, **dict(self.common))
+                    if spec not in out:
+                        out.append(spec)
+        return out
+
+
+# E3's neuron grid: m = 256..4096 step 256 (PAPER.md 6).
+_E3_M = tuple(range(256, 4096 + 1, 256))
+# The authors' AdamW: torch defaults apart from lr (PAPER.md 1.4).
+_PAPER_ADAMW = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "steps": 7500}
+
+
+def _quick() -> PresetGrid:
+    # Sized to finish in < 3 minutes on 2 cores from a cold start (numba compilation
+    # included); measured numbers and the reasoning are in docs/usage.md#quick.
+    return PresetGrid(
+        n=(64,),
+        m=(64, 128, 256, 512, 1024),
+        lam=(4e-3,),
+        common={
+            "optimizer": "prox-gd",
+            "lr": 0.05,
+            "steps": 20_000,
+            "tol": 1e-6,
+            "seed": 0,
+            "instances": 16,
+        },
+        description="n=64, m=64..1024 (x2), prox-gd to convergence, 16 instances: "
+        "a few minutes, shows the n^2/4m scaling",
+    )
+
+
+def _paper() -> PresetGrid:
+    return PresetGrid(
+        n=(256,),
+        m=_E3_M,
+        lam=(1e-3,),
+        common={**_PAPER_ADAMW, "seed": 0, "instances": 16},
+        description="E3 as published: n=256, m=256..4096 step 256, 16 instances, "
+        "AdamW lr 1e-3 wd 0.01, lam 1e-3, 7500 steps",
+    )
+
+
+def _gradient_flow() -> PresetGrid:
+    # The regime the theory is about (PAPER.md 8.4): proximal GD, stopped on
+    # convergence; `steps` is a cap. lr/lam/tol reasoning: docs/usage.md#gradient-flow.
+    return PresetGrid(
+        n=(256,),
+        m=_E3_M,
+        lam=(1e-3,),
+        common={
+            "optimizer": "prox-gd",
+            "lr": 0.05,
+            "steps": 100_000,
+            "tol": 1e-6,
+            "seed": 0,
+            "instances": 16,
+        },
+        description="E3's grid trained by prox-gd to convergence (the theory's regime)",
+    )
+
+
+def _lambdas() -> PresetGrid:
+    return PresetGrid(
+        n=(256,),
+        m=_E3_M,
+        lam=(1e-3, 1e-2, 1e-1),
+        common={**_PAPER_ADAMW, "seed": 0, "instances": 16},
+        description="E5: E3 with lam in {1e-3, 1e-2, 1e-1}",
+    )
+
+
+# Name -> preset function (scipy METHODS-style registry). The first one is the default.
+PRESETS: dict[str, Callable[[], PresetGrid]] = {
+    "quick": _quick,
+    "paper": _paper,
+    "gradient-flow": _gradient_flow,
+    "lambdas": _lambdas,
+}
+DEFAULT_PRESET = "quick"
+
+# Keys `build_specs` accepts in `overrides` (the CLI flags without dashes).
+OVERRIDE_KEYS = (
+    "n",
+    "m",
+    "m_range",
+    "lam",
+    "optimizer",
+    "lr",
+    "steps",
+    "tol",
+    "instances",
+    "seed",
+)
+
+
+def _positive_ints(name: str, values) -> tuple[int, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        values = (values,)
+    values = tuple(values)
+    for v in values:
+        if not _is_int(v) or v < 1:
+            raise ValueError(f"{name} values must be integers >= 1; got {v!r}")
+    return tuple(int(v) for v in values)
+
+
+def _m_range(value) -> tuple[int, ...]:
+    try:
+        start, stop, step = value
+    except (TypeError, ValueError):
+        raise ValueError(f"m_range must be (start, stop, step); got {value!r}") from None
+    start, stop, step = _positive_ints("m_range", (start, stop, step))
+    # Inclusive stop, as in the paper's "m = 256..4096 step 256".
+    return tuple(range(start, stop + 1, step))
+
+
+def build_specs(
+    preset: str = DEFAULT_PRESET, overrides: Mapping | None = None
+) -> list[ExperimentSpec]:
+    """The specs of a preset with flag overrides applied (see docs/usage.md#flags).
+
+    Main arguments:
+        preset: a name in PRESETS.
+        overrides: keys from OVERRIDE_KEYS; a value of None means "not given" (so an
+            argparse namespace can be passed as `vars(args)` filtered to these keys).
+            n, m, lam: a value or a list of values replacing that grid axis.
+            m_range: (start, stop, step), stop inclusive; replaces the m axis (give
+                either m or m_range, not both).
+            optimizer, lr, steps, seed, instances: replace that spec field. Changing
+                the optimizer away from adamw resets weight_decay to 0; it does not
+                change lr.
+            tol: a tolerance > 0, or 0 for "no tolerance, run exactly `steps`".
+
+    Returns the specs in grid order (n, then m, then lam), without duplicates.
+
+    Raises ValueError for an unknown preset, an unknown override key, a bad value
+    (naming the field) or an empty grid.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
+    overrides = {k: v for k, v in dict(overrides or {}).items() if v is not None}
+    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown override(s) {unknown}; accepted: {list(OVERRIDE_KEYS)}")
+    grid = PRESETS[preset]()
+    axes = {"n": grid.n, "m": grid.m, "lam": grid.lam}
+    common = dict(grid.common)
+    if "m" in overrides and "m_range" in overrides:
+        raise ValueError("give either m or m_range, not both")
+    if "n" in overrides:
+        axes["n"] = _positive_ints("n", overrides["n"])
+    if "m" in overrides:
+        axes["m"] = _positive_ints("m", overrides["m"])
+    if "m_range" in overrides:
+        axes["m"] = _m_range(overrides["m_range"])
+    if "lam" in overrides:
+        lam = overrides["lam"]
+        is_list = isinstance(lam, Iterable) and not isinstance(lam, str)
+        axes["lam"] = tuple(lam) if is_list else (lam,)
+    for name in ("optimizer", "lr", "steps", "seed", "instances"):
+        if name in overrides:
+            common[name] = overrides[name]
+    if common.get("optimizer") != "adamw":
+        common["weight_decay"] = 0.0
+    if "tol" in overrides:
+        tol = overrides["tol"]
+        common["tol"] = None if (_is_real(tol) and tol == 0) else tol
+    for name, values in axes.items():
+        if not values:
+            raise ValueError(f"the grid is empty: no values for {name}")
+    return replace(grid, n=axes["n"], m=axes["m"], lam=axes["lam"], common=common).specs()
+
+
+# Field names, for consumers that flatten specs into records.
+SPEC_FIELDS = tuple(f.name for f in fields(ExperimentSpec))
