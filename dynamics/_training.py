@@ -1,0 +1,477 @@
+"""Training driver: options, initial weights, the ``train`` entry point and its run records.
+
+Trains many independent instances of the tied ReLU autoencoder (PAPER.md 1.1-1.4) with
+one of four update rules, derived in ``docs/dynamics/training.md``:
+
+* ``"prox-gd"`` (default ground truth): gradient step on the summed squared error, then
+  soft-thresholding by ``lr * lam`` (T5a); weights become exactly zero.
+* ``"gd"``: subgradient step with ``sign(0) = 0`` (T5b), as PyTorch does.
+* ``"sgd"``: minibatch subgradient steps over one-hot inputs drawn without replacement (T5c).
+* ``"adamw"``: PyTorch's ``torch.optim.AdamW`` semantics (T5d), the paper's optimizer.
+
+All numbers are in the code units of the authors' loss (T1); ``lam_to_normalized`` and
+``lam_from_normalized`` convert to the normalized units of PAPER.md 2.2.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from dynamics import _training_kernels as K
+from dynamics._measurements import features_represented, max_positive_overlap
+from dynamics._toy_model import loss as _loss
+
+__all__ = [
+    "DivergenceError",
+    "RunRecord",
+    "TrainOptions",
+    "gd_step_size_bound",
+    "init_weights",
+    "train",
+]
+
+OPTIMIZERS = ("prox-gd", "gd", "sgd", "adamw")
+_OPT_CODES = {"prox-gd": K.OPT_PROX_GD, "gd": K.OPT_GD, "sgd": K.OPT_SGD, "adamw": K.OPT_ADAMW}
+# Learning rate used when TrainOptions.lr is None: prox-GD/GD well inside the stability
+# bound 1/4 (T7); SGD as in the paper's noise experiment; AdamW as in the paper (PAPER.md 1.4).
+DEFAULT_LR = {"prox-gd": 0.05, "gd": 0.05, "sgd": 0.02, "adamw": 1e-3}
+# Largest eigenvalue of the Hessian of the summed squared error at a converged solution
+# (every feature with ||W_i|| = 1 and no positive overlap): 8 (T7).
+HESSIAN_NORM_AT_SOLUTION = 8.0
+_STATUS = {
+    K.CONVERGED: "converged",
+    K.MAX_STEPS: "max_steps",
+    K.DIVERGED_NONFINITE: "diverged",
+    K.DIVERGED_GROWTH: "diverged",
+}
+_SPARSE_MODES = {"never": K.SPARSE_NEVER, "auto": K.SPARSE_AUTO, "always": K.SPARSE_ALWAYS}
+
+
+class DivergenceError(FloatingPointError):
+    """A training run produced NaN/inf or its loss blew up; the message names the step bound."""
+
+
+def gd_step_size_bound(optimizer: str = "prox-gd", n: int | None = None,
+                       batch_size: int | None = None) -> float:
+    """Step-size bound for (prox/sub)gradient descent near a converged solution (T7).
+
+    GD on a function whose Hessian has largest eigenvalue L is stable for ``lr < 2/L``.
+    At a solution of (T1) ``L = 8``, so ``lr < 1/4`` (normalized time step ``4 lr < 1``).
+    For ``sgd`` with batch size ``b`` the unbiased minibatch loss scales one feature's
+    term by ``n/b``, so ``L = 8 n / b`` and ``lr < b / (4 n)``. AdamW has no such bound
+    (its steps are normalized per coordinate); this returns ``inf`` for it.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {optimizer!r}")
+    if optimizer == "adamw":
+        return math.inf
+    bound = 2.0 / HESSIAN_NORM_AT_SOLUTION
+    if optimizer == "sgd" and n is not None and batch_size is not None:
+        bound *= batch_size / n
+    return bound
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train. Every field has a default; invalid values raise ``ValueError``.
+
+    Main fields:
+        optimizer: ``"prox-gd"`` (default), ``"gd"``, ``"sgd"`` or ``"adamw"`` (module doc).
+        lr: step size > 0; ``None`` (default) picks ``DEFAULT_LR[optimizer]``:
+            0.05 for prox-gd/gd, 0.02 for sgd, 1e-3 for adamw. (Prox-)GD is stable only
+            for ``lr < 1/4`` (``gd_step_size_bound``).
+        lam: L1 strength >= 0 in code units (T1); default 1e-3 as in the paper.
+            ``lam_from_normalized`` converts from the lam~ of PAPER.md 2.2.
+        max_steps: step budget, integer >= 0 (default 10 000).
+        tol: ``None`` (default) runs exactly ``max_steps`` steps; a number > 0 stops an
+            instance once the Frobenius norm of its prox-gradient mapping (T6),
+            ``||(W - soft(W - lr grad, lr lam)) / lr||``, is <= tol. Meaningful mainly for
+            prox-gd, whose iterates reach it; subgradient and Adam iterates oscillate
+            around zero weights and typically never do.
+
+    Other fields:
+        batch_size: sgd minibatch size in [1, n]; ``None`` (default) = n (full batch).
+            Ignored (with a warning if set) by the other optimizers.
+        betas, eps, weight_decay: AdamW's, defaults (0.9, 0.999), 1e-8, 0.01 as in
+            PyTorch; betas in [0, 1), eps > 0, weight_decay >= 0 with lr*weight_decay < 1.
+        record_weights: keep W0 and the final W in each ``RunRecord`` (default False).
+        seed: integer >= 0 seeding sgd batch orders when ``train`` gets no ``seeds``
+            (instance i uses ``SeedSequence(seed).spawn(I)[i]``); default None.
+        sparse: ``"auto"`` (default) lets prox-gd switch to the sparse representation
+            when it is estimated cheaper; ``"never"``/``"always"`` force a path (tests,
+            benchmarks). Results agree up to floating-point summation order.
+        chunk_steps: steps per kernel call (>= 1, default 500); results do not depend on
+            it. Smaller chunks react sooner to convergence of all instances.
+        divergence_factor: a run has diverged when its loss exceeds
+            ``divergence_factor * max(L(W0), n)`` (>= 1, default 100).
+    """
+
+    optimizer: str = "prox-gd"
+    lr: float | None = None
+    lam: float = 1e-3
+    max_steps: int = 10_000
+    tol: float | None = None
+    batch_size: int | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    record_weights: bool = False
+    seed: int | None = None
+    sparse: str = "auto"
+    chunk_steps: int = 500
+    divergence_factor: float = 100.0
+
+    def __post_init__(self):
+        def bad(name, rng, value):
+            raise ValueError(f"TrainOptions.{name} must be {rng}; got {value!r}")
+
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"one of {OPTIMIZERS}", self.optimizer)
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            bad("lr", "a finite number > 0", self.lr)
+        object.__setattr__(self, "lr", float(self.lr))
+        if not (isinstance(self.lam, int | float) and math.isfinite(self.lam) and self.lam >= 0):
+            bad("lam", "a finite number >= 0", self.lam)
+        if not (isinstance(self.max_steps, int | np.integer) and self.max_steps >= 0):
+            bad("max_steps", "an integer >= 0", self.max_steps)
+        if self.tol is not None:
+            if not (isinstance(self.tol, int | float) and math.isfinite(self.tol)
+                    and self.tol > 0):
+                bad("tol", "None or a finite number > 0", self.tol)
+            tiny = 100 * np.finfo(float).eps
+            if self.tol < tiny:
+                warnings.warn(f"TrainOptions.tol={self.tol:g} is below 100 eps = {tiny:.1e}; "
+                              "the mapping norm may never get there in float64", stacklevel=3)
+        if self.batch_size is not None and not (
+            isinstance(self.batch_size, int | np.integer) and self.batch_size >= 1
+        ):
+            bad("batch_size", "None or an integer >= 1", self.batch_size)
+        if not (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas)):
+            bad("betas", "a pair of numbers in [0, 1)", self.betas)
+        object.__setattr__(self, "betas", (float(self.betas[0]), float(self.betas[1])))
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            bad("eps", "a finite number > 0", self.eps)
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay * self.lr < 1
+                and self.weight_decay >= 0):
+            bad("weight_decay", "a number >= 0 with lr * weight_decay < 1", self.weight_decay)
+        if self.seed is not None and not (isinstance(self.seed, int | np.integer)
+                                          and self.seed >= 0):
+            bad("seed", "None or an integer >= 0", self.seed)
+        if self.sparse not in _SPARSE_MODES:
+            bad("sparse", f"one of {tuple(_SPARSE_MODES)}", self.sparse)
+        if not (isinstance(self.chunk_steps, int | np.integer) and self.chunk_steps >= 1):
+            bad("chunk_steps", "an integer >= 1", self.chunk_steps)
+        if not (math.isfinite(self.divergence_factor) and self.divergence_factor >= 1):
+            bad("divergence_factor", "a finite number >= 1", self.divergence_factor)
+        defaults = {f.name: f.default for f in fields(self)}
+        ignored = []
+        if self.optimizer != "adamw":
+            ignored += [k for k in ("betas", "eps", "weight_decay")
+                        if getattr(self, k) != defaults[k]]
+        if self.optimizer != "sgd" and self.batch_size is not None:
+            ignored.append("batch_size")
+        if self.optimizer != "prox-gd" and self.sparse != "auto":
+            ignored.append("sparse")
+        if ignored:
+            warnings.warn(f"TrainOptions: {', '.join(ignored)} ignored by optimizer "
+                          f"{self.optimizer!r}", stacklevel=3)
+
+    def step_size_message(self, n: int, batch_size: int) -> str:
+        """The stability statement that divergence errors quote (T7)."""
+        if self.optimizer == "adamw":
+            return (f"AdamW moves every weight by up to about lr * (1-beta1)/sqrt(1-beta2) "
+                    f"per step, so lr={self.lr:g} must be small against the weight scale 1 "
+                    "(the paper uses 1e-3)")
+        bound = gd_step_size_bound(self.optimizer, n, batch_size)
+        extra = f" = b/(4n) with b={batch_size}, n={n}" if self.optimizer == "sgd" else ""
+        return (f"{self.optimizer} is stable near the solution only for lr < 2/L = "
+                f"{bound:g}{extra} (L = Hessian norm, docs/dynamics/training.md#step-size); "
+                f"got lr={self.lr:g}")
+
+
+@dataclass(frozen=True, eq=False)
+class RunRecord:
+    """Outcome of training one instance.
+
+    Fields:
+        instance: index into the batch given to ``train``.
+        optimizer: the optimizer name.
+        status: ``"converged"`` (mapping norm <= tol), ``"max_steps"`` (budget spent)
+            or ``"diverged"``; ``converged`` is ``status == "converged"``.
+        message: human-readable detail (the step-size bound for divergences).
+        steps: steps taken. sparse_steps: how many of them ran in the sparse representation.
+        final_loss: loss (T1) of the final W (NaN if it is not finite).
+        residual: prox-gradient mapping norm (T6) of the last step taken (NaN if none).
+        nonzeros: exactly nonzero weights of the final W.
+        features_represented: features with max_k |W_ik| >= 0.5.
+        max_positive_overlap: largest positive off-diagonal <W_i, W_j> (NaN if diverged).
+        wall_time: seconds spent in the ``train`` call that trained this instance (instances
+            of one call run together, so they share it).
+        seed: (entropy, spawn_key) of the instance's SeedSequence, or None.
+        W0, W: initial and final weights (n, m), only if ``record_weights``; else None.
+    """
+
+    instance: int
+    optimizer: str
+    status: str
+    message: str
+    steps: int
+    sparse_steps: int
+    final_loss: float
+    residual: float
+    nonzeros: int
+    features_represented: int
+    max_positive_overlap: float
+    wall_time: float
+    seed: tuple | None = None
+    W0: np.ndarray | None = field(default=None, repr=False)
+    W: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def converged(self) -> bool:
+        return self.status == "converged"
+
+    def to_dict(self, include_weights: bool = False) -> dict:
+        """JSON-able dict; NaN becomes None; weights (nested lists) only if asked."""
+        def clean(x):
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
+        d = {f.name: clean(getattr(self, f.name)) for f in fields(self)
+             if f.name not in ("W0", "W")}
+        d["converged"] = self.converged
+        if self.seed is not None:
+            entropy, spawn_key = self.seed
+            entropy = [int(e) for e in entropy] if np.ndim(entropy) else int(entropy)
+            d["seed"] = {"entropy": entropy, "spawn_key": [int(k) for k in spawn_key]}
+        if include_weights:
+            d["W0"] = None if self.W0 is None else self.W0.tolist()
+            d["W"] = None if self.W is None else self.W.tolist()
+        return d
+
+
+def _check_seeds(seeds, count: int | None = None, name: str = "seeds") -> list:
+    seeds = list(seeds)
+    if not all(isinstance(s, np.random.SeedSequence) for s in seeds):
+        raise ValueError(f"{name} must be a sequence of numpy.random.SeedSequence")
+    if count is not None and len(seeds) != count:
+        raise ValueError(f"{name} must have one SeedSequence per instance ({count}); "
+                         f"got {len(seeds)}")
+    return seeds
+
+
+def init_weights(n: int, m: int, seeds: Sequence[np.random.SeedSequence],
+                 init_std: float = 1.0) -> np.ndarray:
+    """Initial weights W0 ~ N(0, init_std^2 / m), shape (len(seeds), n, m) (PAPER.md 1.3).
+
+    Instance i is drawn from ``Generator(PCG64(seeds[i]))`` (one ``standard_normal`` call
+    of shape (n, m), scaled), so it depends on its own seed only.
+    """
+    for name, v in (("n", n), ("m", m)):
+        if not (isinstance(v, int | np.integer) and v >= 1):
+            raise ValueError(f"{name} must be an integer >= 1; got {v!r}")
+    if not (math.isfinite(init_std) and init_std > 0):
+        raise ValueError(f"init_std must be a finite number > 0; got {init_std!r}")
+    seeds = _check_seeds(seeds)
+    if not seeds:
+        raise ValueError("seeds must contain at least one SeedSequence")
+    scale = init_std / math.sqrt(m)
+    return np.stack([
+        scale * np.random.Generator(np.random.PCG64(s)).standard_normal((n, m)) for s in seeds
+    ])
+
+
+def batch_seed(seed: np.random.SeedSequence) -> np.random.SeedSequence:
+    """The child of an instance seed that drives its sgd batch order.
+
+    Built from the seed's entropy and spawn key (plus a fixed extra key 1), not with
+    ``spawn``, so it is the same however often the seed was spawned elsewhere.
+    """
+    return np.random.SeedSequence(entropy=seed.entropy, spawn_key=(*seed.spawn_key, 1))
+
+
+class _BatchStream:
+    """Minibatches without replacement: each epoch is a fresh permutation of the n inputs
+    cut into floor(n / b) batches of b (the last n mod b inputs of the epoch are skipped)."""
+
+    def __init__(self, seed: np.random.SeedSequence, n: int, b: int):
+        self.gen = np.random.Generator(np.random.PCG64(batch_seed(seed)))
+        self.n, self.b = n, b
+        self.pending: list[np.ndarray] = []
+
+    def take(self, steps: int) -> np.ndarray:
+        out = np.empty((steps, self.b), np.int64)
+        for s in range(steps):
+            if not self.pending:
+                perm = self.gen.permutation(self.n)
+                nb = self.n // self.b
+                self.pending = [perm[i * self.b:(i + 1) * self.b] for i in range(nb)][::-1]
+            out[s] = self.pending.pop()
+        return out
+
+
+def _blas_threads_available() -> int:
+    blas = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return min(blas) if blas else 1
+
+
+def train(W0: np.ndarray, options: TrainOptions | None = None, *,
+          seeds: Sequence[np.random.SeedSequence] | None = None,
+          throw: bool = True) -> list[RunRecord]:
+    """Train every instance of ``W0`` and return one ``RunRecord`` per instance.
+
+    Main arguments:
+        W0: initial weights, shape (instances, n, m) or (n, m) for one instance; finite.
+            Cast to float64 and copied; never modified.
+        options: a ``TrainOptions`` (default ``TrainOptions()``: prox-gd, lr 0.05, lam 1e-3).
+
+    Other arguments:
+        seeds: one ``numpy.random.SeedSequence`` per instance, normally the ones given to
+            ``init_weights``. Recorded in the records; sgd draws instance i's batch order
+            from ``batch_seed(seeds[i])``. If None, sgd uses ``TrainOptions.seed``.
+        throw: if True (default) a diverged instance raises ``DivergenceError``; if False
+            its record has ``status="diverged"`` and the message, and the others go on.
+
+    Returns:
+        ``list[RunRecord]`` in instance order.
+
+    Raises:
+        ValueError: bad ``W0``, ``seeds`` or ``batch_size`` (message names the argument).
+        DivergenceError: NaN/inf or loss blow-up (only with ``throw=True``); the message
+            names the step-size bound of the optimizer (T7).
+
+    Threads: instances run in parallel over ``numba.get_num_threads()`` threads; each
+    matrix product may use ``max(1, min(B, T // I))`` BLAS threads, with B the caller's
+    current BLAS limit (threadpoolctl), T the numba threads and I the instances, so the
+    total never exceeds what the caller allowed. Results are bit-identical for any
+    thread count (each instance is computed by one thread in a fixed order).
+    """
+    options = TrainOptions() if options is None else options
+    if not isinstance(options, TrainOptions):
+        raise ValueError(f"options must be a TrainOptions; got {type(options).__name__}")
+    W = np.array(W0, dtype=np.float64, copy=True, order="C")
+    if W.ndim == 2:
+        W = W[None]
+    if W.ndim != 3 or min(W.shape) < 1:
+        raise ValueError(f"W0 must have shape (instances, n, m) or (n, m) with every size >= 1; "
+                         f"got shape {np.shape(W0)}")
+    if not np.all(np.isfinite(W)):
+        raise ValueError("W0 must be finite (no NaN or inf)")
+    n_inst, n, m = W.shape
+    seeds = None if seeds is None else _check_seeds(seeds, n_inst)
+    opt = options.optimizer
+    b = n if options.batch_size is None else int(options.batch_size)
+    if opt == "sgd" and b > n:
+        raise ValueError(f"TrainOptions.batch_size must be in [1, n={n}] for these weights; "
+                         f"got {b}")
+    if opt == "sgd":
+        if seeds is None and options.seed is None:
+            raise ValueError("sgd needs randomness: pass seeds=... to train or set "
+                             "TrainOptions.seed")
+        batch_seeds = seeds if seeds is not None else np.random.SeedSequence(
+            options.seed).spawn(n_inst)
+        streams = [_BatchStream(s, n, b) for s in batch_seeds]
+    W_init = W.copy() if options.record_weights else None
+
+    start = time.perf_counter()
+    shape_m = (n_inst, n, m) if opt == "adamw" else (n_inst, 0, 0)
+    M1, M2 = np.zeros(shape_m), np.zeros(shape_m)
+    steps_done = np.zeros(n_inst, np.int64)
+    sparse_steps = np.zeros(n_inst, np.int64)
+    in_sparse = np.zeros(n_inst, np.bool_)
+    status = np.full(n_inst, K.RUNNING, np.int64)
+    residual = np.full(n_inst, np.nan)
+    growth = np.array([options.divergence_factor * max(_loss(W[a], options.lam), float(n))
+                       for a in range(n_inst)])
+    tol = -1.0 if options.tol is None else float(options.tol)
+    beta1, beta2 = options.betas
+    code = _OPT_CODES[opt]
+    sparse_mode = _SPARSE_MODES[options.sparse]
+    out = np.zeros((n_inst, 5))
+    no_batches = np.zeros((n_inst, 0, 0), np.int64)
+
+    numba_threads = numba.get_num_threads()
+    blas_threads = max(1, min(_blas_threads_available(), numba_threads // n_inst))
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        done = 0
+        while done < options.max_steps:
+            active = status == K.RUNNING
+            if not active.any():
+                break
+            chunk = min(options.chunk_steps, options.max_steps - done)
+            if opt == "sgd":
+                batches = np.stack([
+                    streams[a].take(chunk) if active[a] else np.zeros((chunk, b), np.int64)
+                    for a in range(n_inst)
+                ])
+            else:
+                batches = no_batches
+            out[:] = 0.0
+            K.advance(code, W, M1, M2, steps_done, batches, options.lr, options.lam, beta1,
+                      beta2, options.eps, options.weight_decay, tol, growth, chunk, sparse_mode,
+                      in_sparse, active, out)
+            took = out[:, 0].astype(np.int64)
+            steps_done[active] += took[active]
+            sparse_steps[active] += out[active, 4].astype(np.int64)
+            in_sparse |= sparse_steps > 0
+            status[active] = out[active, 1].astype(np.int64)
+            ok = active & (took > 0)
+            residual[ok] = out[ok, 3]
+            done += chunk
+    status[status == K.RUNNING] = K.MAX_STEPS
+    wall = time.perf_counter() - start
+
+    records = []
+    failures = []
+    with np.errstate(all="ignore"):  # a diverged W may overflow in the final loss
+        for a in range(n_inst):
+            records.append(_record(a, W[a], W_init, options, n, b, status[a], steps_done[a],
+                                   sparse_steps[a], residual[a], growth[a], wall, seeds,
+                                   failures))
+    if failures and throw:
+        raise DivergenceError(failures[0] + (f" ({len(failures) - 1} more instances diverged)"
+                                             if len(failures) > 1 else ""))
+    return records
+
+
+def _record(a, Wa, W_init, options, n, b, status, steps, sparse_steps, residual, growth, wall,
+            seeds, failures) -> RunRecord:
+    opt = options.optimizer
+    finite = bool(np.all(np.isfinite(Wa)))
+    st = _STATUS[int(status)]
+    if st == "diverged":
+        why = ("the loss became NaN/inf" if status == K.DIVERGED_NONFINITE else
+               f"the loss exceeded {growth:.3g} = divergence_factor * max(L(W0), n)")
+        message = (f"instance {a}: {opt} diverged after {steps} steps: {why}. "
+                   + options.step_size_message(n, b))
+        failures.append(message)
+    elif st == "converged":
+        message = f"mapping norm {residual:.3g} <= tol {options.tol:g}"
+    else:
+        message = f"ran the full budget of {options.max_steps} steps"
+    return RunRecord(
+        instance=a,
+        optimizer=opt,
+        status=st,
+        message=message,
+        steps=int(steps),
+        sparse_steps=int(sparse_steps),
+        final_loss=_loss(Wa, options.lam) if finite else math.nan,
+        residual=float(residual),
+        nonzeros=int(np.count_nonzero(Wa)),
+        features_represented=features_represented(Wa) if finite else 0,
+        max_positive_overlap=max_positive_overlap(Wa) if finite else math.nan,
+        wall_time=wall,
+        seed=None if seeds is None else (seeds[a].entropy, tuple(seeds[a].spawn_key)),
+        W0=None if W_init is None else W_init[a],
+        W=Wa.copy() if options.record_weights else None,
+    )

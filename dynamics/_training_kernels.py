@@ -1,0 +1,467 @@
+"""Numba kernels for training the tied ReLU autoencoder: pure array-in, array-out, no RNG.
+
+Each kernel implements an update rule of ``docs/dynamics/training.md`` whose plain-numpy
+reference lives in ``dynamics/_toy_model.py``; the tests compare them step by step.
+
+Why numba *and* BLAS. A dense step is two ``n x n x m`` matrix products (``G = W W^T``
+and ``R W``: ``4 n^2 m`` flops) plus ``O(n^2 + n m)`` elementwise work. The products go
+to BLAS through numba's ``np.dot`` because a hand-written numba triple loop without
+fast-math cannot vectorise the reduction and runs ~10-20x below the GEMM rate. Everything
+else (residual matrix, loss, soft-thresholding, AdamW moments, the divergence and
+stopping checks) is fused in numba loops, one pass over memory each, and the whole
+step loop runs inside numba so a step costs no Python overhead. The sparse phase of
+prox-GD is pure numba: its work is scattered index arithmetic that BLAS cannot express.
+
+Parallelism is across instances (``prange``); one instance is always computed by one
+thread in a fixed order, so results do not depend on the number of numba threads. The
+driver (``_training.py``) sets how many BLAS threads each product may use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Optimizer codes (the driver maps names to these).
+OPT_PROX_GD = 0
+OPT_GD = 1
+OPT_SGD = 2
+OPT_ADAMW = 3
+
+# Run status codes, one per instance.
+RUNNING = 0
+CONVERGED = 1
+MAX_STEPS = 2  # set by the driver when the step budget is spent
+DIVERGED_NONFINITE = 3
+DIVERGED_GROWTH = 4
+
+# Sparse-representation modes.
+SPARSE_NEVER = 0
+SPARSE_AUTO = 1
+SPARSE_ALWAYS = 2
+
+# How many scattered scalar operations of the sparse step cost as much as one flop of a
+# dense BLAS product (GEMM runs vectorised and cache-blocked; the sparse step does one
+# indexed multiply-add per operation). Measured on the benchmark machine at ~20-40;
+# 32 is the middle. Too high only delays the switch; too low switches early and the
+# sparse step is slower than a dense one for a while.
+BLAS_ADVANTAGE = 32.0
+# In auto mode, how often (in steps) a dense prox-GD run re-estimates the sparse cost.
+SPARSE_CHECK_EVERY = 8
+
+
+@njit(cache=True)
+def _residual_and_sse(G, R):
+    """R_ij = (ReLU(G_ij) - delta_ij) 1[G_ij > 0] (eq. T2); returns the summed squared error."""
+    n = G.shape[0]
+    sse = 0.0
+    for i in range(n):
+        for j in range(n):
+            g = G[i, j]
+            if g > 0.0:
+                r = g - 1.0 if i == j else g
+                R[i, j] = r
+                sse += r * r
+            else:
+                R[i, j] = 0.0
+                if i == j:
+                    sse += 1.0  # (ReLU(g) - 1)^2 with ReLU(g) = 0
+    return sse
+
+
+@njit(cache=True)
+def _l1(W):
+    s = 0.0
+    for i in range(W.shape[0]):
+        for k in range(W.shape[1]):
+            s += abs(W[i, k])
+    return s
+
+
+@njit(cache=True)
+def _soft(x, threshold):
+    if x > threshold:
+        return x - threshold
+    if x < -threshold:
+        return x + threshold
+    return 0.0
+
+
+@njit(cache=True)
+def _sign(x):
+    if x > 0.0:
+        return 1.0
+    if x < 0.0:
+        return -1.0
+    return 0.0  # sign(0) = 0, as torch.sign
+
+
+@njit(cache=True)
+def dense_gradient(W, G, R, grad):
+    """Fill G = W W^T, R (T2) and grad = 4 R W (T2) in place; return the summed squared error."""
+    np.dot(W, W.T, G)  # BLAS: 2 n^2 m flops
+    sse = _residual_and_sse(G, R)
+    np.dot(R, W, grad)  # BLAS: 2 n^2 m flops
+    n, m = W.shape
+    for i in range(n):
+        for k in range(m):
+            grad[i, k] *= 4.0
+    return sse
+
+
+@njit(cache=True)
+def minibatch_gradient_into(W, batch, G, R, grad, masked, tmp):
+    """grad = (2n/b)(D R W + R D W) for the inputs ``batch`` (eq. T3), in place; returns the
+    full-batch summed squared error (G and R are full, so it comes for free)."""
+    np.dot(W, W.T, G)
+    sse = _residual_and_sse(G, R)
+    n, m = W.shape
+    b = batch.shape[0]
+    masked[:, :] = 0.0
+    for a in range(b):
+        i = batch[a]
+        for k in range(m):
+            masked[i, k] = W[i, k]
+    np.dot(R, masked, grad)  # R D W (BLAS)
+    np.dot(R, W, tmp)  # R W (BLAS); only the batch rows are used: D R W
+    for a in range(b):
+        i = batch[a]
+        for k in range(m):
+            grad[i, k] += tmp[i, k]
+    scale = 2.0 * n / b
+    for i in range(n):
+        for k in range(m):
+            grad[i, k] *= scale
+    return sse
+
+
+@njit(cache=True)
+def _mapping_sq(w, g, lr, thr):
+    """Squared entry of the prox-gradient mapping (W - soft(W - lr g, lr lam)) / lr (T6)."""
+    p = (w - _soft(w - lr * g, thr)) / lr
+    return p * p
+
+
+@njit(cache=True)
+def dense_update(opt, W, grad, M1, M2, t, lr, lam, beta1, beta2, eps, wd):
+    """Apply one update rule (T5a-d) in place, given grad = gradient of the smooth loss.
+
+    ``t`` is the 1-based AdamW step. Returns the squared Frobenius norm of the
+    prox-gradient mapping at the pre-update W (T6), with the smooth gradient passed in.
+    """
+    n, m = W.shape
+    thr = lr * lam
+    res2 = 0.0
+    if opt == OPT_PROX_GD:
+        for i in range(n):
+            for k in range(m):
+                w = W[i, k]
+                new = _soft(w - lr * grad[i, k], thr)
+                p = (w - new) / lr
+                res2 += p * p
+                W[i, k] = new
+    elif opt == OPT_GD or opt == OPT_SGD:
+        for i in range(n):
+            for k in range(m):
+                w = W[i, k]
+                g = grad[i, k]
+                res2 += _mapping_sq(w, g, lr, thr)
+                W[i, k] = w - lr * (g + lam * _sign(w))
+    else:  # AdamW, in the operation order of PyTorch's single-tensor implementation
+        bc1 = 1.0 - beta1**t
+        bc2_sqrt = np.sqrt(1.0 - beta2**t)
+        step_size = lr / bc1
+        decay = 1.0 - lr * wd
+        for i in range(n):
+            for k in range(m):
+                w = W[i, k]
+                gs = grad[i, k]
+                res2 += _mapping_sq(w, gs, lr, thr)
+                g = gs + lam * _sign(w)
+                w = w * decay
+                mk = M1[i, k] + (1.0 - beta1) * (g - M1[i, k])
+                vk = M2[i, k] * beta2 + (1.0 - beta2) * g * g
+                M1[i, k] = mk
+                M2[i, k] = vk
+                W[i, k] = w - step_size * (mk / (np.sqrt(vk) / bc2_sqrt + eps))
+    return res2
+
+
+@njit(cache=True)
+def _sparse_cost_estimate(W, G, col_count, row_count):
+    """Scalar operations of one sparse prox-GD step at W: pair products sum_k c_k^2 plus
+    gradient scatters sum_{G_ij > 0} nnz(W_j) (see ``docs/dynamics/training.md#sparse``)."""
+    n, m = W.shape
+    col_count[:] = 0
+    for i in range(n):
+        c = 0
+        for k in range(m):
+            if W[i, k] != 0.0:
+                col_count[k] += 1
+                c += 1
+        row_count[i] = c
+    ops = 0.0
+    for k in range(m):
+        ops += col_count[k] * col_count[k]
+    for i in range(n):
+        for j in range(n):
+            if G[i, j] > 0.0:
+                ops += row_count[j]
+    return ops
+
+
+@njit(cache=True)
+def sparse_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, out):
+    """Run up to ``n_steps`` prox-GD steps (T5a) on W in place, touching only nonzeros.
+
+    Same maths as ``dense_gradient`` + ``dense_update(OPT_PROX_GD)``; only the order of
+    floating-point summation differs. Per step the work is O(n + z + sum_k c_k^2 +
+    sum_{G_ij>0} nnz(W_j)) for z nonzeros and c_k nonzeros in column k, never O(n m)
+    (the O(n m) conversion happens once per call). ``out`` receives
+    [steps taken, status, loss at the last step's input, mapping norm of the last step].
+    """
+    n, m = W.shape
+    cap = n * m
+    rows = np.empty(cap, np.int64)
+    cols = np.empty(cap, np.int64)
+    z = 0
+    for i in range(n):
+        for k in range(m):
+            if W[i, k] != 0.0:
+                rows[z] = i
+                cols[z] = k
+                z += 1
+    col_stamp = np.full(m, -1, np.int64)
+    col_head = np.empty(m, np.int64)
+    touched_cols = np.empty(m, np.int64)
+    nxt_c = np.empty(cap, np.int64)
+    row_head = np.empty(n, np.int64)
+    nxt_r = np.empty(cap, np.int64)
+    G = np.zeros((n, n))
+    pair_stamp = np.full((n, n), -1, np.int64)
+    pi = np.empty(n * n, np.int64)
+    pj = np.empty(n * n, np.int64)
+    acc = np.zeros((n, m))
+    acc_stamp = np.full((n, m), -1, np.int64)
+    ti = np.empty(cap, np.int64)
+    tk = np.empty(cap, np.int64)
+    thr = lr * lam
+    status = RUNNING
+    loss = 0.0
+    res = 0.0
+    step = 0
+    while step < n_steps:
+        # column and row linked lists of the current nonzeros: O(z + n)
+        ncols = 0
+        for e in range(z):
+            k = cols[e]
+            if col_stamp[k] != step:
+                col_stamp[k] = step
+                col_head[k] = -1
+                touched_cols[ncols] = k
+                ncols += 1
+            nxt_c[e] = col_head[k]
+            col_head[k] = e
+        for i in range(n):
+            row_head[i] = -1
+        for e in range(z):
+            i = rows[e]
+            nxt_r[e] = row_head[i]
+            row_head[i] = e
+        # G on the pairs that share a nonzero column: sum_k c_k^2
+        npairs = 0
+        for c in range(ncols):
+            k = touched_cols[c]
+            e1 = col_head[k]
+            while e1 >= 0:
+                i = rows[e1]
+                wi = W[i, k]
+                e2 = col_head[k]
+                while e2 >= 0:
+                    j = rows[e2]
+                    if pair_stamp[i, j] != step:
+                        pair_stamp[i, j] = step
+                        G[i, j] = 0.0
+                        pi[npairs] = i
+                        pj[npairs] = j
+                        npairs += 1
+                    G[i, j] += wi * W[j, k]
+                    e2 = nxt_c[e2]
+                e1 = nxt_c[e1]
+        # loss (T1): untouched pairs have G = 0 and contribute delta_ij; rows with no
+        # nonzero have an untouched diagonal.
+        sse = 0.0
+        live_rows = 0
+        for p in range(npairs):
+            i = pi[p]
+            j = pj[p]
+            g = G[i, j]
+            if i == j:
+                live_rows += 1
+                r = g - 1.0 if g > 0.0 else -1.0
+                sse += r * r
+            elif g > 0.0:
+                sse += g * g
+        sse += n - live_rows
+        l1 = 0.0
+        for e in range(z):
+            l1 += abs(W[rows[e], cols[e]])
+        loss = sse + lam * l1
+        if not np.isfinite(loss):
+            status = DIVERGED_NONFINITE
+            break
+        if loss > growth_limit:
+            status = DIVERGED_GROWTH
+            break
+        # (R W)_i = sum_j R_ij W_j over pairs with G_ij > 0, scattered into acc
+        nt = 0
+        for p in range(npairs):
+            i = pi[p]
+            j = pj[p]
+            g = G[i, j]
+            if g > 0.0:
+                r = g - 1.0 if i == j else g
+                e = row_head[j]
+                while e >= 0:
+                    k = cols[e]
+                    if acc_stamp[i, k] != step:
+                        acc_stamp[i, k] = step
+                        acc[i, k] = 0.0
+                        ti[nt] = i
+                        tk[nt] = k
+                        nt += 1
+                    acc[i, k] += r * W[j, k]
+                    e = nxt_r[e]
+        # prox step (T5a) on the touched coordinates; every other coordinate has W = 0 and
+        # gradient exactly 0, so it stays 0. Every current nonzero is touched (its row's
+        # diagonal pair has G_ii > 0).
+        res2 = 0.0
+        z = 0
+        for q in range(nt):
+            i = ti[q]
+            k = tk[q]
+            w = W[i, k]
+            new = _soft(w - lr * (4.0 * acc[i, k]), thr)
+            p_ = (w - new) / lr
+            res2 += p_ * p_
+            W[i, k] = new
+            if new != 0.0:
+                rows[z] = i
+                cols[z] = k
+                z += 1
+        # canonical (row-major) order of the nonzeros, so that the next step's summation
+        # order is a function of W alone and not of how this call was chunked
+        keys = np.sort(rows[:z] * m + cols[:z])
+        for e in range(z):
+            rows[e] = keys[e] // m
+            cols[e] = keys[e] % m
+        res = np.sqrt(res2)
+        step += 1
+        if not np.isfinite(res):
+            status = DIVERGED_NONFINITE
+            break
+        if tol >= 0.0 and res <= tol:
+            status = CONVERGED
+            break
+    out[0] = step
+    out[1] = status
+    out[2] = loss
+    out[3] = res
+
+
+@njit(cache=True)
+def _advance_one(
+    opt, W, M1, M2, t0, batches, lr, lam, beta1, beta2, eps, wd, tol, growth_limit,
+    n_steps, sparse_mode, in_sparse, out,
+):
+    """Advance one instance by up to n_steps; out = [steps, status, loss, res, sparse_steps]."""
+    n, m = W.shape
+    out[4] = 0.0
+    if opt == OPT_PROX_GD and (sparse_mode == SPARSE_ALWAYS or in_sparse):
+        sparse_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, out[:4])
+        out[4] = out[0]
+        return
+    G = np.empty((n, n))
+    R = np.empty((n, n))
+    grad = np.empty((n, m))
+    masked = np.empty((n, m)) if opt == OPT_SGD else np.empty((0, 0))
+    tmp = np.empty((n, m)) if opt == OPT_SGD else np.empty((0, 0))
+    col_count = np.empty(m, np.int64)
+    row_count = np.empty(n, np.int64)
+    dense_flops = 4.0 * n * n * m
+    status = RUNNING
+    loss = 0.0
+    res = 0.0
+    step = 0
+    while step < n_steps:
+        if opt == OPT_SGD:
+            sse = minibatch_gradient_into(W, batches[step], G, R, grad, masked, tmp)
+        else:
+            sse = dense_gradient(W, G, R, grad)
+        loss = sse + lam * _l1(W)
+        if not np.isfinite(loss):
+            status = DIVERGED_NONFINITE
+            break
+        if loss > growth_limit:
+            status = DIVERGED_GROWTH
+            break
+        switch = False
+        if (
+            opt == OPT_PROX_GD
+            and sparse_mode == SPARSE_AUTO
+            and (t0 + step) % SPARSE_CHECK_EVERY == 0
+            and BLAS_ADVANTAGE * _sparse_cost_estimate(W, G, col_count, row_count) < dense_flops
+        ):
+            switch = True
+        res = np.sqrt(dense_update(opt, W, grad, M1, M2, t0 + step + 1, lr, lam, beta1, beta2,
+                                   eps, wd))
+        step += 1
+        if not np.isfinite(res):
+            status = DIVERGED_NONFINITE
+            break
+        if tol >= 0.0 and res <= tol:
+            status = CONVERGED
+            break
+        if switch and step < n_steps:
+            sub = np.zeros(4)
+            sparse_prox_gd_steps(W, n_steps - step, lr, lam, tol, growth_limit, sub)
+            out[4] = sub[0]
+            step += int(sub[0])
+            status = int(sub[1])
+            if sub[0] > 0:
+                loss = sub[2]
+                res = sub[3]
+            break
+    out[0] = step
+    out[1] = status
+    out[2] = loss
+    out[3] = res
+
+
+@njit(parallel=True, cache=True)
+def advance(
+    opt, W, M1, M2, t0, batches, lr, lam, beta1, beta2, eps, wd, tol, growth_limit,
+    n_steps, sparse_mode, in_sparse, active, out,
+):
+    """Advance every active instance of W (I, n, m) by up to n_steps steps, in parallel.
+
+    Main arguments:
+        opt: optimizer code (OPT_*). W: weights (I, n, m), updated in place.
+        M1, M2: AdamW first/second moments (I, n, m) (unused otherwise; may be (I, 0, 0)).
+        t0: (I,) int64, AdamW steps already taken per instance.
+        batches: (I, n_steps, b) int64 minibatch input indices for sgd, else (I, 0, 0).
+        active: (I,) bool; inactive instances are skipped.
+        in_sparse: (I,) bool; prox-GD instances already in the sparse representation
+            (the switch is one-way: the driver sets this once out[:, 4] > 0).
+        growth_limit: (I,) loss above which a run counts as diverged.
+        tol: stop when the mapping norm (T6) is <= tol; negative = never.
+    Returns via ``out`` (I, 5): steps taken, status, loss at the last step's input,
+    mapping norm of the last step, steps taken in the sparse representation.
+    """
+    n_inst = W.shape[0]
+    for a in prange(n_inst):
+        if active[a]:
+            _advance_one(
+                opt, W[a], M1[a], M2[a], t0[a], batches[a], lr, lam, beta1, beta2, eps, wd,
+                tol, growth_limit[a], n_steps, sparse_mode, in_sparse[a], out[a],
+            )
