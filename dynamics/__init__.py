@@ -3,7 +3,7 @@
 `dynamics` never imports `theory` or `simulations`.
 """
 
-# Measurements on trained weights (issue 4): public re-exports.
+# Training engine and measurements on trained weights (issue 4): public re-exports.
 from dynamics._measurements import (
     Measurement,  # noqa: F401
     assign_features,  # noqa: F401
@@ -17,4 +17,19 @@ from dynamics._measurements import (
     measure,  # noqa: F401
     polysemantic_neurons,  # noqa: F401
     winner_is_init_argmax,  # noqa: F401
+)
+from dynamics._toy_model import (
+    lam_from_normalized,  # noqa: F401
+    lam_to_normalized,  # noqa: F401
+    loss,  # noqa: F401
+    smooth_gradient,  # noqa: F401
+    steps_to_normalized_time,  # noqa: F401
+)
+from dynamics._training import (
+    DivergenceError,  # noqa: F401
+    RunRecord,  # noqa: F401
+    TrainOptions,  # noqa: F401
+    gd_step_size_bound,  # noqa: F401
+    init_weights,  # noqa: F401
+    train,  # noqa: F401
 )
