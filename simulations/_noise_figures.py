@@ -28,7 +28,7 @@ def _curves(ax, runs, color_of, label_of) -> None:
 
 def e2_figure(e2: dict) -> Figure:
     """E2: mean sum_k W_ik^4 vs step, log-log; left the paper's pair, right all four shapes."""
-    fig = Figure(figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2, sharey=True)
     sigmas = sorted({r["sigma"] for r in e2["runs"]})
 
@@ -54,7 +54,7 @@ def e2_figure(e2: dict) -> Figure:
 
 def kdraws_figure(kd: dict) -> Figure:
     """Single-draw SGD vs the K-draw expected-gradient mode, Bernoulli and Gaussian."""
-    fig = Figure(figsize=(6, 4.2))
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
     ax = fig.subplots()
     _curves(
         ax, kd["runs"],
@@ -73,7 +73,7 @@ def kdraws_figure(kd: dict) -> Figure:
 
 def phase_figure(ph: dict) -> Figure:
     """Phase map: sparsification index (Bernoulli over Gaussian) on the (sigma (n-1), n) grid."""
-    fig = Figure(figsize=(10, 4.2))
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     idx = np.array([[np.nan if v is None else v for v in row] for row in ph["index"]], float)
     im = ax1.imshow(idx, origin="lower", aspect="auto", cmap="viridis", vmin=0, vmax=1)
@@ -86,7 +86,7 @@ def phase_figure(ph: dict) -> Figure:
         ax1.text(j, i, txt, ha="center", va="center", fontsize=7,
                  color="w" if (np.isnan(v) or v < 0.5) else "k")
     fig.colorbar(im, ax=ax1, label="(f4_B − f4_G) / (1 − f4_G)")
-    ax1.set_title(f"sparsification index after {ph['steps']} steps")
+    ax1.set_title(f"sparsification index, {ph['sharing']} noise, {ph['steps']} steps")
     fb = np.array([[np.nan if v is None else v for v in row] for row in ph["f4_bernoulli"]])
     fg = np.array([[np.nan if v is None else v for v in row] for row in ph["f4_gaussian"]])
     for a, n in enumerate(ph["ns"]):
@@ -103,7 +103,7 @@ def phase_figure(ph: dict) -> Figure:
 
 def counts_figure(cnt: dict) -> Figure:
     """Polysemantic counts under noise (assignment and window rules) vs the collision theory."""
-    fig = Figure(figsize=(6.5, 4.2))
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
     rows = cnt["rows"]
     x = np.arange(len(rows))

@@ -72,7 +72,9 @@ class NoiseConfig:
     # --- phase map (docs/theory/noise.md#phase-map) ---
     phase_ns: tuple[int, ...] = (4, 8, 16, 32)  # features; m = phase_m_factor * n
     phase_m_factor: int = 2
-    phase_scaled_sigmas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # sigma (n-1)
+    phase_scaled_sigmas: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 3.0, 4.5, 6.0)  # sigma (n-1)
+    # shared single-draw noise (paper) and independent noise (a proxy for the expected gradient)
+    phase_sharings: tuple[str, ...] = ("shared", "independent")
     phase_instances: int = 4
     phase_steps: int = 100_000
     # --- counts vs collision theory ---
@@ -92,6 +94,7 @@ QUICK = dict(
     k_steps=3000,
     phase_ns=(4, 8),
     phase_scaled_sigmas=(0.5, 1.0, 2.0),
+    phase_sharings=("shared",),
     phase_instances=2,
     phase_steps=3000,
     count_sizes=((8, 16),),
@@ -169,6 +172,10 @@ def _run_kdraws(cfg: NoiseConfig, bar) -> dict:
 
 
 def _run_phase(cfg: NoiseConfig, bar) -> dict:
+    return {sh: _run_phase_one(cfg, sh, bar) for sh in cfg.phase_sharings}
+
+
+def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
     ns, scaled = cfg.phase_ns, cfg.phase_scaled_sigmas
     f4 = {sh: np.full((len(ns), len(scaled)), np.nan) for sh in ("bernoulli", "gaussian")}
     sd = {sh: np.full((len(ns), len(scaled)), np.nan) for sh in ("bernoulli", "gaussian")}
@@ -180,8 +187,8 @@ def _run_phase(cfg: NoiseConfig, bar) -> dict:
             sigma = x / (n - 1)
             for shape in ("bernoulli", "gaussian"):
                 opts = NoiseTrainingOptions(
-                    sigma=sigma, shape=shape, lr=cfg.lr, steps=cfg.phase_steps,
-                    n_records=8, throw=False,
+                    sigma=sigma, shape=shape, sharing=sharing, lr=cfg.lr,
+                    steps=cfg.phase_steps, n_records=8, throw=False,
                 )
                 res = train_with_noise(W0, opts, _seed(cfg, 3, n, 1, b))
                 status[shape][a][b] = res.status
@@ -193,7 +200,8 @@ def _run_phase(cfg: NoiseConfig, bar) -> dict:
     # sparsification index: 0 = as dense as Gaussian training, 1 = every row 1-sparse
     index = (fb - fg) / (1.0 - fg)
     return {
-        "ns": list(ns), "m_factor": cfg.phase_m_factor, "scaled_sigmas": list(scaled),
+        "sharing": sharing, "ns": list(ns), "m_factor": cfg.phase_m_factor,
+        "scaled_sigmas": list(scaled),
         "steps": cfg.phase_steps, "instances": cfg.phase_instances,
         "sigma_star": noise_sigma_star(np.asarray(ns, float)).tolist(),
         "f4_bernoulli": np.where(np.isnan(fb), None, fb).tolist(),
@@ -261,7 +269,8 @@ def _n_runs(cfg: NoiseConfig, parts) -> int:
     sizes = {
         "e2": len(cfg.e2_sigmas) * len(cfg.e2_shapes),
         "kdraws": 4,
-        "phase": 2 * len(cfg.phase_ns) * len(cfg.phase_scaled_sigmas),
+        "phase": 2 * len(cfg.phase_ns) * len(cfg.phase_scaled_sigmas)
+        * len(cfg.phase_sharings),
         "counts": len(cfg.count_sizes),
     }
     return sum(sizes[p] for p in parts)
@@ -313,12 +322,12 @@ def summary(results: dict) -> dict:
             for r in results["kdraws"]["runs"]
         }
     if "phase" in results:
-        ph = results["phase"]
-        s["phase_index"] = {
-            f"n={n}": [None if v is None else round(v, 3) for v in row]
-            for n, row in zip(ph["ns"], ph["index"], strict=True)
-        }
-        s["phase_scaled_sigmas"] = ph["scaled_sigmas"]
+        for sharing, ph in results["phase"].items():
+            s[f"phase_index_{sharing}"] = {
+                f"n={n}": [None if v is None else round(v, 3) for v in row]
+                for n, row in zip(ph["ns"], ph["index"], strict=True)
+            }
+            s["phase_scaled_sigmas"] = ph["scaled_sigmas"]
     if "counts" in results:
         s["counts"] = [
             {k: r[k] for k in ("n", "m", "sigma", "mean_assignment", "se_assignment",
@@ -344,12 +353,16 @@ def _write(results: dict, out: Path, figures: bool) -> list[str]:
                   "counts": nf.counts_figure}
         for part, make in makers.items():
             if part in results:
-                fig = make(results[part])
-                for ext in ("png", "pdf"):
-                    path = out / f"noise_{part}.{ext}"
-                    fig.savefig(path, dpi=150, bbox_inches="tight")
-                    written.append(str(path))
-                plt.close(fig)
+                items = (results[part].items() if part == "phase"
+                         else [("", results[part])])
+                for suffix, res in items:
+                    fig = make(res)
+                    stem = f"noise_{part}_{suffix}" if suffix else f"noise_{part}"
+                    for ext in ("png", "pdf"):
+                        path = out / f"{stem}.{ext}"
+                        fig.savefig(path, dpi=150, bbox_inches="tight")
+                        written.append(str(path))
+                    plt.close(fig)
     return written
 
 
