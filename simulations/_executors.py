@@ -1,0 +1,351 @@
+"""Run a list of specs on local worker processes or a Dask cluster, storing as runs finish.
+
+`run_all` expands specs into (spec, instance) runs, reuses the ones already in the
+results store, computes the rest in parallel, and writes each record from the parent
+process as soon as it arrives, so an interrupted sweep loses nothing that finished.
+Usage, resume and Dask setup: `docs/usage.md#execution`.
+
+Determinism. Every run uses exactly one BLAS thread and one numba thread on every
+executor. The result of a run then depends only on its spec and seed, not on how
+many workers share the machine: with a thread count that followed the worker count,
+a threaded reduction could change the last bits between "1 worker" and "2 workers".
+Records from different executors are identical except their wall-time fields
+(`simulations._run.TIMING_FIELDS`); compare them with `simulations._run.without_timings`.
+Parallelism comes from running several instances at once, which for the sizes of
+the presets is also faster than threading one small matrix product.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
+
+from ._run import run_instance
+from ._specs import ExperimentSpec, canonical_key
+from ._store import ResultsStore
+
+__all__ = ["RunSummary", "available_cores", "run_all"]
+
+# BLAS / OpenMP / numba threads per run (see the module docstring for why it is fixed).
+THREADS_PER_RUN = 1
+# Environment variables read by BLAS/OpenMP/numba at load time. Set in every worker
+# before the first run so that libraries loaded later start with one thread too.
+_THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+# Seconds between checks, in a local worker, that the sweep's parent is still alive.
+_PARENT_POLL = 1.0
+
+
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `run_all` did.
+
+    Fields:
+        done: runs computed by this call (failed ones included).
+        reused: runs read from the store instead of computed.
+        failed: runs of this sweep (computed or reused) whose training failed
+            (`status` other than converged/max_steps, e.g. diverged).
+        records: one record per (spec, instance), in spec order then instance order.
+        keys: the canonical keys of `records`, same order.
+        wall_time: seconds spent in `run_all`.
+    """
+
+    done: int
+    reused: int
+    failed: int
+    records: tuple[dict, ...] = field(repr=False)
+    keys: tuple[str, ...] = field(repr=False)
+    wall_time: float
+
+    @property
+    def total(self) -> int:
+        """Number of (spec, instance) runs in the sweep."""
+        return len(self.records)
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a sweep."""
+        return (
+            f"{self.total} runs: {self.done} done, {self.reused} reused from the store, "
+            f"{self.failed} failed ({self.wall_time:.1f} s)"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Worker side
+# ---------------------------------------------------------------------------------------
+
+_limited_pid: int | None = None
+
+
+def _limit_threads(threads: int = THREADS_PER_RUN) -> None:
+    """Limit BLAS, OpenMP and numba to `threads` threads in this process / thread.
+
+    Environment variables cover libraries not loaded yet; threadpoolctl changes the
+    ones already loaded (numpy's BLAS); numba's count is per thread, so it is set on
+    every call (cheap), while the process-wide part runs once per process.
+    """
+    global _limited_pid
+    if _limited_pid != os.getpid():
+        for name in _THREAD_ENV:
+            os.environ[name] = str(threads)
+        from threadpoolctl import threadpool_limits
+
+        # Called as a function, not a context manager: the limit stays for the
+        # life of the worker process.
+        threadpool_limits(limits=threads)
+        _limited_pid = os.getpid()
+    import numba
+
+    if numba.get_num_threads() != threads:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # A worker whose sweep process died (kill -9) would otherwise finish its run and
+    # block on a result nobody reads; exit as soon as the parent is gone.
+    while True:
+        time.sleep(_PARENT_POLL)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _init_local_worker(threads: int) -> None:
+    """ProcessPoolExecutor initializer: thread limits, and exit when the parent dies."""
+    _limit_threads(threads)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _run_one(runner: Callable, spec: ExperimentSpec, instance: int, threads: int) -> dict:
+    """Compute one run in a worker and return its record as canonical JSON-decoded data."""
+    _limit_threads(threads)
+    record = runner(spec, instance)
+    # Round-trip through JSON in the worker: the parent then holds exactly what the
+    # store will hold, so fresh and reused records compare equal.
+    return json.loads(json.dumps(record, sort_keys=True, allow_nan=False))
+
+
+# ---------------------------------------------------------------------------------------
+# Parent side
+# ---------------------------------------------------------------------------------------
+
+
+def _is_failure(record: dict) -> bool:
+    status = record.get("train_status")
+    return status is not None and status not in ("converged", "max_steps")
+
+
+def _expand(specs: Iterable[ExperimentSpec]) -> list[tuple[str, ExperimentSpec, int]]:
+    runs, seen = [], set()
+    for spec in specs:
+        if not isinstance(spec, ExperimentSpec):
+            raise ValueError(
+                f"specs must contain ExperimentSpec objects; got {type(spec).__name__}"
+            )
+        for instance in range(spec.instances):
+            key = canonical_key(spec, instance)
+            # A spec listed twice (or two specs differing only in `instances`) maps
+            # to the same runs; each run is computed and reported once.
+            if key not in seen:
+                seen.add(key)
+                runs.append((key, spec, instance))
+    return runs
+
+
+def _local_executor(workers: int) -> cf.Executor:
+    methods = multiprocessing.get_all_start_methods()
+    # Never "fork": the parent may hold BLAS/numba thread pools and a sqlite handle.
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_local_worker,
+        initargs=(THREADS_PER_RUN,),
+    )
+
+
+class _DaskExecutor:
+    """Submit/as_completed over dask.distributed with the same shape as concurrent.futures."""
+
+    def __init__(self, scheduler: str, workers: int) -> None:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ValueError(
+                "scheduler needs dask.distributed: "
+                "pip install 'incidental-polysemanticity[distributed]'"
+            ) from exc
+        self._cluster = None
+        if scheduler == "local":
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self.client = Client(self._cluster)
+        else:
+            self.client = Client(scheduler)
+
+    def submit(self, fn, *args):
+        # pure=False: never deduplicate or cache by argument hash on the cluster; the
+        # store is the only cache.
+        return self.client.submit(fn, *args, pure=False)
+
+    @staticmethod
+    def as_completed(futures):
+        from dask.distributed import as_completed
+
+        return as_completed(futures)
+
+    def shutdown(self) -> None:
+        # Closing the client releases its futures; the scheduler drops the tasks
+        # nobody holds, which cancels what had not run yet.
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def run_all(
+    specs: Sequence[ExperimentSpec],
+    *,
+    store: ResultsStore | str | os.PathLike,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    fresh: bool = False,
+    progress: bool = True,
+    runner: Callable[[ExperimentSpec, int], dict] = run_instance,
+) -> RunSummary:
+    """Run every (spec, instance) not yet stored, store each record as it completes.
+
+    Main arguments:
+        specs: the sweep; each spec contributes `spec.instances` runs.
+
+    Other arguments:
+        store: a ResultsStore or a path to open one at (closed again on return).
+        workers: local worker processes (default: the available cores), or the number
+            of Dask workers of `scheduler="local"`. Ignored for a scheduler address.
+        scheduler: None for local processes; "local" for a Dask LocalCluster
+            (processes, one thread each); any other string is the address of a running
+            Dask scheduler, e.g. "tcp://10.0.0.5:8786".
+        fresh: do not read stored runs; compute everything and overwrite them.
+        progress: show a tqdm bar (stderr) and print the summary line at the end.
+        runner: the function computing one run, `runner(spec, instance) -> dict`;
+            module-level so that it can be pickled. Default `run_instance`.
+
+    Returns a RunSummary whose records follow the order of `specs`, then instances.
+
+    Raises ValueError for bad arguments. An exception inside a run (other than a
+    diverging training, which is recorded with its status) cancels the remaining
+    runs and propagates; everything finished before it stays stored.
+    """
+    started = time.perf_counter()
+    if workers is not None and (
+        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+    ):
+        raise ValueError(f"workers must be None or an integer >= 1; got {workers!r}")
+    if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
+        raise ValueError(
+            f"scheduler must be None, 'local' or a scheduler address; got {scheduler!r}"
+        )
+    if not callable(runner):
+        raise ValueError(f"runner must be callable; got {runner!r}")
+    cores = available_cores()
+    workers = cores if workers is None else workers
+    if scheduler is None and workers * THREADS_PER_RUN > cores:
+        warnings.warn(
+            f"workers={workers} exceeds the {cores} available cores; runs will compete "
+            "for cores (oversubscription slows every run)",
+            stacklevel=2,
+        )
+
+    own_store = not isinstance(store, ResultsStore)
+    store = ResultsStore(store) if own_store else store
+    try:
+        runs = _expand(specs)
+        results: dict[str, dict] = {}
+        if not fresh:
+            for key, _, _ in runs:
+                record = store.get(key)
+                if record is not None:
+                    results[key] = record
+        reused = len(results)
+        todo = [(key, spec, instance) for key, spec, instance in runs if key not in results]
+        if todo:
+            _compute(todo, results, store, workers, scheduler, progress, runner, reused)
+        ordered = tuple(results[key] for key, _, _ in runs)
+        summary = RunSummary(
+            done=len(todo),
+            reused=reused,
+            failed=sum(_is_failure(r) for r in ordered),
+            records=ordered,
+            keys=tuple(key for key, _, _ in runs),
+            wall_time=time.perf_counter() - started,
+        )
+    finally:
+        if own_store:
+            store.close()
+    if progress:
+        print(summary.line(), file=sys.stderr)
+    return summary
+
+
+def _compute(todo, results, store, workers, scheduler, progress, runner, reused) -> None:
+    executor = _DaskExecutor(scheduler, workers) if scheduler else _local_executor(workers)
+    bar = tqdm(
+        total=len(todo),
+        desc="runs",
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    if reused:
+        bar.set_postfix_str(f"{reused} reused")
+    ok = False
+    try:
+        futures = {
+            executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
+            for key, spec, instance in todo
+        }
+        completed = (
+            executor.as_completed(list(futures)) if scheduler else cf.as_completed(list(futures))
+        )
+        for future in completed:
+            key = futures[future]
+            record = future.result()
+            # The parent is the only writer: one durable transaction per finished run.
+            store.put(key, record)
+            results[key] = record
+            bar.update(1)
+        ok = True
+    finally:
+        bar.close()
+        if scheduler:
+            executor.shutdown()
+        else:
+            executor.shutdown(wait=ok, cancel_futures=not ok)

@@ -1,0 +1,139 @@
+"""One run of a sweep: initialise, train and measure one instance of a spec.
+
+`run_instance` is what every executor calls (simulations/_executors.py). It returns a
+small flat JSON-able record; the schema is documented on `run_instance` and in
+`docs/usage.md#outcome-records`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from dynamics import TrainOptions, init_weights, measure, train
+
+from ._specs import ExperimentSpec, canonical_key, instance_seed, package_version
+
+__all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
+
+# Record fields that measure elapsed time. They differ between two executions of the
+# same run; every other field is a deterministic function of (spec, instance).
+TIMING_FIELDS = ("wall_time", "train_wall_time")
+# RunRecord fields left out of the record: `instance` is the index inside the engine's
+# batch (always 0 here), optimizer repeats the spec, seed is recorded as seed_*.
+_RUN_FIELDS_DROPPED = ("instance", "optimizer", "seed")
+# Spec fields that are not properties of one run (see _specs._KEY_EXCLUDED).
+_SPEC_FIELDS_DROPPED = ("instances",)
+
+
+def train_options(spec: ExperimentSpec) -> TrainOptions:
+    """The engine options of a spec, with the final weights recorded.
+
+    Optimizer-specific fields are passed only to the optimizer that uses them, so the
+    engine never warns about ignored options.
+    """
+    kwargs = {
+        "optimizer": spec.optimizer,
+        "lr": spec.lr,
+        "lam": spec.lam,
+        "max_steps": spec.steps,
+        "tol": spec.tol,
+        "record_weights": True,
+    }
+    if spec.optimizer == "adamw":
+        kwargs["weight_decay"] = spec.weight_decay
+    if spec.optimizer == "sgd":
+        kwargs["batch_size"] = spec.batch_size
+    return TrainOptions(**kwargs)
+
+
+def _finite_or_none(value):
+    # Strict JSON has no NaN/inf; a diverged run's numbers become None (its
+    # train_status and train_message say why).
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def run_instance(spec: ExperimentSpec, instance: int) -> dict:
+    """Train instance `instance` of `spec` and return its outcome record.
+
+    W0 is drawn by `dynamics.init_weights` from `instance_seed(spec, instance)`;
+    training is `dynamics.train(..., throw=False)`, so a diverging run comes back with
+    `train_status="diverged"` instead of raising; measurements are `dynamics.measure`
+    (docs/dynamics/training.md#measurements).
+
+    Record fields (flat, JSON-able; non-finite numbers become None):
+        key, version: canonical key and package version.
+        every ExperimentSpec field except `instances`, and `instance`.
+        seed_entropy, seed_spawn_key: the instance's SeedSequence.
+        flow_time: normalized time 4 lr steps budget (None for sgd/adamw).
+        train_*: the engine's RunRecord fields (status, message, converged, steps,
+            sparse_steps, final_loss, residual, nonzeros, features_represented,
+            max_positive_overlap, wall_time).
+        the Measurement fields except n, m (window_count, assignment_count,
+            composition, opposite_sign_pairs, winner_is_init_argmax,
+            features_represented, max_positive_overlap, mean_offdiagonal_overlap,
+            mean_fourth_norm, nonzeros); None when the final weights are not finite.
+        init_final_diag: <W_i(0), W_i(T)> for every feature i (diagonal of E4's matrix
+            W(0) W(T)^T, PAPER.md 6); init_final_offdiag_mean/_std: mean and standard
+            deviation of its off-diagonal entries, for the heatmap's noise level.
+        wall_time: seconds for the whole run (init, training, measurement).
+
+    Two records of the same (spec, instance) are equal after `without_timings`.
+    """
+    started = time.perf_counter()
+    key = canonical_key(spec, instance)
+    seed = instance_seed(spec, instance)
+    W0 = init_weights(spec.n, spec.m, [seed], init_std=spec.init_std)
+    (run,) = train(W0, train_options(spec), seeds=[seed], throw=False)
+    W0, W = W0[0], run.W
+
+    record = {"key": key, "version": package_version()}
+    record.update({k: v for k, v in spec.to_dict().items() if k not in _SPEC_FIELDS_DROPPED})
+    record["instance"] = int(instance)
+    record["seed_entropy"] = int(seed.entropy)
+    record["seed_spawn_key"] = [int(k) for k in seed.spawn_key]
+    record["flow_time"] = spec.flow_time
+    for name, value in run.to_dict().items():
+        if name not in _RUN_FIELDS_DROPPED:
+            record[f"train_{name}"] = _finite_or_none(value)
+
+    if np.all(np.isfinite(W)):
+        measured = measure(W0, W).to_dict()
+        cross = W0 @ W.T  # E4's init-final matrix; only summaries are kept
+        diag = np.diag(cross)
+        off = cross[~np.eye(spec.n, dtype=bool)]
+        summary = {
+            "init_final_diag": [float(x) for x in diag],
+            "init_final_offdiag_mean": float(off.mean()) if off.size else None,
+            "init_final_offdiag_std": float(off.std()) if off.size else None,
+        }
+    else:
+        measured = {name: None for name in _measurement_fields()}
+        summary = {
+            "init_final_diag": None,
+            "init_final_offdiag_mean": None,
+            "init_final_offdiag_std": None,
+        }
+    for name, value in measured.items():
+        if name not in ("n", "m"):
+            record[name] = _finite_or_none(value)
+    record.update(summary)
+    record["wall_time"] = time.perf_counter() - started
+    return record
+
+
+def _measurement_fields() -> tuple[str, ...]:
+    from dataclasses import fields
+
+    from dynamics import Measurement
+
+    return tuple(f.name for f in fields(Measurement))
+
+
+def without_timings(record: dict) -> dict:
+    """`record` without its wall-time fields: the part that is identical on every executor."""
+    return {k: v for k, v in record.items() if k not in TIMING_FIELDS}
