@@ -38,8 +38,10 @@ __all__ = ["RunSummary", "available_cores", "run_all"]
 
 # BLAS / OpenMP / numba threads per run (see the module docstring for why it is fixed).
 THREADS_PER_RUN = 1
-# Environment variables read by BLAS/OpenMP/numba at load time. Set in every worker
-# before the first run so that libraries loaded later start with one thread too.
+# Environment variables read by BLAS/OpenMP libraries when they load. Set in every
+# worker so that libraries loaded later start with one thread too. NUMBA_NUM_THREADS
+# is deliberately absent: numba re-reads its config when it compiles, and a value that
+# differs from the launched thread pool raises; numba.set_num_threads is used instead.
 _THREAD_ENV = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -47,7 +49,6 @@ _THREAD_ENV = (
     "BLIS_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
 )
 # Seconds between checks, in a local worker, that the sweep's parent is still alive.
 _PARENT_POLL = 1.0

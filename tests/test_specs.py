@@ -1,0 +1,222 @@
+"""Experiment specs: validation, canonical keys, instance seeds, presets and overrides."""
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import pytest
+
+from simulations import _specs
+from simulations._specs import (
+    DEFAULT_PRESET,
+    PRESETS,
+    ExperimentSpec,
+    build_specs,
+    canonical_key,
+    instance_seed,
+)
+
+# A fixed spec whose key is pinned below: any change to the canonical encoding
+# (field order, float formatting, hash) would silently orphan every stored run.
+PINNED_SPEC = ExperimentSpec(n=8, m=16, lam=1e-2, steps=100, seed=3, instances=4)
+PINNED_VERSION = "0.0-test"
+# The canonical JSON of (PINNED_SPEC, instance 0), written out by hand: sorted keys,
+# no spaces, floats in shortest repr, `instances` left out.
+PINNED_JSON = (
+    '{"instance":0,"spec":{"batch_size":null,"init_std":1.0,"lam":0.01,"lr":0.05,"m":16,'
+    '"n":8,"noise":null,"optimizer":"prox-gd","seed":3,"steps":100,"tol":null,'
+    '"weight_decay":0.0},"version":"0.0-test"}'
+)
+PINNED_KEY_0 = "e85d37f8a49b0db0f7d0a3d340a06c38fbefa25b946e1698c5ac3390b6b290b4"
+
+
+@pytest.fixture
+def fixed_version(monkeypatch):
+    monkeypatch.setattr(_specs, "package_version", lambda: PINNED_VERSION)
+
+
+def test_canonical_key_is_pinned(fixed_version):
+    assert hashlib.sha256(PINNED_JSON.encode("utf-8")).hexdigest() == PINNED_KEY_0
+    assert canonical_key(PINNED_SPEC, 0) == PINNED_KEY_0
+
+
+def test_canonical_key_depends_on_every_run_field_and_the_instance(fixed_version):
+    base = canonical_key(PINNED_SPEC, 0)
+    changes = {
+        "n": 9,
+        "m": 17,
+        "lam": 2e-2,
+        "optimizer": "gd",
+        "lr": 0.04,
+        "steps": 101,
+        "tol": 1e-6,
+        "init_std": 0.9,
+        "batch_size": 4,
+        "seed": 4,
+    }
+    keys = {base, canonical_key(PINNED_SPEC, 1)}
+    for name, value in changes.items():
+        keys.add(canonical_key(dataclasses.replace(PINNED_SPEC, **{name: value}), 0))
+    adamw = dataclasses.replace(PINNED_SPEC, optimizer="adamw")
+    keys.add(canonical_key(adamw, 0))
+    keys.add(canonical_key(dataclasses.replace(adamw, weight_decay=0.01), 0))
+    assert len(keys) == len(changes) + 4
+
+
+def test_canonical_key_ignores_instances_and_int_float_spelling(fixed_version):
+    more = dataclasses.replace(PINNED_SPEC, instances=32)
+    assert canonical_key(more, 0) == canonical_key(PINNED_SPEC, 0)
+    as_ints = ExperimentSpec(n=8, m=16, lam=1, lr=1, steps=100, seed=3, instances=4)
+    as_floats = ExperimentSpec(n=8, m=16, lam=1.0, lr=1.0, steps=100, seed=3, instances=4)
+    assert canonical_key(as_ints, 2) == canonical_key(as_floats, 2)
+    assert as_ints == as_floats
+
+
+def test_canonical_key_includes_the_package_version(monkeypatch):
+    monkeypatch.setattr(_specs, "package_version", lambda: "1.0")
+    first = canonical_key(PINNED_SPEC, 0)
+    monkeypatch.setattr(_specs, "package_version", lambda: "1.1")
+    assert canonical_key(PINNED_SPEC, 0) != first
+
+
+def test_package_version_falls_back_to_the_module_constant(monkeypatch):
+    def missing(name):
+        raise _specs.importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(_specs.importlib.metadata, "version", missing)
+    assert _specs.package_version() == _specs._FALLBACK_VERSION
+
+
+@pytest.mark.parametrize("instance", [-1, 4, 1.0, True, "0"])
+def test_canonical_key_rejects_bad_instance(instance):
+    with pytest.raises(ValueError, match="instance"):
+        canonical_key(PINNED_SPEC, instance)
+
+
+def test_instance_seed_is_the_documented_seed_sequence():
+    seed = instance_seed(PINNED_SPEC, 2)
+    assert seed.entropy == 3 and seed.spawn_key == (2,)
+    expected = np.random.SeedSequence(3, spawn_key=(2,)).generate_state(4)
+    assert np.array_equal(seed.generate_state(4), expected)
+    # Different instances draw different streams.
+    other = instance_seed(PINNED_SPEC, 1).generate_state(4)
+    assert not np.array_equal(seed.generate_state(4), other)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("n", 0),
+        ("n", 2.0),
+        ("n", True),
+        ("m", 0),
+        ("lam", -1e-3),
+        ("lam", float("nan")),
+        ("lr", 0.0),
+        ("lr", float("inf")),
+        ("optimizer", "adam"),
+        ("steps", 0),
+        ("tol", 0.0),
+        ("tol", -1.0),
+        ("init_std", 0.0),
+        ("batch_size", 0),
+        ("batch_size", 9),
+        ("weight_decay", -0.1),
+        ("weight_decay", 0.01),  # only adamw has weight decay
+        ("noise", 0.1),
+        ("seed", -1),
+        ("instances", 0),
+    ],
+)
+def test_validation_names_the_field(field, value):
+    kwargs = {"n": 8, "m": 16, "lam": 1e-3, field: value}
+    with pytest.raises(ValueError, match=field):
+        ExperimentSpec(**kwargs)
+
+
+def test_flow_time_conversion():
+    spec = ExperimentSpec(n=4, m=8, lam=4e-3, lr=0.05, steps=1000)
+    # tau = 4 lr steps and lam_tilde = lam / 4 (PAPER.md 2.2).
+    assert spec.flow_time == pytest.approx(200.0)
+    assert spec.lam_normalized == pytest.approx(1e-3)
+    adam = ExperimentSpec(n=4, m=8, lam=4e-3, optimizer="adamw", lr=1e-3)
+    assert adam.flow_time is None
+
+
+def test_presets_build_as_documented():
+    assert DEFAULT_PRESET == "quick" and set(PRESETS) == {
+        "quick",
+        "paper",
+        "gradient-flow",
+        "lambdas",
+    }
+    quick = build_specs()
+    assert [s.m for s in quick] == [64, 128, 256, 512, 1024]
+    assert {(s.n, s.optimizer) for s in quick} == {(64, "prox-gd")}
+    paper = build_specs("paper")
+    assert [s.m for s in paper] == list(range(256, 4097, 256))
+    assert {
+        (s.n, s.lam, s.optimizer, s.lr, s.steps, s.weight_decay, s.instances, s.tol) for s in paper
+    } == {(256, 1e-3, "adamw", 1e-3, 7500, 0.01, 16, None)}
+    flow = build_specs("gradient-flow")
+    assert [s.m for s in flow] == [s.m for s in paper]
+    assert all(s.optimizer == "prox-gd" and s.tol is not None for s in flow)
+    lambdas = build_specs("lambdas")
+    assert len(lambdas) == 3 * len(paper)
+    assert sorted({s.lam for s in lambdas}) == [1e-3, 1e-2, 1e-1]
+
+
+def test_overrides_replace_axes_and_fields():
+    specs = build_specs(
+        "paper",
+        {
+            "n": [32, 64],
+            "m_range": (64, 256, 64),
+            "lam": 1e-2,
+            "optimizer": "prox-gd",
+            "lr": 0.05,
+            "steps": 10,
+            "tol": 0,
+            "instances": 2,
+            "seed": 7,
+            "m": None,  # None means "flag not given"
+        },
+    )
+    assert [(s.n, s.m) for s in specs] == [(n, m) for n in (32, 64) for m in (64, 128, 192, 256)]
+    for s in specs:
+        assert (s.lam, s.optimizer, s.lr, s.steps, s.tol, s.instances, s.seed) == (
+            1e-2,
+            "prox-gd",
+            0.05,
+            10,
+            None,
+            2,
+            7,
+        )
+        # Leaving adamw drops its weight decay instead of failing validation.
+        assert s.weight_decay == 0.0
+
+
+def test_overrides_keep_order_and_drop_duplicates():
+    specs = build_specs("quick", {"m": [128, 64, 128]})
+    assert [s.m for s in specs] == [128, 64]
+
+
+@pytest.mark.parametrize(
+    "preset, overrides, match",
+    [
+        ("nope", {}, "preset"),
+        ("quick", {"bogus": 1}, "bogus"),
+        ("quick", {"m": []}, "empty"),
+        ("quick", {"lam": []}, "empty"),
+        ("quick", {"m_range": (512, 256, 64)}, "empty"),
+        ("quick", {"m_range": (64, 128)}, "m_range"),
+        ("quick", {"m": [64], "m_range": (64, 128, 64)}, "m_range"),
+        ("quick", {"n": [0]}, "n"),
+        ("quick", {"lr": -1.0}, "lr"),
+        ("quick", {"optimizer": "adam"}, "optimizer"),
+    ],
+)
+def test_build_specs_rejects(preset, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        build_specs(preset, overrides)
