@@ -23,6 +23,10 @@ from dataclasses import dataclass, field, fields
 
 import numba
 import numpy as np
+
+# numba's np.dot calls the BLAS of scipy.linalg.cython_blas, which numba loads lazily on
+# first use. Load it now, so that threadpoolctl sees (and limits) it from the first call.
+import scipy.linalg.cython_blas  # noqa: F401
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from dynamics import _training_kernels as K
