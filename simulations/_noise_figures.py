@@ -43,6 +43,8 @@ def e2_figure(e2: dict) -> Figure:
     ax1.set_ylabel(r"mean over features of $\sum_k W_{ik}^4$")
     ax1.set_title(f"E2 (paper): n={e2['n']}, m={e2['m']}, {e2['instances']} inst., "
                   f"{e2['sharing']} noise")
+    ax1.axhline(e2["simplex_plateau"], color="k", ls=":", lw=1,
+                label=f"anchored simplex {e2['simplex_plateau']:.3f}")
     ax1.legend(fontsize=7)
     _curves(ax2, e2["runs"], shade, lambda r: f"{r['shape']} (κ={r['kappa']:g}) σ={r['sigma']:g}")
     ax2.set_title("all four noise shapes (matched variance)")
@@ -93,6 +95,9 @@ def phase_figure(ph: dict) -> Figure:
         line = ax2.plot(ph["scaled_sigmas"], fb[a], "o-", label=f"n={n} Bernoulli")[0]
         ax2.plot(ph["scaled_sigmas"], fg[a], "x--", color=line.get_color(), alpha=0.6)
     ax2.axvline(1.0, color="k", lw=0.8, ls=":")
+    for a in range(len(ph["ns"])):
+        ax2.axhline(ph["simplex_plateau"][a], color=ax2.get_lines()[2 * a].get_color(),
+                    lw=0.6, ls=":")
     ax2.set_xscale("log")
     ax2.set_xlabel(r"$\sigma\,(n-1)$")
     ax2.set_ylabel(r"final mean $\sum_k W_{ik}^4$ (dashed: Gaussian)")
@@ -113,6 +118,8 @@ def counts_figure(cnt: dict) -> Figure:
     if cnt["theory_available"]:
         ax.plot(x, [r["expected"] for r in rows], "k_", ms=25, mew=2,
                 label="collision theory (exact)")
+    ax.plot(x, [r["simplex_assignment"] for r in rows], "r_", ms=25, mew=2,
+            label="anchored simplex (assignment rule)")
     ax.set_xticks(x, [f"n={r['n']}, m={r['m']}\nσ={r['sigma']:.3g}" for r in rows])
     ax.set_ylabel("polysemantic neurons per model")
     ax.set_title(f"{cnt['shape']} noise, {cnt['instances']} independent models, "

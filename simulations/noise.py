@@ -43,7 +43,7 @@ from dynamics._noise_training import (
     noise_initial_weights,
     train_with_noise,
 )
-from theory.noise import NOISE_KURTOSIS, noise_sigma_star
+from theory.noise import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
 
 __all__ = ["PARTS", "NoiseConfig", "run_noise_experiments", "main"]
 
@@ -78,7 +78,7 @@ class NoiseConfig:
     phase_instances: int = 4
     phase_steps: int = 100_000
     # --- counts vs collision theory ---
-    count_sizes: tuple[tuple[int, int], ...] = ((8, 16), (8, 32), (16, 32))  # (n, m)
+    count_sizes: tuple[tuple[int, int], ...] = ((8, 16), (8, 32), (8, 64), (16, 32))  # (n, m)
     count_scaled_sigma: float = 1.05  # sigma (n-1); 0.15 at n = 8 as in the paper
     count_instances: int = 32
     count_steps: int = 100_000
@@ -155,7 +155,8 @@ def _run_e2(cfg: NoiseConfig, bar) -> dict:
                                    cfg.e2_steps, cfg.e2_sharing, 1, (1, 0, 0, 0), key))
             bar.update(1)
     return {"n": cfg.e2_n, "m": cfg.e2_m, "instances": cfg.e2_instances,
-            "steps": cfg.e2_steps, "sharing": cfg.e2_sharing, "runs": runs}
+            "steps": cfg.e2_steps, "sharing": cfg.e2_sharing, "runs": runs,
+            "simplex_plateau": float(noise_simplex_fourth(cfg.e2_n))}
 
 
 def _run_kdraws(cfg: NoiseConfig, bar) -> dict:
@@ -204,6 +205,7 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
         "scaled_sigmas": list(scaled),
         "steps": cfg.phase_steps, "instances": cfg.phase_instances,
         "sigma_star": noise_sigma_star(np.asarray(ns, float)).tolist(),
+        "simplex_plateau": noise_simplex_fourth(np.asarray(ns, float)).tolist(),
         "f4_bernoulli": np.where(np.isnan(fb), None, fb).tolist(),
         "f4_gaussian": np.where(np.isnan(fg), None, fg).tolist(),
         "sd_bernoulli": np.where(np.isnan(sd["bernoulli"]), None, sd["bernoulli"]).tolist(),
@@ -250,6 +252,11 @@ def _run_counts(cfg: NoiseConfig, bar) -> dict:
             "represented_0.8": float(np.mean([features_represented(w, 0.8) for w in res.weights])),
             "final_mean_f4": float(res.mean_fourth[-1].mean()),
             "expected": None, "sd_theory": None, "z": None,
+            # anchored simplex (docs/theory/noise.md#anchored-simplex): the dense anchor's
+            # argmax neuron is shared with one sparse feature of opposite sign -> exactly 1
+            # by the assignment rule, 0 by the window rule (anchor weights 1/sqrt(n-1) < 0.8)
+            "simplex_assignment": 1, "simplex_window": 0,
+            "simplex_plateau": float(noise_simplex_fourth(n)),
         }
         if theory_fns is not None:
             e, v = theory_fns[0](n, m), theory_fns[1](n, m)
@@ -331,7 +338,7 @@ def summary(results: dict) -> dict:
     if "counts" in results:
         s["counts"] = [
             {k: r[k] for k in ("n", "m", "sigma", "mean_assignment", "se_assignment",
-                               "mean_window", "expected", "z", "kinds")}
+                               "mean_window", "expected", "z", "simplex_assignment", "kinds")}
             for r in results["counts"]["rows"]
         ]
     return s

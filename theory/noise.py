@@ -43,6 +43,8 @@ __all__ = [
     "noise_window",
     "noise_margin_limit",
     "noise_sigma_star",
+    "noise_simplex_fourth",
+    "noise_simplex_weights",
 ]
 
 #: Excess kurtosis of one noise coordinate for the four shapes at matched variance sigma^2
@@ -110,7 +112,10 @@ def expressions() -> dict[str, sp.Expr]:
       * ``window``: the Edgeworth term in units of s^2 at fixed kappa_Z, a phi(a) with
         a = c / s (eq. 8); ``window_argmax``: its maximiser a = 1;
       * ``margin_limit``: 1 / (n - 1), the most negative achievable mean overlap (eq. 7);
-      * ``sigma_star``: the noise scale where the window peaks for unit-norm rows (eq. 8).
+      * ``sigma_star``: the noise scale where the window peaks for unit-norm rows (eq. 8);
+      * ``simplex_main``, ``simplex_off``: main and off weights of the n - 1 sparse rows of the
+        anchored simplex (eq. 10); ``simplex_mean_fourth``: its mean sum_k W_ik^4 (eq. 11),
+        the predicted plateau of noise training (below 1: one row must stay dense).
     Sympy derives each from its integral; the call is cached (a few seconds the first time).
     """
     phi_s = _std_normal_pdf(z / s) / s
@@ -140,6 +145,18 @@ def expressions() -> dict[str, sp.Expr]:
     mean_overlap = sp.Symbol("abar", real=True)
     margin = -sp.solve(sp.Eq(n + n * (n - 1) * mean_overlap, 0), mean_overlap)[0]
     sigma_star = margin * window_argmax[0]  # c = s * a_star with s = sigma ||W_j|| = sigma
+    # eq. (10)-(11): equality in eq. (7) needs sum_i W_i = 0. With n - 1 rows concentrated on
+    # their own neuron (main weight u, weight v on the other n - 2 such neurons) the last row is
+    # forced to be the dense "anchor" -(sum of the others), of equal magnitude 1/sqrt(n-1) on
+    # all n - 1 neurons. Unit norms and sum zero fix u and v.
+    v = sp.Symbol("v", real=True)
+    u_of_v = 1 / sp.sqrt(n - 1) - (n - 2) * v  # anchor overlap = -1/(n-1)
+    roots = sp.solve(sp.Eq(u_of_v**2 + (n - 2) * v**2, 1), v)
+    # the root with v < 0 (checked at n = 8) keeps the main weight u close to 1: the sparse one
+    v_sol = next(r for r in roots if r.subs(n, 8) < 0)
+    v_sol = sp.simplify(v_sol)
+    u_sol = sp.simplify(u_of_v.subs(v, v_sol))
+    simplex_f4 = sp.simplify(((n - 1) * (u_sol**4 + (n - 2) * v_sol**4) + 1 / (n - 1)) / n)
     return {
         "projection_kurtosis": kappa * q,
         "leak_gaussian": leak_g,
@@ -153,6 +170,9 @@ def expressions() -> dict[str, sp.Expr]:
         "window_argmax": window_argmax[0],
         "margin_limit": margin,
         "sigma_star": sp.simplify(sigma_star),
+        "simplex_main": u_sol,
+        "simplex_off": v_sol,
+        "simplex_mean_fourth": simplex_f4,
     }
 
 
@@ -270,3 +290,30 @@ def noise_sigma_star(n_features) -> np.ndarray:
     if np.any(nn < 2):
         raise ValueError("n_features must be >= 2")
     return np.asarray(_compiled("sigma_star", ("n",))(nn), dtype=np.float64)
+
+
+def noise_simplex_weights(n_features) -> tuple[np.ndarray, np.ndarray]:
+    """Main and off weights (u, v) of the sparse rows of the anchored simplex (eq. 10).
+
+    u = (1 + (n-2) sqrt n) / (n-1)^{3/2}, v = (1 - sqrt n) / (n-1)^{3/2}; the anchor row has
+    magnitude 1/sqrt(n-1) on the n - 1 neurons. docs/theory/noise.md#anchored-simplex.
+    """
+    nn = _as_float("n_features", n_features, positive=True)
+    if np.any(nn < 3):
+        raise ValueError("n_features must be >= 3")
+    u_fn = _compiled("simplex_main", ("n",))
+    v_fn = _compiled("simplex_off", ("n",))
+    return np.asarray(u_fn(nn), dtype=np.float64), np.asarray(v_fn(nn), dtype=np.float64)
+
+
+def noise_simplex_fourth(n_features) -> np.ndarray:
+    """Mean over rows of sum_k W_ik^4 for the anchored simplex: the predicted plateau (eq. 11).
+
+    n - 1 rows sparse (u, v of eq. 10) plus one dense anchor with sum_k W^4 = 1/(n-1); the
+    configuration attains the margin bound of eq. (7) exactly (sum_i W_i = 0).
+    docs/theory/noise.md#anchored-simplex. Requires n >= 3.
+    """
+    nn = _as_float("n_features", n_features, positive=True)
+    if np.any(nn < 3):
+        raise ValueError("n_features must be >= 3")
+    return np.asarray(_compiled("simplex_mean_fourth", ("n",))(nn), dtype=np.float64)
