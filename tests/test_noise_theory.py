@@ -25,6 +25,8 @@ from theory.noise import (
     noise_margin_limit,
     noise_projection_kurtosis,
     noise_sigma_star,
+    noise_simplex_fourth,
+    noise_simplex_weights,
     noise_window,
     projected_fourth_cumulant,
 )
@@ -242,3 +244,37 @@ def test_edgeworth_improves_on_gaussian_and_has_kappa_sign(shape):
     assert np.sign(mc - gauss) == np.sign(kz)
     assert abs(mc - gauss) > Z_MC * se
     assert abs(mc - edge) < abs(mc - gauss)
+
+
+# --- anchored simplex (eq. 10-11) -------------------------------------------------------------
+
+
+def test_anchored_simplex_closed_forms():
+    """The derived roots equal u = (1 + (n-2) sqrt n)/(n-1)^{3/2}, v = (1 - sqrt n)/(n-1)^{3/2}."""
+    e = expressions()
+    n_ = S.n
+    u_closed = (1 + (n_ - 2) * sp.sqrt(n_)) / (n_ - 1) ** sp.Rational(3, 2)
+    v_closed = (1 - sp.sqrt(n_)) / (n_ - 1) ** sp.Rational(3, 2)
+    for k in (3, 4, 8, 16):  # exact rational/radical values; general n is slow to simplify
+        assert sp.simplify((e["simplex_main"] - u_closed).subs(n_, k)) == 0
+        assert sp.simplify((e["simplex_off"] - v_closed).subs(n_, k)) == 0
+
+
+@pytest.mark.parametrize("n_", [3, 4, 8, 16, 32])
+def test_anchored_simplex_attains_the_margin_bound(n_):
+    """Build the configuration: unit rows, every off-diagonal overlap -1/(n-1), rows sum to 0,
+    and mean sum_k W^4 equals noise_simplex_fourth (eq. 10-11). Tolerance: n^2 float products
+    of O(1) numbers, n^2 eps."""
+    u, v = (float(x) for x in noise_simplex_weights(n_))
+    W = np.full((n_, n_ - 1), v)
+    W[np.arange(n_ - 1), np.arange(n_ - 1)] = u
+    W[-1] = -1 / math.sqrt(n_ - 1)
+    G = W @ W.T
+    tol = n_**2 * EPS
+    assert np.allclose(np.diag(G), 1.0, rtol=0, atol=tol)
+    off = G[~np.eye(n_, dtype=bool)]
+    assert np.allclose(off, -float(noise_margin_limit(n_)), rtol=0, atol=tol)
+    assert np.allclose(W.sum(axis=0), 0.0, rtol=0, atol=tol)
+    assert abs(np.mean(np.sum(W**4, axis=1)) - float(noise_simplex_fourth(n_))) <= tol
+    # sparse rows concentrate on their own neuron (main weight close to 1 for n >= 4)
+    assert u > 0.95 and abs(v) < 1 / math.sqrt(n_ - 1)
