@@ -315,6 +315,10 @@ def run_all(
     return summary
 
 
+def _cost(spec: ExperimentSpec) -> int:
+    return spec.n * spec.n * spec.m * spec.steps
+
+
 def _compute(todo, results, store, workers, scheduler, progress, runner, reused) -> None:
     executor = _DaskExecutor(scheduler, workers) if scheduler else _local_executor(workers)
     bar = tqdm(
@@ -329,9 +333,12 @@ def _compute(todo, results, store, workers, scheduler, progress, runner, reused)
         bar.set_postfix_str(f"{reused} reused")
     ok = False
     try:
+        # Longest runs first (cost ~ n^2 m steps for a dense step): the sweep does not
+        # end on one big run with idle workers, and the ETA errs on the long side.
+        ordered = sorted(todo, key=lambda run: -_cost(run[1]))
         futures = {
             executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
-            for key, spec, instance in todo
+            for key, spec, instance in ordered
         }
         completed = (
             executor.as_completed(list(futures)) if scheduler else cf.as_completed(list(futures))

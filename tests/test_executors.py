@@ -1,0 +1,194 @@
+"""Executors: reuse and --fresh, failures, determinism across executors, resume after kill -9.
+
+Records are compared with `without_timings`: wall-time fields are the only part of a
+record that may differ between two executions of the same run.
+"""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulations._executors import RunSummary, run_all
+from simulations._run import TIMING_FIELDS, run_instance, without_timings
+from simulations._specs import ExperimentSpec, canonical_key, instance_seed
+from simulations._store import ResultsStore
+
+REPO = Path(__file__).resolve().parents[1]
+# Upper bound on how long the resume test waits for the first stored run or for the
+# killed sweep's processes; only reached when something is broken.
+GIVE_UP_SECONDS = 120.0
+
+# Tiny real specs: every optimizer, and sgd, whose batch order is random, so that
+# determinism covers both the initial weights and the training randomness.
+TINY = [
+    ExperimentSpec(n=8, m=16, lam=1e-2, steps=300, seed=1, instances=2),
+    ExperimentSpec(n=8, m=8, lam=1e-2, steps=300, tol=1e-6, seed=1, instances=2),
+    ExperimentSpec(n=8, m=16, lam=1e-2, optimizer="sgd", lr=0.02, batch_size=4, steps=300),
+    ExperimentSpec(
+        n=8, m=16, lam=1e-3, optimizer="adamw", lr=1e-3, weight_decay=0.01, steps=300, seed=2
+    ),
+]
+
+
+def standin_runner(spec, instance):
+    """Fast deterministic stand-in for run_instance (module level: workers import it)."""
+    gen = np.random.default_rng(instance_seed(spec, instance))
+    return {
+        "key": canonical_key(spec, instance),
+        "m": spec.m,
+        "instance": instance,
+        "value": float(gen.standard_normal()),
+        "train_status": "diverged" if spec.lam >= 1.0 else "converged",
+        "wall_time": time.perf_counter(),
+    }
+
+
+def failing_runner(spec, instance):
+    if instance == 2:
+        raise RuntimeError("boom in run 2")
+    return standin_runner(spec, instance)
+
+
+def _spec(m, lam=1e-2, instances=3):
+    return ExperimentSpec(n=4, m=m, lam=lam, steps=10, instances=instances)
+
+
+def _stripped(summary: RunSummary):
+    return [without_timings(r) for r in summary.records]
+
+
+def test_reuse_fresh_order_and_failures(tmp_path, capsys):
+    store_path = tmp_path / "r.sqlite"
+    specs = [_spec(8), _spec(4, lam=2.0, instances=2), _spec(8)]  # the duplicate runs once
+    first = run_all(specs, store=store_path, workers=2, runner=standin_runner)
+    assert (first.done, first.reused, first.failed, first.total) == (5, 0, 2, 5)
+    assert [(r["m"], r["instance"]) for r in first.records] == [
+        (8, 0),
+        (8, 1),
+        (8, 2),
+        (4, 0),
+        (4, 1),
+    ]
+    assert list(first.keys) == [r["key"] for r in first.records]
+    assert "5 runs: 5 done, 0 reused from the store, 2 failed" in capsys.readouterr().err
+
+    # Everything stored: nothing recomputed, identical records (timings included,
+    # since they are read back rather than recomputed).
+    again = run_all(specs, store=store_path, workers=2, runner=standin_runner, progress=False)
+    assert (again.done, again.reused, again.failed) == (0, 5, 2)
+    assert again.records == first.records
+    assert capsys.readouterr().err == ""
+
+    # More instances reuse the first ones: `instances` is not part of the key.
+    more = run_all([_spec(8, instances=4)], store=store_path, runner=standin_runner, progress=False)
+    assert (more.done, more.reused) == (1, 3)
+
+    # --fresh does not read the store and overwrites what is there.
+    with ResultsStore(store_path) as store:
+        store.put(first.keys[0], {"stale": True})
+        fresh = run_all(specs, store=store, fresh=True, runner=standin_runner, progress=False)
+        assert (fresh.done, fresh.reused) == (5, 0)
+        assert store.get(first.keys[0])["value"] == first.records[0]["value"]
+    assert [r["value"] for r in fresh.records] == [r["value"] for r in first.records]
+
+
+def test_a_crashing_run_propagates_and_keeps_finished_runs(tmp_path):
+    spec = _spec(8, instances=4)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        with pytest.raises(RuntimeError, match="boom in run 2"):
+            run_all([spec], store=store, workers=1, runner=failing_runner, progress=False)
+        # One worker takes runs in order: 0 and 1 finished and were stored before 2 failed.
+        assert store.has(canonical_key(spec, 0)) and store.has(canonical_key(spec, 1))
+        assert not store.has(canonical_key(spec, 2))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"workers": 0}, "workers"),
+        ({"workers": 1.5}, "workers"),
+        ({"scheduler": ""}, "scheduler"),
+        ({"runner": "run_instance"}, "runner"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        run_all([_spec(8)], store=tmp_path / "r.sqlite", **kwargs)
+
+
+def test_bad_specs(tmp_path):
+    with pytest.raises(ValueError, match="specs"):
+        run_all([{"n": 4}], store=tmp_path / "r.sqlite")
+
+
+def test_real_runs_are_identical_on_every_executor(tmp_path):
+    one = run_all(TINY, store=tmp_path / "one.sqlite", workers=1, progress=False)
+    two = run_all(TINY, store=tmp_path / "two.sqlite", workers=2, progress=False)
+    dask = run_all(
+        TINY, store=tmp_path / "dask.sqlite", scheduler="local", workers=2, progress=False
+    )
+    assert one.total == 6 and one.failed == 0
+    assert _stripped(one) == _stripped(two) == _stripped(dask)
+    # The comparison is not vacuous: timing fields exist and were the only ones removed.
+    assert all(set(r) - set(without_timings(r)) == set(TIMING_FIELDS) for r in one.records)
+    # In-process runs agree as well (no executor at all).
+    direct = [without_timings(run_instance(TINY[2], 0)), without_timings(run_instance(TINY[3], 0))]
+    assert direct == _stripped(one)[4:6]
+    # Different instances really differ (seeds are per instance).
+    assert one.records[0]["init_final_diag"] != one.records[1]["init_final_diag"]
+
+
+def _stored_count(path: Path) -> int:
+    try:
+        with sqlite3.connect(path, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_resume_after_kill_9(tmp_path):
+    """kill -9 a running sweep; the rerun reuses every stored run and matches a clean run."""
+    # Fixed-step prox-gd runs long enough that the sweep is still running when the
+    # first record lands (one worker computes them one at a time).
+    specs = [ExperimentSpec(n=16, m=m, lam=1e-2, steps=4000, seed=5, instances=4) for m in (32, 64)]
+    store_path = tmp_path / "killed.sqlite"
+    script = textwrap.dedent(
+        f"""
+        from simulations._executors import run_all
+        from simulations._specs import ExperimentSpec
+        specs = [ExperimentSpec(n=16, m=m, lam=1e-2, steps=4000, seed=5, instances=4)
+                 for m in (32, 64)]
+        run_all(specs, store={str(store_path)!r}, workers=1, progress=False)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + GIVE_UP_SECONDS
+        while _stored_count(store_path) == 0 and proc.poll() is None:
+            assert time.monotonic() < deadline, "the sweep stored nothing"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL
+    finally:
+        # The sweep's worker notices its parent died and exits; clear the session
+        # anyway so that a broken watchdog cannot leave processes behind.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    stored = _stored_count(store_path)
+    assert 0 < stored < 8, f"the kill did not land mid-sweep ({stored} of 8 runs stored)"
+
+    resumed = run_all(specs, store=store_path, workers=2, progress=False)
+    assert (resumed.reused, resumed.done, resumed.failed) == (stored, 8 - stored, 0)
+    clean = run_all(specs, store=tmp_path / "clean.sqlite", workers=2, progress=False)
+    assert _stripped(resumed) == _stripped(clean)
