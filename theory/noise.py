@@ -118,16 +118,24 @@ def expressions() -> dict[str, sp.Expr]:
         the predicted plateau of noise training (below 1: one row must stay dense).
     Sympy derives each from its integral; the call is cached (a few seconds the first time).
     """
-    phi_s = _std_normal_pdf(z / s) / s
-    # eq. (4): Gaussian leak, by integration of (z - c)^2 against the N(0, s^2) density.
-    leak_g = sp.simplify(sp.integrate((z - c) ** 2 * phi_s, (z, c, sp.oo)))
+    # Integrals are taken in the standardised variable x = z / s with a = c / s, so that
+    # E[ReLU(Z - c)^2] = s^2 int_a^inf (x - a)^2 p(x) dx; the plain (non-Meijer-G) integrator
+    # handles polynomial x Gaussian integrands in about a second.
+    x = sp.Symbol("x", real=True)
+    phi = _std_normal_pdf(x)
+
+    def tail(integrand: sp.Expr) -> sp.Expr:
+        val = sp.integrate(sp.expand(integrand), (x, a, sp.oo), meijerg=False)
+        return sp.simplify(s**2 * val).subs(a, c / s)
+
+    # eq. (4): Gaussian leak, by integration of (x - a)^2 against the N(0, 1) density.
+    leak_g = tail((x - a) ** 2 * phi)
     # Written with erfc instead of 1 - erf so the float companion keeps relative precision in
     # the tail (c >> s), where 1 - erf cancels catastrophically.
     leak_g = sp.expand(leak_g.replace(sp.erf, lambda u: 1 - sp.erfc(u)))
-    # eq. (5): Edgeworth density phi_s(z) [1 + kappa_Z/24 He_4(z/s)], He_4(x) = x^4 - 6x^2 + 3.
-    x = z / s
+    # eq. (5): Edgeworth density phi(x) [1 + kappa_Z/24 He_4(x)], He_4(x) = x^4 - 6x^2 + 3.
     he4 = x**4 - 6 * x**2 + 3
-    corr = sp.simplify(kappa / 24 * sp.integrate((z - c) ** 2 * he4 * phi_s, (z, c, sp.oo)))
+    corr = sp.simplify(kappa / 24 * tail((x - a) ** 2 * he4 * phi))
     leak_e = leak_g + corr
     dleak_dq = sp.simplify(sp.diff(leak_e.subs(kappa, kappa * q), q))
     # eq. (9): exact 1-sparse leaks, Z = s * (unit-variance coordinate).
@@ -137,7 +145,10 @@ def expressions() -> dict[str, sp.Expr]:
         (sp.integrate((z - c) ** 2 / (2 * r3), (z, c, r3)), c < r3), (0, True)
     )
     b = s / sp.sqrt(2)  # Laplace scale with variance s^2
-    leak_lap = sp.simplify(sp.integrate((z - c) ** 2 * sp.exp(-z / b) / (2 * b), (z, c, sp.oo)))
+    leak_lap = sp.simplify(
+        sp.integrate(sp.expand((z - c) ** 2 * sp.exp(-z / b) / (2 * b)), (z, c, sp.oo),
+                     meijerg=False)
+    )
     # eq. (8): the Edgeworth term divided by kappa_Z s^2 / 12 is a * phi(a).
     window = sp.simplify((corr / (kappa * s**2 / 12)).subs(c, a * s))
     window_argmax = sp.solve(sp.diff(window, a), a)
