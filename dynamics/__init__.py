@@ -18,6 +18,18 @@ from dynamics._measurements import (
     polysemantic_neurons,  # noqa: F401
     winner_is_init_argmax,  # noqa: F401
 )
+
+# Training with hidden-layer noise (issue 6, docs/theory/noise.md).
+from dynamics._noise_training import (
+    NOISE_SHAPES,  # noqa: F401
+    NOISE_SHARING,  # noqa: F401
+    NoiseDivergenceError,  # noqa: F401
+    NoiseTrainingOptions,  # noqa: F401
+    NoiseTrainingResult,  # noqa: F401
+    draw_noise,  # noqa: F401
+    noise_initial_weights,  # noqa: F401
+    train_with_noise,  # noqa: F401
+)
 from dynamics._toy_model import (
     lam_from_normalized,  # noqa: F401
     lam_to_normalized,  # noqa: F401

@@ -5,3 +5,20 @@ a compiled numeric function (for `simulations`). `theory` never imports
 `dynamics` or `simulations`, so each prediction stays falsifiable by an engine
 that knows nothing about it.
 """
+
+# Second origin story: hidden-layer noise with negative excess kurtosis (issue 6,
+# docs/theory/noise.md).
+from theory.noise import (  # noqa: F401
+    NOISE_KURTOSIS,
+    noise_edgeworth_correction,
+    noise_leak_edgeworth,
+    noise_leak_gaussian,
+    noise_leak_one_sparse,
+    noise_margin_limit,
+    noise_projection_kurtosis,
+    noise_sigma_star,
+    noise_simplex_fourth,
+    noise_simplex_weights,
+    noise_window,
+)
+from theory.noise import expressions as noise_expressions  # noqa: F401
