@@ -15,6 +15,12 @@ eps = sp.Symbol("epsilon", positive=True)  # expansion parameter, eps = 1/m, for
 # --- training (normalized units of PAPER.md 2.2; docs/theory/sparsification.md) ---
 lam = sp.Symbol("lambda", positive=True)  # L1 strength in normalized units (lambda_code / 4)
 t = sp.Symbol("t", nonnegative=True)  # gradient-flow time in normalized units (4 x code time)
+sigma0 = sp.Symbol("sigma_0", positive=True)  # init scale: |w_k(0)| ~ |N(0, sigma_0^2 / m)|
+gamma = sp.Symbol("gamma", nonnegative=True)  # scaled L1 cut, gamma = c_cut sqrt(m) / sigma_0
+u = sp.Symbol("u", nonnegative=True)  # integration variable: |w_k(0)| sqrt(m) / sigma_0
+A_exp = sp.Symbol("A", real=True)  # log growth factor of the affine map, |w| = e^A (|w(0)| - c)
+gap = sp.Symbol("g", positive=True)  # gap between the two largest initial magnitudes
+delta = sp.Symbol("delta", positive=True)  # gap between the 2nd and 3rd largest magnitudes
 
 # --- hidden-layer noise (docs/theory/noise.md#setup) ---
 sigma = sp.Symbol("sigma", positive=True)  # noise standard deviation per hidden coordinate
