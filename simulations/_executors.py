@@ -100,30 +100,30 @@ class RunSummary:
 # Worker side
 # ---------------------------------------------------------------------------------------
 
-_limited_pid: int | None = None
+_env_pid: int | None = None
 
 
 def _limit_threads(threads: int = THREADS_PER_RUN) -> None:
-    """Limit BLAS, OpenMP and numba to `threads` threads in this process / thread.
+    """Limit BLAS, OpenMP and numba to `threads` threads in this process and thread.
 
-    Environment variables cover libraries not loaded yet; threadpoolctl changes the
-    ones already loaded (numpy's BLAS); numba's count is per thread, so it is set on
-    every call (cheap), while the process-wide part runs once per process.
+    Environment variables cover libraries not loaded yet (once per process). numba's
+    count is per thread, and launching its thread pool may load an OpenMP runtime, so
+    numba goes first; threadpoolctl then limits every library loaded so far. Both are
+    repeated before each run (a few ms) because a run can load a library the previous
+    call did not see (e.g. the BLAS numba calls into).
     """
-    global _limited_pid
-    if _limited_pid != os.getpid():
+    global _env_pid
+    if _env_pid != os.getpid():
         for name in _THREAD_ENV:
             os.environ[name] = str(threads)
-        from threadpoolctl import threadpool_limits
-
-        # Called as a function, not a context manager: the limit stays for the
-        # life of the worker process.
-        threadpool_limits(limits=threads)
-        _limited_pid = os.getpid()
+        _env_pid = os.getpid()
     import numba
+    from threadpoolctl import threadpool_limits
 
     if numba.get_num_threads() != threads:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # Called as a function, not a context manager: the limit stays in force.
+    threadpool_limits(limits=threads)
 
 
 def _watch_parent(parent_pid: int) -> None:

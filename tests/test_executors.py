@@ -57,6 +57,16 @@ def failing_runner(spec, instance):
     return standin_runner(spec, instance)
 
 
+def thread_report_runner(spec, instance):
+    """Report the thread pools a worker runs with, after a real run has loaded them all."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    record = run_instance(spec, instance)
+    pools = sorted({(p["internal_api"], p["num_threads"]) for p in threadpool_info()})
+    return {**record, "pools": pools, "numba_threads": numba.get_num_threads()}
+
+
 def _spec(m, lam=1e-2, instances=3):
     return ExperimentSpec(n=4, m=m, lam=lam, steps=10, instances=instances)
 
@@ -130,18 +140,23 @@ def test_bad_specs(tmp_path):
 
 
 def test_real_runs_are_identical_on_every_executor(tmp_path):
-    one = run_all(TINY, store=tmp_path / "one.sqlite", workers=1, progress=False)
-    two = run_all(TINY, store=tmp_path / "two.sqlite", workers=2, progress=False)
-    dask = run_all(
-        TINY, store=tmp_path / "dask.sqlite", scheduler="local", workers=2, progress=False
-    )
+    # thread_report_runner is run_instance plus the worker's thread pools, so this also
+    # checks workers x threads <= cores: one BLAS/OpenMP and one numba thread per worker.
+    kwargs = {"runner": thread_report_runner, "progress": False}
+    one = run_all(TINY, store=tmp_path / "one.sqlite", workers=1, **kwargs)
+    two = run_all(TINY, store=tmp_path / "two.sqlite", workers=2, **kwargs)
+    dask = run_all(TINY, store=tmp_path / "dask.sqlite", scheduler="local", workers=2, **kwargs)
+    for record in one.records + two.records + dask.records:
+        assert record["numba_threads"] == 1
+        assert record["pools"] and all(threads == 1 for _, threads in record["pools"])
     assert one.total == 6 and one.failed == 0
     assert _stripped(one) == _stripped(two) == _stripped(dask)
     # The comparison is not vacuous: timing fields exist and were the only ones removed.
     assert all(set(r) - set(without_timings(r)) == set(TIMING_FIELDS) for r in one.records)
-    # In-process runs agree as well (no executor at all).
+    # In-process runs with the default runner agree as well (no executor at all).
     direct = [without_timings(run_instance(TINY[2], 0)), without_timings(run_instance(TINY[3], 0))]
-    assert direct == _stripped(one)[4:6]
+    extra = ("pools", "numba_threads")
+    assert direct == [{k: v for k, v in r.items() if k not in extra} for r in _stripped(one)[4:6]]
     # Different instances really differ (seeds are per instance).
     assert one.records[0]["init_final_diag"] != one.records[1]["init_final_diag"]
 
