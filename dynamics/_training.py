@@ -27,7 +27,7 @@ import numpy as np
 # numba's np.dot calls the BLAS of scipy.linalg.cython_blas, which numba loads lazily on
 # first use. Load it now, so that threadpoolctl sees (and limits) it from the first call.
 import scipy.linalg.cython_blas  # noqa: F401
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from dynamics import _training_kernels as K
 from dynamics._measurements import features_represented, max_positive_overlap
@@ -56,6 +56,10 @@ _STATUS = {
     K.DIVERGED_NONFINITE: "diverged",
     K.DIVERGED_GROWTH: "diverged",
 }
+# A product of fewer multiply-adds than this runs on one BLAS thread: below ~2^24 the
+# threads' start-up and spin-waiting cost more than they save, and on a busy machine a
+# spinning OpenBLAS thread made a 64 x 256 step ~50x slower (docs/performance.md).
+MIN_FLOPS_PER_BLAS_THREAD = 2**24
 _SPARSE_MODES = {"never": K.SPARSE_NEVER, "auto": K.SPARSE_AUTO, "always": K.SPARSE_ALWAYS}
 
 
@@ -323,8 +327,20 @@ class _BatchStream:
         return out
 
 
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _blas_controller() -> ThreadpoolController:
+    """One controller per process: scanning the loaded libraries costs ~10 ms, so do it once
+    (after numba's BLAS is loaded, see the import above)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
+
+
 def _blas_threads_available() -> int:
-    blas = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    blas = [lib.num_threads for lib in _blas_controller().select(user_api="blas").lib_controllers]
     return min(blas) if blas else 1
 
 
@@ -356,8 +372,9 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
     Threads: instances run in parallel over ``numba.get_num_threads()`` threads; each
     matrix product may use ``max(1, min(B, T // I))`` BLAS threads, with B the caller's
     current BLAS limit (threadpoolctl), T the numba threads and I the instances, so the
-    total never exceeds what the caller allowed. Results are bit-identical for any
-    thread count (each instance is computed by one thread in a fixed order).
+    total never exceeds what the caller allowed (one thread when ``n^2 m < 2^24``).
+    Results are bit-identical for any thread count (each instance is computed by one
+    thread in a fixed order).
     """
     options = TrainOptions() if options is None else options
     if not isinstance(options, TrainOptions):
@@ -405,7 +422,9 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
 
     numba_threads = numba.get_num_threads()
     blas_threads = max(1, min(_blas_threads_available(), numba_threads // n_inst))
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    if n * n * m < MIN_FLOPS_PER_BLAS_THREAD:
+        blas_threads = 1
+    with _blas_controller().limit(limits=blas_threads, user_api="blas"):
         done = 0
         while done < options.max_steps:
             active = status == K.RUNNING
@@ -420,7 +439,8 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
             else:
                 batches = no_batches
             out[:] = 0.0
-            K.advance(code, W, M1, M2, steps_done, batches, options.lr, options.lam, beta1,
+            kernel = K.advance if numba_threads > 1 and active.sum() > 1 else K.advance_serial
+            kernel(code, W, M1, M2, steps_done, batches, options.lr, options.lam, beta1,
                       beta2, options.eps, options.weight_decay, tol, growth, chunk, sparse_mode,
                       in_sparse, active, out)
             took = out[:, 0].astype(np.int64)
