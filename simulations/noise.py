@@ -31,19 +31,17 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from dynamics._measurements import (
+from dynamics import (
+    NOISE_SHAPES,
+    NoiseTrainingOptions,
     count_polysemantic_assignment,
     count_polysemantic_window,
     features_represented,
-    polysemantic_neurons,
-)
-from dynamics._noise_training import (
-    NOISE_SHAPES,
-    NoiseTrainingOptions,
     noise_initial_weights,
+    polysemantic_neurons,
     train_with_noise,
 )
-from theory.noise import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
+from theory import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
 
 __all__ = ["PARTS", "NoiseConfig", "run_noise_experiments", "main"]
 
@@ -217,7 +215,7 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
 
 def _collision_theory():
     """The collision theory's numeric functions, or None while theory.collisions is absent."""
-    try:
+    try:  # theory.collisions is written concurrently (issue 3); absent -> no comparison
         from theory.collisions import expected_poly_exact, var_poly_exact
     except ImportError:
         return None
