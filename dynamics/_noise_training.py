@@ -11,6 +11,9 @@ whose gradient, with R_ij = 2 (P_ij - delta_ij) 1[P_ij > 0], is
 
     dL/dW_j = sum_i R_ij h_i   (decoder use of W_j)   +   sum_k R_jk W_k   (encoder use of W_j).
 
+An optional L1 term lam * ||W||_1 (off by default) adds the subgradient lam * sign(W), with
+sign(0) = 0 as in torch (PAPER.md 2.1).
+
 Plain SGD: W <- W - lr * (1/K) sum_{draws} dL/dW. With K = 1 this is the authors' stochastic
 update; K > 1 averages K independent noise draws per step (the expected-gradient mode, which
 approaches gradient flow on the expected loss as K grows).
@@ -67,6 +70,7 @@ class NoiseTrainingOptions:
       sharing: one of ``NOISE_SHARING`` (default "shared", as in the authors' code).
       draws: K >= 1 noise draws averaged per step (K > 1 is the expected-gradient mode).
       lr: SGD step size, 0 < lr < 0.25 (paper: 0.02). One step advances code time by lr.
+      lam: L1 strength on the weights in code units, >= 0 (paper noise experiment: 0).
       steps: number of SGD steps, >= 1 (paper: 100 000).
       n_records: number of log-spaced record points besides step 0, >= 1.
       chunk_steps: steps of noise drawn at once (memory bound); does not change the result.
@@ -80,6 +84,7 @@ class NoiseTrainingOptions:
     sharing: str = "shared"
     draws: int = 1
     lr: float = 0.02
+    lam: float = 0.0
     steps: int = 100_000
     n_records: int = 50
     chunk_steps: int = 8192
@@ -103,6 +108,8 @@ class NoiseTrainingOptions:
                 raise bad(name, f"an integer >= {lo}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < LR_STABILITY_BOUND):
             raise bad("lr", f"in (0, {LR_STABILITY_BOUND}) (GD stability bound 2/8)")
+        if not (isinstance(self.lam, (int, float)) and np.isfinite(self.lam) and self.lam >= 0):
+            raise bad("lam", "a finite float >= 0")
         if not (np.isfinite(self.max_abs_weight) and self.max_abs_weight > 1):
             raise bad("max_abs_weight", "a finite float > 1")
         if not isinstance(self.throw, bool):
@@ -187,7 +194,7 @@ def record_schedule(steps: int, n_records: int) -> np.ndarray:
 # numba rather than BLAS: each step is n x n x m with n, m ~ 8-64, far below the size where a
 # BLAS call beats its own dispatch overhead; the loop over steps must stay in compiled code.
 @njit(cache=True)
-def _noisy_sgd_kernel(W, xi, lr, max_abs):
+def _noisy_sgd_kernel(W, xi, lr, lam, max_abs):
     """Run xi.shape[0] SGD steps; returns (new W, index of the diverging step or -1).
 
     W: (I, n, m); xi: (S, K, Ix, nx, m) with Ix in {1, I}, nx in {1, n} (broadcast). Pure:
@@ -228,7 +235,9 @@ def _noisy_sgd_kernel(W, xi, lr, max_abs):
             bad = False
             for i in range(n):
                 for d in range(m):
-                    w = W[inst, i, d] - scale * grad[i, d]
+                    w0 = W[inst, i, d]
+                    l1 = lam if w0 > 0.0 else (-lam if w0 < 0.0 else 0.0)
+                    w = w0 - scale * grad[i, d] - lr * l1
                     W[inst, i, d] = w
                     if not (abs(w) <= max_abs):  # also catches NaN
                         bad = True
@@ -237,7 +246,7 @@ def _noisy_sgd_kernel(W, xi, lr, max_abs):
     return W, -1
 
 
-def _noisy_sgd_numpy(W: np.ndarray, xi: np.ndarray, lr: float) -> np.ndarray:
+def _noisy_sgd_numpy(W: np.ndarray, xi: np.ndarray, lr: float, lam: float = 0.0) -> np.ndarray:
     """Plain-numpy oracle of ``_noisy_sgd_kernel`` (same math, vectorised; for the tests)."""
     W = np.array(W, dtype=np.float64, copy=True)
     n = W.shape[1]
@@ -249,7 +258,7 @@ def _noisy_sgd_numpy(W: np.ndarray, xi: np.ndarray, lr: float) -> np.ndarray:
             P = np.einsum("aim,ajm->aij", H, W)  # P_ij = <h_i, W_j>
             R = np.where(P > 0, 2.0 * (P - eye), 0.0)
             grad += np.einsum("aij,aim->ajm", R, H) + np.einsum("aij,ajm->aim", R, W)
-        W = W - lr / xi.shape[1] * grad
+        W = W - lr / xi.shape[1] * grad - lr * lam * np.sign(W)
     return W
 
 
@@ -326,7 +335,8 @@ def train_with_noise(W0, options: NoiseTrainingOptions, seed) -> NoiseTrainingRe
         while done < target:
             s = int(min(chunk, target - done))
             W_new, bad = _noisy_sgd_kernel(
-                W, src.chunk(s), float(options.lr), float(options.max_abs_weight)
+                W, src.chunk(s), float(options.lr), float(options.lam),
+                float(options.max_abs_weight),
             )
             if bad >= 0:
                 done += int(bad) + 1

@@ -102,9 +102,10 @@ def test_kernel_matches_numpy_oracle(sharing):
     W = gen.normal(0, 1 / math.sqrt(m), (inst, n, m))
     shape = (S, K, 1, 1, m) if sharing == "shared" else (S, K, inst, n, m)
     xi = gen.normal(0, 0.15, shape)
-    Wk, bad = _noisy_sgd_kernel(W, xi, 0.05, 1e3)
-    assert bad == -1
-    assert_close_matrices(Wk, _noisy_sgd_numpy(W, xi, 0.05), rtol=1e-12, name=sharing)
+    for lam in (0.0, 0.01):  # without and with the optional L1 subgradient
+        Wk, bad = _noisy_sgd_kernel(W, xi, 0.05, lam, 1e3)
+        assert bad == -1
+        assert_close_matrices(Wk, _noisy_sgd_numpy(W, xi, 0.05, lam), rtol=1e-12, name=sharing)
     assert Wk.dtype == np.float64 and np.all(np.isfinite(Wk))
 
 
@@ -167,7 +168,7 @@ def test_options_validation_names_the_field():
         (dict(shape="cauchy"), "shape"), (dict(sharing="batch"), "sharing"),
         (dict(draws=0), "draws"), (dict(steps=0), "steps"), (dict(steps=1.5), "steps"),
         (dict(n_records=0), "n_records"), (dict(chunk_steps=0), "chunk_steps"),
-        (dict(lr=0.0), "lr"), (dict(lr=LR_STABILITY_BOUND), "lr"),
+        (dict(lr=0.0), "lr"), (dict(lr=LR_STABILITY_BOUND), "lr"), (dict(lam=-1.0), "lam"),
         (dict(max_abs_weight=0.5), "max_abs_weight"), (dict(throw=1), "throw"),
     ]:
         with pytest.raises(ValueError, match=field):
