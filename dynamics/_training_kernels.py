@@ -224,7 +224,10 @@ def dense_update(opt, W, grad, M1, M2, t, lr, lam, beta1, beta2, eps, wd, want_r
 @njit(cache=True)
 def _sparse_cost_estimate(W, G, col_count, row_count):
     """Scalar operations of one sparse prox-GD step at W: pair products sum_k c_k^2 plus
-    gradient scatters sum_{G_ij > 0} nnz(W_j) (see ``docs/dynamics/training.md#sparse``)."""
+    gradient scatters sum_{G_ij > 0} nnz(W_j).
+
+    See ``docs/dynamics/training.md#sparse-representation``.
+    """
     n, m = W.shape
     col_count[:] = 0
     for i in range(n):

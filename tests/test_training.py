@@ -235,3 +235,20 @@ def test_mechanism_on_converged_prox_gd_runs():
         # winning weights sit at sqrt(1 - lam~) ~ 0.99, inside [0.8, 1.2]: the rules agree
         assert meas.window_count == meas.assignment_count
     assert n_poly > 0, "no collision at all: the check above was vacuous"
+
+
+def test_bit_identical_when_blas_gets_several_threads():
+    """One instance with n^2 m >= 2^24 lets each product use up to T BLAS threads. OpenBLAS
+    splits a GEMM's output among threads but not its inner sums, so results must not move."""
+    seeds = _seeds(12, 1)
+    W0 = init_weights(256, 256, seeds)
+    opts = TrainOptions(lr=0.05, lam=1e-3, max_steps=20, record_weights=True)
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            results.append(_fingerprint(train(W0, opts)))
+    finally:
+        numba.set_num_threads(before)
+    assert all(r == results[0] for r in results)
