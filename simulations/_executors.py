@@ -320,6 +320,8 @@ def _cost(spec: ExperimentSpec) -> int:
 
 
 def _compute(todo, results, store, workers, scheduler, progress, runner, reused) -> None:
+    # No more workers than runs: each one costs a process start and a numba warm-up.
+    workers = min(workers, len(todo))
     executor = _DaskExecutor(scheduler, workers) if scheduler else _local_executor(workers)
     bar = tqdm(
         total=len(todo),

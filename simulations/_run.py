@@ -20,7 +20,7 @@ __all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
 
 # Record fields that measure elapsed time. They differ between two executions of the
 # same run; every other field is a deterministic function of (spec, instance).
-TIMING_FIELDS = ("wall_time", "train_wall_time")
+TIMING_FIELDS = ("wall_time", "cpu_time", "train_wall_time")
 # RunRecord fields left out of the record: `instance` is the index inside the engine's
 # batch (always 0 here), optimizer repeats the spec, seed is recorded as seed_*.
 _RUN_FIELDS_DROPPED = ("instance", "optimizer", "seed")
@@ -81,10 +81,11 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
             W(0) W(T)^T, PAPER.md 6); init_final_offdiag_mean/_std: mean and standard
             deviation of its off-diagonal entries, for the heatmap's noise level.
         wall_time: seconds for the whole run (init, training, measurement).
+        cpu_time: CPU seconds this process spent on the run (all its threads).
 
     Two records of the same (spec, instance) are equal after `without_timings`.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     key = canonical_key(spec, instance)
     seed = instance_seed(spec, instance)
     W0 = init_weights(spec.n, spec.m, [seed], init_std=spec.init_std)
@@ -123,6 +124,9 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
             record[name] = _finite_or_none(value)
     record.update(summary)
     record["wall_time"] = time.perf_counter() - started
+    # CPU seconds of this process during the run (numba compilation included on a
+    # worker's first run): a cost that does not depend on how busy the machine is.
+    record["cpu_time"] = time.process_time() - cpu_started
     return record
 
 
