@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 __all__ = [
+    "ADAMW_WEIGHT_DECAY",
     "DEFAULT_PRESET",
     "FLOW_TIME_PER_LR_STEP",
     "OPTIMIZERS",
@@ -268,8 +269,15 @@ class PresetGrid:
 
 # E3's neuron grid: m = 256..4096 step 256 (PAPER.md 6).
 _E3_M = tuple(range(256, 4096 + 1, 256))
+# PyTorch's AdamW default weight decay, used by the paper (PAPER.md 1.4).
+ADAMW_WEIGHT_DECAY = 0.01
 # The authors' AdamW: torch defaults apart from lr (PAPER.md 1.4).
-_PAPER_ADAMW = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "steps": 7500}
+_PAPER_ADAMW = {
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "weight_decay": ADAMW_WEIGHT_DECAY,
+    "steps": 7500,
+}
 
 
 def _quick() -> PresetGrid:
@@ -400,8 +408,8 @@ def build_specs(
             m_range: (start, stop, step), stop inclusive; replaces the m axis (give
                 either m or m_range, not both).
             optimizer, lr, steps, seed, instances: replace that spec field. Changing
-                the optimizer away from adamw resets weight_decay to 0; it does not
-                change lr.
+                the optimizer away from adamw sets weight_decay to 0, changing it to
+                adamw sets the paper's 0.01; it does not change lr.
             tol: a tolerance > 0, or 0 for "no tolerance, run exactly `steps`".
 
     Returns the specs in grid order (n, then m, then lam), without duplicates.
@@ -435,6 +443,9 @@ def build_specs(
             common[name] = overrides[name]
     if common.get("optimizer") != "adamw":
         common["weight_decay"] = 0.0
+    elif "weight_decay" not in common:
+        # Switching a preset to adamw uses the paper's (= PyTorch's) AdamW decay.
+        common["weight_decay"] = ADAMW_WEIGHT_DECAY
     if "tol" in overrides:
         tol = overrides["tol"]
         common["tol"] = None if (_is_real(tol) and tol == 0) else tol

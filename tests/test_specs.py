@@ -197,6 +197,11 @@ def test_overrides_replace_axes_and_fields():
         assert s.weight_decay == 0.0
 
 
+def test_switching_to_adamw_uses_the_paper_weight_decay():
+    specs = build_specs("quick", {"optimizer": "adamw", "lr": 1e-3})
+    assert {(s.optimizer, s.weight_decay) for s in specs} == {("adamw", 0.01)}
+
+
 def test_overrides_keep_order_and_drop_duplicates():
     specs = build_specs("quick", {"m": [128, 64, 128]})
     assert [s.m for s in specs] == [128, 64]
