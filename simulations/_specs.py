@@ -103,8 +103,9 @@ class ExperimentSpec:
     lr: float = 0.05
     # Maximum number of optimizer steps (exactly this many when tol is None); integer >= 1.
     steps: int = 10_000
-    # Convergence tolerance passed to the engine (its meaning: docs/dynamics/training.md);
-    # None trains exactly `steps` steps. Finite, > 0 when given.
+    # Convergence tolerance (dynamics.TrainOptions.tol): a run stops once the Frobenius
+    # norm of its prox-gradient mapping, in code-loss gradient units, is <= tol; reached
+    # by prox-gd, rarely by gd/sgd/adamw. None trains exactly `steps` steps. Finite, > 0.
     tol: float | None = None
     # Initial weights W_ik ~ N(0, (init_std)^2 / m), i.e. in units of the paper's
     # 1/sqrt(m) (PAPER.md 1.3; dynamics.init_weights). Finite, > 0.
