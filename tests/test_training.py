@@ -252,3 +252,21 @@ def test_bit_identical_when_blas_gets_several_threads():
     finally:
         numba.set_num_threads(before)
     assert all(r == results[0] for r in results)
+
+
+@pytest.mark.slow
+def test_mechanism_under_the_papers_adamw_setting():
+    """PAPER.md 4.2 under the paper's optimizer (AdamW lr 1e-3, lam 1e-3, wd 0.01, 7500
+    steps) at n=64, m=256, 20 seeds: every feature represented, and every polysemantic
+    neuron (assignment rule) holds one positive and one negative feature. ~1-2 min."""
+    seeds = _seeds(77, 20)
+    W0 = init_weights(64, 256, seeds)
+    recs = train(W0, TrainOptions(optimizer="adamw", lr=1e-3, lam=1e-3, max_steps=7500,
+                                  record_weights=True), seeds=seeds)
+    n_poly = 0
+    for r in recs:
+        assert r.features_represented == 64
+        for _, pos, neg in polysemantic_neurons(r.W):
+            assert (pos, neg) == (1, 1)
+            n_poly += 1
+    assert n_poly > 0
