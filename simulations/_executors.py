@@ -178,9 +178,10 @@ def _expand(specs: Iterable[ExperimentSpec]) -> list[tuple[str, ExperimentSpec, 
 
 
 def _local_executor(workers: int) -> cf.Executor:
-    methods = multiprocessing.get_all_start_methods()
-    # Never "fork": the parent may hold BLAS/numba thread pools and a sqlite handle.
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    # "spawn": never "fork" (the parent may hold BLAS/numba thread pools and a sqlite
+    # handle), and not "forkserver" either: its server outlives a parent killed with
+    # kill -9, and its workers, being the server's children, cannot notice that death.
+    context = multiprocessing.get_context("spawn")
     return cf.ProcessPoolExecutor(
         max_workers=workers,
         mp_context=context,

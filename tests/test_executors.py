@@ -161,6 +161,14 @@ def test_real_runs_are_identical_on_every_executor(tmp_path):
     assert one.records[0]["init_final_diag"] != one.records[1]["init_final_diag"]
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _stored_count(path: Path) -> int:
     try:
         with sqlite3.connect(path, timeout=5) as conn:
@@ -191,11 +199,16 @@ def test_resume_after_kill_9(tmp_path):
         while _stored_count(store_path) == 0 and proc.poll() is None:
             assert time.monotonic() < deadline, "the sweep stored nothing"
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)  # the sweep process only, as `kill -9 PID` does
         assert proc.wait() == -signal.SIGKILL
+        # Its worker notices the death of its parent and exits on its own, emptying
+        # the process group (killpg with signal 0 only checks that members exist).
+        while _group_alive(proc.pid):
+            assert time.monotonic() < deadline, "a worker outlived the killed sweep"
+            time.sleep(0.1)
     finally:
-        # The sweep's worker notices its parent died and exits; clear the session
-        # anyway so that a broken watchdog cannot leave processes behind.
+        # Clear the session even when an assertion failed, so that a broken
+        # watchdog cannot leave processes behind.
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
