@@ -298,7 +298,15 @@ def run_all(
         reused = len(results)
         todo = [(key, spec, instance) for key, spec, instance in runs if key not in results]
         if todo:
-            _compute(todo, results, store, workers, scheduler, progress, runner, reused)
+            try:
+                _compute(todo, results, store, workers, scheduler, progress, runner, reused)
+            except KeyboardInterrupt:
+                print(
+                    f"interrupted: {len(results) - reused} new runs were stored in "
+                    f"{store.path}; rerun the same command to resume",
+                    file=sys.stderr,
+                )
+                raise
         ordered = tuple(results[key] for key, _, _ in runs)
         summary = RunSummary(
             done=len(todo),
