@@ -2,9 +2,12 @@
 
 import dataclasses
 import hashlib
+import json
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulations import _specs
 from simulations._specs import (
@@ -85,6 +88,31 @@ def test_package_version_falls_back_to_the_module_constant(monkeypatch):
 
     monkeypatch.setattr(_specs.importlib.metadata, "version", missing)
     assert _specs.package_version() == _specs._FALLBACK_VERSION
+
+
+SPECS = st.builds(
+    ExperimentSpec,
+    n=st.integers(1, 512),
+    m=st.integers(1, 8192),
+    lam=st.floats(0.0, 1.0),
+    optimizer=st.sampled_from(["prox-gd", "gd", "adamw"]),
+    lr=st.floats(1e-6, 0.2),
+    steps=st.integers(1, 10**6),
+    tol=st.none() | st.floats(1e-12, 1.0),
+    init_std=st.floats(0.01, 10.0),
+    seed=st.integers(0, 2**63),
+    instances=st.integers(1, 64),
+)
+
+
+@given(spec=SPECS, instance=st.integers(0, 63))
+def test_key_survives_a_json_round_trip_of_the_spec(spec, instance):
+    # Records carry the spec as JSON; a spec rebuilt from them must map to the same runs.
+    instance = instance % spec.instances
+    rebuilt = ExperimentSpec(**json.loads(json.dumps(spec.to_dict())))
+    assert rebuilt == spec
+    assert canonical_key(rebuilt, instance) == canonical_key(spec, instance)
+    assert len(canonical_key(spec, instance)) == 64
 
 
 @pytest.mark.parametrize("instance", [-1, 4, 1.0, True, "0"])
