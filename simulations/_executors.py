@@ -9,8 +9,10 @@ Determinism. Every run uses exactly one BLAS thread and one numba thread on ever
 executor. The result of a run then depends only on its spec and seed, not on how
 many workers share the machine: with a thread count that followed the worker count,
 a threaded reduction could change the last bits between "1 worker" and "2 workers".
-Records from different executors are identical except their wall-time fields
-(`simulations._run.TIMING_FIELDS`); compare them with `simulations._run.without_timings`.
+(The engine promises bit-identical results for any thread count too; fixing the count
+keeps that true whatever kernels or BLAS builds come later.) Records from different
+executors are identical except their timing fields (`simulations._run.TIMING_FIELDS`:
+wall and CPU times); compare them with `simulations._run.without_timings`.
 Parallelism comes from running several instances at once, which for the sizes of
 the presets is also faster than threading one small matrix product.
 """
@@ -70,7 +72,7 @@ class RunSummary:
         done: runs computed by this call (failed ones included).
         reused: runs read from the store instead of computed.
         failed: runs of this sweep (computed or reused) whose training failed
-            (`status` other than converged/max_steps, e.g. diverged).
+            (`train_status` other than converged/max_steps, e.g. diverged).
         records: one record per (spec, instance), in spec order then instance order.
         keys: the canonical keys of `records`, same order.
         wall_time: seconds spent in `run_all`.
