@@ -26,7 +26,7 @@ import time
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from benchmarks._numpy_reference import NumpyTrainer
 from dynamics import TrainOptions, init_weights, train
@@ -126,6 +126,7 @@ def per_step_table(sizes, instances, min_time, repeats, with_torch):
         from benchmarks._torch_reference import TorchTrainer
 
         torch.set_num_threads(numba.get_num_threads())
+        torch.set_num_interop_threads(1)
     rows = []
     for optimizer in ("adamw", "prox-gd"):
         for n, m in sizes:
@@ -182,8 +183,13 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="best of this many timings")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     p.add_argument("--no-convergence", action="store_true", help="skip the convergence run")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for every implementation: numba, BLAS (threadpoolctl) and "
+                        "torch (default 1: on a shared machine extra threads spin-wait)")
     p.add_argument("--json", help="write results to this file")
     args = p.parse_args(argv)
+    numba.set_num_threads(args.threads)
+    limits = threadpool_limits(args.threads)  # numpy's and numba's BLAS, for the whole run
     with_torch = not args.no_torch
     if with_torch:
         try:
@@ -201,14 +207,15 @@ def main(argv=None):
     rows = per_step_table(sizes, args.instances, min_time, args.repeats, with_torch)
     conv = None
     if not args.no_convergence and not args.quick:
-        conv = convergence(256, 4096, lr=0.2, lam=0.01, tol=1e-8, max_steps=100_000,
+        conv = convergence(256, 4096, lr=0.15, lam=0.01, tol=1e-8, max_steps=100_000,
                            repeats=args.repeats)
     end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"machine load at the end: {end}")
+    limits.restore_original_limits()
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine, "gemm_gflops": rate, "per_step": rows,
-                       "convergence": conv}, f, indent=1)
+            json.dump({"machine": machine, "threads": args.threads, "gemm_gflops": rate,
+                       "per_step": rows, "convergence": conv}, f, indent=1)
 
 
 if __name__ == "__main__":
