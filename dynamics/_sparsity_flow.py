@@ -322,7 +322,10 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
         ea = math.exp(y[0])
         return np.array([[(ea - 3.0 * ea**3 * s2) / lam, 0.0], [ea / lam, 0.0]])
 
-    c_end = x_desc[1] if m_pos >= 2 else 0.0  # t_full is reached when c = x_(2)
+    # the top group: all magnitudes tied with the largest stay tied forever (eq. (5)); with one
+    # weight on top, t_full is reached when c = x_(2), else the group never splits
+    n_top = int(np.count_nonzero(x_desc == x_desc[0])) if m_pos else 0
+    c_end = x_desc[n_top] if m_pos > n_top else 0.0
 
     # --- stage 1 in c: a pilot pass (loose tolerance) locates record cuts and the t_max cut
     c_rec = np.empty(0)
@@ -333,8 +336,9 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
     rec_y_list: list[np.ndarray] = []
     deaths_c: np.ndarray = np.empty(0)
     deaths_t: np.ndarray = np.empty(0)
-    reached_full = m_pos <= 1
-    if m_pos >= 2:
+    reached_full = m_pos <= n_top
+    t_pilot_end = 0.0
+    if m_pos > n_top:
         hit_tmax = lambda c, y: y[1] - t_max  # noqa: E731
         hit_tmax.terminal = True
         pilot = solve_ivp(
@@ -396,8 +400,13 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
         rec_y_list = list(seg_y_arr[rec_mask])
         deaths_c, deaths_t = seg_c_arr, seg_y_arr[:, 1]  # exact (c, t) pairs at breakpoints
 
-    t_full = float(y_stop[1]) if (m_pos >= 2 and reached_full) else (0.0 if m_pos <= 1 else
-                                                                      math.inf)
+    if m_pos <= 1:
+        t_full = 0.0
+    elif n_top == 1 and reached_full:
+        t_full = float(y_stop[1])
+    else:
+        t_full = math.inf  # not reached by t_max, or a tied top group (set below if it dies)
+    t_group = float(y_stop[1]) if (m_pos > n_top and reached_full) else 0.0  # stage-2 start
 
     # --- assemble records for stage 1 (t = 0 and the record cuts)
     rec_t, rec_mp, rec_l1, rec_l2, rec_w = [], [], [], [], []
@@ -416,9 +425,11 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
     if t_eval[0] == 0.0:
         push_cut(0.0, 0.0, 0.0)
     for c, y in zip(rec_c_list, rec_y_list, strict=True):
-        push_cut(c, y[0], float(y[1]))
+        # requests after the last split belong to the top-group stage
+        if not reached_full or (float(y[1]) < t_group and c < c_end):
+            push_cut(c, y[0], float(y[1]))
 
-    # --- stage 2: one survivor, x' = (1 - x^2) x - lam in t (eq. (8))
+    # --- stage 2: the top group of n_top tied weights, x' = (1 - n_top x^2) x - lam (eq. (8))
     status = 0
     t_all_dead = math.inf
     if m_pos == 0:
@@ -426,18 +437,31 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
         t_all_dead = 0.0
         for tb in t_eval[t_eval > 0]:
             push_cut(0.0, 0.0, float(tb))
-    if m_pos >= 1 and t_full < t_max:
-        k_top = order[0]
-        x_start = x_desc[0] if m_pos == 1 else math.exp(y_stop[0]) * (x_desc[0] - x_desc[1])
-        t_start = t_full
+    if m_pos >= 1 and reached_full and t_group < t_max:
+        top = order[:n_top]
+        x_start = (x_desc[0] if m_pos == n_top
+                   else math.exp(y_stop[0]) * (x_desc[0] - x_desc[n_top]))
+        t_start = t_group
         t2 = t_eval[t_eval > t_start]
         bounds = t2 if (t2.size and t2[-1] == t_max) else np.append(t2, t_max)
 
+        # requests between the pilot's and the accurate t_full (a pilot-tolerance sliver) are
+        # recorded at t_full itself, the time of the recorded state
+        for _ in t_eval[(t_eval > 0) & (t_eval >= t_pilot_end) & (t_eval <= t_start)]:
+            rec_t.append(t_start)
+            rec_mp.append(n_top)
+            rec_l1.append(n_top * x_start)
+            rec_l2.append(n_top * x_start * x_start)
+            if options.record_weights:
+                w = np.zeros(m)
+                w[top] = sign[top] * x_start
+                rec_w.append(w)
+
         def f1(t, x):
-            return (1.0 - x * x) * x - lam
+            return (1.0 - n_top * x * x) * x - lam
 
         def j1(t, x):
-            return np.array([[1.0 - 3.0 * x[0] ** 2]])
+            return np.array([[1.0 - 3.0 * n_top * x[0] ** 2]])
 
         def dead(t, x):
             return x[0]
@@ -457,16 +481,17 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
             if sol.status == 1:
                 t_all_dead = float(sol.t_events[0][0])
                 status = 1
+                t_full = min(t_full, t_all_dead)  # m' drops from n_top to 0
                 break
             t_cur, x_cur = float(tb), float(sol.y[0, -1])
             if tb in t2:
                 rec_t.append(t_cur)
-                rec_mp.append(1)
-                rec_l1.append(x_cur)
-                rec_l2.append(x_cur * x_cur)
+                rec_mp.append(n_top)
+                rec_l1.append(n_top * x_cur)
+                rec_l2.append(n_top * x_cur * x_cur)
                 if options.record_weights:
                     w = np.zeros(m)
-                    w[k_top] = sign[k_top] * x_cur
+                    w[top] = sign[top] * x_cur
                     rec_w.append(w)
         if status == 1:
             for tb in t2[t2 >= t_all_dead]:
@@ -481,19 +506,20 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
     if options.record_deaths:
         death_times = np.full(m, math.inf)
         death_times[order[m_pos:]] = 0.0
-        if m_pos >= 2:
+        if m_pos > n_top:
             # deaths inside the segmented part land on breakpoints (exact); earlier ones are
             # read from the pilot's dense output refined by one Newton step on dt/dc
-            kill = x_desc[1:m_pos]
-            kill = kill[kill <= c_stop]
+            pos = np.arange(1, m_pos)
+            pos = pos[x_desc[pos] <= c_stop][::-1]  # ascending cut = ascending death time
+            kill = x_desc[pos]
             exact_t = dict(zip(deaths_c.tolist(), deaths_t.tolist(), strict=True))
             tk = np.array([exact_t.get(c, np.nan) for c in kill.tolist()])
             miss = np.isnan(tk)
             if np.any(miss):
                 tk[miss] = _t_of_c(fun, deaths_c, seg_y_arr, kill[miss], rtol, atol)
-            death_times[order[1 : 1 + kill.size]] = tk
+            death_times[order[pos]] = tk
         if status == 1:
-            death_times[order[0]] = t_all_dead
+            death_times[order[:n_top]] = t_all_dead
 
     n_deaths = int(m - (rec_mp[-1] if rec_mp else m_pos))
     st = SparsificationStats(n_deaths=n_deaths, **stats)
@@ -544,12 +570,14 @@ def _t_of_c(fun, seg_c, seg_y, targets, rtol, atol):
 
 
 def _integrate_ode(w0, lam, t_max, options, t_eval):
-    """Full system (eq. (1)) on the survivors' magnitudes, DOP853, one restart per death.
+    """Full system (eq. (1)) on the survivors' magnitudes, DOP853, restarts at deaths.
 
-    After each accepted step the smallest survivor is checked; ordering is preserved
-    (eq. (5)), so the smallest one is the next to die. Its zero crossing is located on the
-    7th-order dense output by Brent's method, the state is taken from the dense output at
-    that time, the weight is removed and the solver restarts.
+    After each accepted step the survivors are checked for zero crossings; ordering is
+    preserved (eq. (5)), so the smallest one is the next to die. Its crossing is located on
+    the 7th-order dense output by Brent's method, the state is taken from the dense output at
+    that time, the weight is removed and the solver restarts. When the crossings of one step
+    perturb q by less than 0.1 rtol q (batch rule, docs#ode-deaths), all of them are located
+    on the dense output and removed with a single restart.
     """
     from scipy.optimize import brentq
 
@@ -573,8 +601,9 @@ def _integrate_ode(w0, lam, t_max, options, t_eval):
     rec_t, rec_mp, rec_l1, rec_l2, rec_w = [], [], [], [], []
 
     def push(t, y):
+        y = np.maximum(y, 0.0)  # a batched step may carry just-crossed weights (dead)
         rec_t.append(t)
-        rec_mp.append(y.size)
+        rec_mp.append(int(np.count_nonzero(y)))
         rec_l1.append(float(y.sum()))
         rec_l2.append(float(y @ y))
         if options.record_weights:
@@ -616,25 +645,57 @@ def _integrate_ode(w0, lam, t_max, options, t_eval):
             if not np.all(np.isfinite(y_new)):
                 return _fail(options, "ode", f"non-finite state at t={t_new:g}")
             dense = None
-            if y_new[0] <= 0.0:
+            crossing = np.flatnonzero(y_new <= 0.0) if y_new[0] <= 0.0 else np.empty(0, int)
+            # Batch rule (docs/theory/sparsification.md#ode-deaths): inside this step the
+            # crossed weights went on with -lam instead of stopping; their only effect on the
+            # others is through q, polluted by sum y_new[k]^2 (exact: q is C^1 at a death).
+            # If that is below 0.1 rtol q, all deaths of the step are taken from the dense
+            # output without restarting at each; otherwise restart at the first death.
+            batch = crossing.size > 0 and (
+                float(y_new[crossing] @ y_new[crossing]) <= 0.1 * rtol * float(y_new @ y_new)
+            )
+            if crossing.size and not batch:
                 dense = solver.dense_output()
-                t_d = brentq(lambda s, d=dense: d(s)[0], t_old, t_new, xtol=1e-15 * max(1.0, t_new),
-                             rtol=4 * np.finfo(float).eps)
+                t_d = brentq(lambda s, d=dense: d(s)[0], t_old, t_new,
+                             xtol=1e-15 * max(1.0, t_new), rtol=4 * np.finfo(float).eps)
                 t_hi = t_d
             else:
                 t_hi = t_new
-            # records strictly inside (t_old, t_hi]
+            # records inside (t_old, t_hi]; entries that crossed count as dead (clipped)
             while ri < t_eval.size and t_eval[ri] <= t_hi:
                 if dense is None:
                     dense = solver.dense_output()
                 push(float(t_eval[ri]), dense(t_eval[ri]))
                 ri += 1
-            if y_new[0] <= 0.0:
+            if batch:
+                if dense is None:
+                    dense = solver.dense_output()
+                # vectorized bisection on the dense output for every crossing component
+                lo = np.full(crossing.size, t_old)
+                hi = np.full(crossing.size, t_new)
+                for _ in range(60):
+                    mid = 0.5 * (lo + hi)
+                    vals = dense(mid)[crossing, np.arange(crossing.size)]
+                    pos = vals > 0.0
+                    lo = np.where(pos, mid, lo)
+                    hi = np.where(pos, hi, mid)
+                td = 0.5 * (lo + hi)
+                death_times[alive[crossing]] = td
+                n_before = x.size
+                keep = np.ones(x.size, bool)
+                keep[crossing] = False
+                alive = alive[keep]
+                if not math.isfinite(t_full) and alive.size <= 1:
+                    t_full = float(np.sort(td)[n_before - 2])
+                x = y_new[keep]
+                t = t_new
+                stats["n_batched"] = stats.get("n_batched", 0) + 1
+                died = True
+                break
+            if crossing.size:
                 y_d = dense(t_d)
                 # the crossing weight, plus exact ties, die at t_d
-                kill = np.flatnonzero(y_d <= 0.0)
-                kill = kill if kill.size else np.array([0])
-                kill = np.union1d(kill, [0])
+                kill = np.union1d(np.flatnonzero(y_d <= 0.0), [0])
                 death_times[alive[kill]] = t_d
                 keep = np.ones(x.size, bool)
                 keep[kill] = False
@@ -653,6 +714,7 @@ def _integrate_ode(w0, lam, t_max, options, t_eval):
                 ri += 1
             break
     stats["n_rhs"] = nfev[0]
+    stats.pop("n_batched", None)
     n_deaths = int(np.count_nonzero(np.isfinite(death_times)))
     return SparsificationResult(
         t=np.array(rec_t),
