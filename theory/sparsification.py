@@ -277,13 +277,17 @@ def _adiabatic_segments(x_desc: np.ndarray, c_lo: np.ndarray, c_hi: np.ndarray,
     return out
 
 
-def t_full_adiabatic(w0, lam_value: float) -> float:
-    """Predicted time to full sparsification of one initial draw (docs#t-full, eq. (16)).
+def t_full_adiabatic(w0, lam_value: float, *, corrected: bool = True) -> float:
+    """Predicted time to full sparsification of one initial draw (docs#t-full, eqs. (16), (19)).
 
     Balance (q ~ 1) gives e^{2A} S(c) = 1, so dc/dt = lam e^{-A} = lam sqrt(S(c)) and
-        t_full = (1/lam) int_0^{x_(2)} dc / sqrt(S(c)),
+        t_ad = (1/lam) int_0^{x_(2)} dc / sqrt(S(c)),                              eq. (16)
     S piecewise quadratic between consecutive sorted magnitudes: a sum of closed forms,
-    O(m log m). Neglects the initial transient (O(1) time) and q < 1 (relative O(lam ||w||_1)).
+    O(m log m). With ``corrected`` two first-order corrections are subtracted (eq. (19)):
+    q = 1 - lam ||w||_1 < 1 gives exactly (1/4) ln(S(0)/S(x_(2))) (because ||w||_1 = -S'/2
+    e^{A}), and the initial transient of the norm from q_0 = S(0) to 1 gives
+    (s_0 - 1) - ln((1 + s_0)/2) with s_0 = q_0^{-1/2}. Remaining error O(lam ||w(0)||_1)
+    time units. Ties at the top (x_(1) = x_(2)) give an infinite t_full.
     """
     lam_value = _check_positive("lam", lam_value)
     x = np.sort(np.abs(np.asarray(w0, dtype=np.float64)))[::-1]
@@ -296,8 +300,16 @@ def t_full_adiabatic(w0, lam_value: float) -> float:
     nn = np.arange(2, x.size + 1)  # number of survivors on the segment (>= 2 before t_full)
     c_hi = x[1:]  # x_(n) for n = 2..M
     c_lo = np.append(x[2:], 0.0)  # x_(n+1), 0 for the first segment (all M alive)
+    if x[0] == x[1]:
+        return math.inf
     total = _adiabatic_segments(x, c_lo, c_hi, nn.astype(np.float64), p1[1:], p2[1:])
-    return float(np.sum(total[c_hi > c_lo]) / lam_value)
+    t_ad = float(np.sum(total[c_hi > c_lo]) / lam_value)
+    if not corrected:
+        return t_ad
+    q0 = float(p2[-1])
+    s_end = (x[0] - x[1]) ** 2
+    s0 = q0**-0.5
+    return t_ad - 0.25 * math.log(q0 / s_end) - ((s0 - 1.0) - math.log((1.0 + s0) / 2.0))
 
 
 @functools.lru_cache(maxsize=4)
