@@ -141,7 +141,22 @@ def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
         "table": table,
         "curves": curves,
         "timings_s": timings,
+        "provenance": _provenance(),
     }
+
+
+def _provenance() -> dict:
+    """Package versions and platform, recorded with every output."""
+    import platform
+
+    import numba
+    import scipy
+    import sympy
+
+    return {"versions": {"python": platform.python_version(), "numpy": np.__version__,
+                         "scipy": scipy.__version__, "sympy": sympy.__version__,
+                         "numba": numba.__version__},
+            "machine": platform.machine(), "seed_sequence": "numpy SeedSequence(seed) -> PCG64"}
 
 
 def _jsonable(obj):
@@ -284,7 +299,8 @@ def main(argv=None) -> int:
     written = _write(res, args.out, figures=not args.no_figures)
     if args.json:
         out = {k: res[k] for k in ("params", "seed", "t", "m_prime", "l1", "t_full",
-                                   "t_full_predicted", "t_full_distribution", "table")}
+                                   "t_full_predicted", "t_full_distribution", "table",
+                                   "provenance")}
         out["written"] = written
         print(json.dumps(_jsonable(out), allow_nan=False))
     else:
