@@ -30,6 +30,14 @@ from dynamics._noise_training import (
     noise_initial_weights,  # noqa: F401
     train_with_noise,  # noqa: F401
 )
+
+# Single-feature sparsification under L1 (issue 3, docs/theory/sparsification.md).
+from dynamics._sparsity_flow import (  # noqa: F401
+    SparsificationOptions,
+    SparsificationResult,
+    SparsificationStats,
+    integrate_sparsification,
+)
 from dynamics._toy_model import (
     lam_from_normalized,  # noqa: F401
     lam_to_normalized,  # noqa: F401
