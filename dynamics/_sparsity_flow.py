@@ -36,7 +36,8 @@ __all__ = [
 METHODS = ("exact", "ode", "euler")
 
 # A single surviving weight has a stable fixed point iff x(1 - x^2) = lam has a positive root
-# above the unstable one, i.e. lam < max_x x(1 - x^2) = 2 / (3 sqrt 3) (docs ...#fixed-point).
+# above the unstable one, i.e. lam < max_x x(1 - x^2) = 2 / (3 sqrt 3)
+# (docs/theory/sparsification.md#fixed-point).
 LAM_MAX = 2.0 / (3.0 * math.sqrt(3.0))
 # Tolerances tighter than this many machine epsilons cannot be met in float64 (scipy's rule).
 MIN_RTOL = 100 * np.finfo(float).eps
@@ -357,7 +358,7 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
         t_in = t_eval[(t_eval > 0) & (t_eval < t_pilot_end)]
         lo = np.zeros_like(t_in)
         hi = np.full_like(t_in, c_pilot_end)
-        for _ in range(64):
+        for _ in range(64 if t_in.size else 0):
             mid = 0.5 * (lo + hi)
             below = pilot.sol(mid)[1] < t_in
             lo = np.where(below, mid, lo)
@@ -576,8 +577,8 @@ def _integrate_ode(w0, lam, t_max, options, t_eval):
     preserved (eq. (5)), so the smallest one is the next to die. Its crossing is located on
     the 7th-order dense output by Brent's method, the state is taken from the dense output at
     that time, the weight is removed and the solver restarts. When the crossings of one step
-    perturb q by less than 0.1 rtol q (batch rule, docs#ode-deaths), all of them are located
-    on the dense output and removed with a single restart.
+    perturb q by less than 0.1 rtol q (batch rule, docs/theory/sparsification.md#ode-deaths),
+    all of them are located on the dense output and removed with a single restart.
     """
     from scipy.optimize import brentq
 
@@ -807,7 +808,10 @@ def _euler_reference(x0, lam, dt, n_steps):
 
 
 def _integrate_euler(w0, lam, t_max, options, t_eval):
-    """Authors' fixed-step scheme (PAPER.md 6, E1); first order in dt (docs ...#euler)."""
+    """Authors' fixed-step scheme (PAPER.md 6, E1); first order in dt.
+
+    See docs/theory/sparsification.md#euler.
+    """
     dt = options.dt
     m = w0.size
     n_steps = int(math.floor(t_max / dt + 1e-9))

@@ -168,7 +168,8 @@ def mean_field(t_values, m_value: float, lam_value: float, sigma0_value: float =
         dA/dt = 1 - sigma_0^2 e^{2A} G_2(gamma),  dgamma/dt = (lam sqrt(m)/sigma_0) e^{-A},
     from A = gamma = 0. It depends on m and lam only through lam sqrt(m). m'/m = G_0(gamma),
     ||w||_1 = sigma_0 sqrt(m) e^A G_1(gamma), ||w||^2 = sigma_0^2 e^{2A} G_2(gamma).
-    Valid while m' >> 1 (relative sampling error ~ 1/sqrt(m'), docs#mean-field-error).
+    Valid while m' >> 1 (relative sampling error ~ 1/sqrt(m'),
+    docs/theory/sparsification.md#mean-field-error).
     Integrated with Radau (stiff: the norm relaxes at rate ~2 while gamma moves at lam sqrt m).
     """
     m_value = _check_positive("m", m_value)
@@ -278,7 +279,9 @@ def _adiabatic_segments(x_desc: np.ndarray, c_lo: np.ndarray, c_hi: np.ndarray,
 
 
 def t_full_adiabatic(w0, lam_value: float, *, corrected: bool = True) -> float:
-    """Predicted time to full sparsification of one initial draw (docs#t-full, eqs. (16), (19)).
+    """Predicted time to full sparsification of one initial draw, eqs. (16), (19).
+
+    docs/theory/sparsification.md#time-to-full-sparsification.
 
     Balance (q ~ 1) gives e^{2A} S(c) = 1, so dc/dt = lam e^{-A} = lam sqrt(S(c)) and
         t_ad = (1/lam) int_0^{x_(2)} dc / sqrt(S(c)),                              eq. (16)
@@ -322,7 +325,9 @@ def _bulk_table(n_grid: int = 20001, g_max: float = 12.0):
 
 def t_full_distribution(m_value: float, lam_value: float, sigma0_value: float = SIGMA0_PAPER,
                         *, n_draws: int = 2000, k_top: int = 2000, seed: int = 0) -> np.ndarray:
-    """Draws of the adiabatic t_full over initial conditions (docs#t-full-distribution).
+    """Draws of the adiabatic t_full over initial conditions, eq. (18).
+
+    docs/theory/sparsification.md#distribution-over-draws.
 
     The top ``k_top`` order statistics of m half-normals are drawn exactly through uniform
     spacings (U_(k) = Gamma_k / Gamma_{m+1}, x = sigma_0/sqrt(m) Phi^-1(1 - U/2)); the cut
