@@ -43,11 +43,13 @@ SPARSE_AUTO = 1
 SPARSE_ALWAYS = 2
 
 # How many scattered scalar operations of the sparse step cost as much as one flop of a
-# dense BLAS product (GEMM runs vectorised and cache-blocked; the sparse step does one
-# indexed multiply-add per operation). Measured on the benchmark machine at ~20-40;
-# 32 is the middle. Too high only delays the switch; too low switches early and the
-# sparse step is slower than a dense one for a while.
-BLAS_ADVANTAGE = 32.0
+# dense BLAS product. Measured at n=256, m=4096 (1 thread): a sparse operation costs
+# 10-20 ns (random access into G and the n x m accumulator misses cache) against ~0.04 ns
+# per GEMM flop, and the measured break-even of a sparse vs a dense step lies near an
+# estimate of 1e6 operations, i.e. 4 n^2 m / 1e6 ~ 1000. Too high only delays the switch
+# by a few cheap-enough dense steps; too low (the first guess, 32) switched while a
+# sparse step still cost 4x a dense one.
+BLAS_ADVANTAGE = 1000.0
 # Rows per block of the blocked symmetric product W W^T (gram_into).
 GRAM_BLOCK = 64
 # In auto mode, how often (in steps) a dense prox-GD run re-estimates the sparse cost.
