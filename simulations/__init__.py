@@ -13,6 +13,3 @@ from simulations._specs import (  # noqa: F401
     instance_seed,
 )
 from simulations._store import ResultsStore  # noqa: F401
-
-# E1 reproduction: single-feature sparsification (issue 3, docs/theory/sparsification.md).
-from simulations.sparsification import run_e1  # noqa: F401

@@ -59,7 +59,11 @@ def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
            t_max: float | None = None, methods=("exact",), dt: float = 0.5,
            n_times: int = 80, n_table: int = 5, n_draws: int = 400,
            progress: bool = True) -> dict:
-    """Run E1 and the theory at the same times; returns a plain dict (JSON-serializable)."""
+    """Run E1 and the theory at the same times; returns a plain dict (JSON-serializable).
+
+    Public entry point for other code: ``from simulations.sparsification import run_e1``
+    (not re-exported from ``simulations`` so that ``python -m`` does not import it twice).
+    """
     from tqdm import tqdm
 
     stages = ["draw", "t_full prediction"] + list(methods) + ["theory"]
@@ -212,8 +216,9 @@ def format_table(res: dict) -> str:
     lam = res["params"]["lam"]
     lines.append(
         f"t_full: simulated {res['t_full']:.6g} (lam t = {lam * res['t_full']:.4f}); "
-        f"adiabatic prediction for this draw {res['t_full_predicted']:.6g} "
-        f"(ratio {res['t_full'] / res['t_full_predicted']:.6f}); over draws lam t_full: "
+        f"prediction for this draw (eq. 19) {res['t_full_predicted']:.9g} "
+        f"(simulated - predicted = {res['t_full'] - res['t_full_predicted']:.3g}); "
+        f"over draws lam t_full: "
         f"mean {lam * d['mean']:.3f} +- {lam * d['sem']:.3f}, median {lam * d['median']:.3f}, "
         f"5-95% [{lam * d['q05']:.3f}, {lam * d['q95']:.3f}]")
     return "\n".join(lines)
