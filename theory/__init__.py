@@ -6,6 +6,26 @@ a compiled numeric function (for `simulations`). `theory` never imports
 that knows nothing about it.
 """
 
+# Incidental collisions: how many polysemantic neurons random initialization
+# produces (issue 2, docs/theory/collisions.md).
+from theory import collisions  # noqa: F401
+from theory.collisions import (  # noqa: F401
+    expected_multi,
+    expected_pairs,
+    expected_poly_exact,
+    expected_poly_first_order,
+    expected_poly_pairs,
+    m_threshold_expected_below_one,
+    m_threshold_expected_below_one_asymptotic,
+    m_threshold_p_no_poly_half,
+    m_threshold_p_no_poly_half_asymptotic,
+    p_benign_collision,
+    p_collision,
+    p_no_poly,
+    sd_poly_exact,
+    var_poly_exact,
+)
+
 # Second origin story: hidden-layer noise with negative excess kurtosis (issue 6,
 # docs/theory/noise.md).
 from theory.noise import (  # noqa: F401
