@@ -216,7 +216,10 @@ def p_benign_collision(n_, m_):
 
 
 def expected_pairs(n_, m_):
-    """Expected number of colliding feature pairs, C(n,2)/m. docs/theory/collisions.md#expected-pairs"""
+    """Expected number of colliding feature pairs, C(n,2)/m.
+
+    docs/theory/collisions.md#expected-pairs
+    """
     nn, mm = _nm(n_, m_)
     return _out(nn * (nn - 1) / 2 / mm)
 
@@ -401,7 +404,8 @@ def p_no_poly(n_, m_):
     docs/theory/collisions.md#no-polysemantic-neuron
     """
     nn, mm = np.broadcast_arrays(_counts("n", n_), _counts("m", m_))
-    flat = [math.exp(_log_p_no_poly_one(int(a), int(b))) for a, b in zip(nn.ravel(), mm.ravel())]
+    pairs = zip(nn.ravel(), mm.ravel(), strict=True)
+    flat = [math.exp(_log_p_no_poly_one(int(a), int(b))) for a, b in pairs]
     return _out(np.array(flat, dtype=np.float64).reshape(nn.shape))
 
 
