@@ -1,0 +1,174 @@
+"""The theory-vs-simulation report: per-grid-point rows and log-log fits.
+
+Pure computation on outcome records (simulations/_run.py) and `theory`
+predictions; nothing here trains or plots. Statistics:
+docs/results.md#statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+import theory
+
+from ._specs import ExperimentSpec
+
+__all__ = ["ANCHORS", "report_rows", "slope_fits", "CI_LEVEL"]
+
+CI_LEVEL = 0.95  # two-sided confidence level of every interval in the report
+
+# Docs anchor that derives each prediction (printed with the table, stored in the report).
+ANCHORS = {
+    "pred_first_order": theory.collisions.ANCHORS["expected_poly_first_order"],
+    "pred_exact": theory.collisions.ANCHORS["expected_poly_exact"],
+    "pred_exact_sd": theory.collisions.ANCHORS["var_poly_exact"],
+    "slope_theory": "docs/theory/collisions.md#large-m",
+}
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean and Student-t CI_LEVEL interval of the mean of i.i.d. instance values."""
+    k = values.size
+    mean = float(values.mean())
+    if k < 2:
+        return mean, math.nan, math.nan
+    half = stats.t.ppf(0.5 + CI_LEVEL / 2, k - 1) * values.std(ddof=1) / math.sqrt(k)
+    return mean, mean - half, mean + half
+
+
+def _mean_or_nan(values) -> float:
+    finite = [float(v) for v in values if v is not None]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
+    """One row of the report: simulation summary of one spec next to the theory.
+
+    z is (sim_mean - pred_exact) / (pred_exact_sd / sqrt(k)): the theory's own
+    variance (docs/theory/collisions.md#variance), not the sample's, so a
+    spread that differs from the sign-bin model shows up too.
+    """
+    ok = [r for r in records if r.get("window_count") is not None]
+    window = np.array([r["window_count"] for r in ok], dtype=float)
+    assignment = np.array([r["assignment_count"] for r in ok], dtype=float)
+    mean, low, high = _t_interval(window) if ok else (math.nan,) * 3
+    a_mean, a_low, a_high = _t_interval(assignment) if ok else (math.nan,) * 3
+    pred_exact = float(theory.expected_poly_exact(spec.n, spec.m))
+    pred_sd = float(theory.sd_poly_exact(spec.n, spec.m))
+    k = len(ok)
+    se_theory = pred_sd / math.sqrt(k) if k else math.nan
+    poly_neurons = sum(len(r["composition"]) for r in ok)
+    opposite = sum(r["opposite_sign_pairs"] for r in ok)
+    return {
+        "n": spec.n,
+        "m": spec.m,
+        "lam": spec.lam,
+        "optimizer": spec.optimizer,
+        "lr": spec.lr,
+        "steps": spec.steps,
+        "tol": spec.tol,
+        "instances": spec.instances,
+        "measured_instances": k,
+        "failed": len(records) - k,
+        "sim_mean": mean,
+        "sim_ci_low": low,
+        "sim_ci_high": high,
+        "sim_sd": float(window.std(ddof=1)) if k > 1 else math.nan,
+        "sim_mean_assignment": a_mean,
+        "sim_ci_low_assignment": a_low,
+        "sim_ci_high_assignment": a_high,
+        "pred_first_order": float(theory.expected_poly_first_order(spec.n, spec.m)),
+        "pred_exact": pred_exact,
+        "pred_exact_sd": pred_sd,
+        "ratio_exact": mean / pred_exact if pred_exact > 0 else math.nan,
+        "z_exact": (mean - pred_exact) / se_theory if se_theory > 0 else math.nan,
+        "z_exact_assignment": (a_mean - pred_exact) / se_theory if se_theory > 0 else math.nan,
+        "opposite_sign_fraction": opposite / poly_neurons if poly_neurons else math.nan,
+        "features_represented": _mean_or_nan(r["features_represented"] / spec.n for r in ok),
+        "converged_fraction": _mean_or_nan(bool(r["train_converged"]) for r in records),
+        "winner_is_init_argmax": _mean_or_nan(r["winner_is_init_argmax"] for r in ok),
+        "mean_steps": _mean_or_nan(r["train_steps"] for r in records),
+        "init_final_diag_mean": _mean_or_nan(
+            float(np.mean(r["init_final_diag"])) for r in ok if r["init_final_diag"]
+        ),
+        "init_final_offdiag_std": _mean_or_nan(r["init_final_offdiag_std"] for r in ok),
+    }
+
+
+def report_rows(specs: Sequence[ExperimentSpec], records: Sequence[dict]) -> list[dict]:
+    """Rows for every spec; `records` are in run_all order (specs, then instances)."""
+    rows, start = [], 0
+    for spec in specs:
+        rows.append(report_row(spec, records[start : start + spec.instances]))
+        start += spec.instances
+    return rows
+
+
+def _wls_slope(x: np.ndarray, y: np.ndarray, var_y: np.ndarray) -> tuple[float, float]:
+    """Weighted least-squares slope of y on x and its standard error (known variances)."""
+    w = 1 / var_y
+    X = np.column_stack([np.ones_like(x), x])
+    cov = np.linalg.inv(X.T @ (X * w[:, None]))
+    beta = cov @ (X.T @ (w * y))
+    return float(beta[1]), float(math.sqrt(cov[1, 1]))
+
+
+def _fit(rows: Sequence[dict], axis: str) -> dict | None:
+    """log(mean count) against log(axis) over rows with a positive mean.
+
+    var(log mean) ~ sd^2 / (k mean^2) (delta method, sample sd per row); the
+    slope's CI is Normal with the WLS standard error. The theory slope is the
+    same fit applied to the exact prediction, so both see the same grid.
+    """
+    usable = [r for r in rows if r["sim_mean"] > 0 and r["measured_instances"] > 1]
+    if len({r[axis] for r in usable}) < 3:
+        return None
+    x = np.log([r[axis] for r in usable])
+    y = np.log([r["sim_mean"] for r in usable])
+    # A row whose instances all agree has sd 0; floor its variance at the
+    # theory's (1/k) SD, which is what a zero sample spread underestimates.
+    var = np.array(
+        [
+            max(r["sim_sd"] ** 2, r["pred_exact_sd"] ** 2)
+            / (r["measured_instances"] * r["sim_mean"] ** 2)
+            for r in usable
+        ]
+    )
+    slope, se = _wls_slope(x, y, var)
+    theory_slope, _ = _wls_slope(x, np.log([r["pred_exact"] for r in usable]), var)
+    z = stats.norm.ppf(0.5 + CI_LEVEL / 2)
+    return {
+        "axis": axis,
+        "points": len(usable),
+        "slope": slope,
+        "slope_ci_low": slope - z * se,
+        "slope_ci_high": slope + z * se,
+        "slope_first_order": -1.0 if axis == "m" else 2.0,
+        "slope_exact_model": theory_slope,
+    }
+
+
+def slope_fits(rows: Sequence[dict]) -> list[dict]:
+    """Log-log fits of the count against m (per n, lam, optimizer) and against n (per m, ...)."""
+    fits = []
+    for axis, other in (("m", "n"), ("n", "m")):
+        groups: dict[tuple, list[dict]] = {}
+        for r in rows:
+            groups.setdefault((r[other], r["lam"], r["optimizer"]), []).append(r)
+        for (value, lam, optimizer), group in sorted(groups.items()):
+            fit = _fit(group, axis)
+            if fit is not None:
+                fit.update({other: value, "lam": lam, "optimizer": optimizer})
+                fits.append(fit)
+            sparse = [r for r in group if r["m"] >= 4 * r["n"]]
+            if axis == "m" and len(sparse) < len(group):
+                fit = _fit(sparse, axis)
+                if fit is not None:
+                    fit.update({other: value, "lam": lam, "optimizer": optimizer})
+                    fit["subset"] = "m >= 4n"
+                    fits.append(fit)
+    return fits

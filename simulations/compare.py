@@ -1,0 +1,255 @@
+"""The main job: theory against simulation for the number of polysemantic neurons.
+
+    python -m simulations.compare [PRESET] [flags]      (docs/usage.md)
+
+Builds the experiment specs of a preset (with flag overrides), runs what the
+results store does not hold yet (local processes or Dask), joins the outcome
+records with the collision theory, and writes results.csv, report.json and the
+figures E3, E4, E5 to --out. Every prediction is labelled with the docs anchor
+that derives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import platform
+import sys
+from dataclasses import replace
+from importlib import metadata
+from pathlib import Path
+
+from ._executors import run_all
+from ._report import ANCHORS, CI_LEVEL, report_rows, slope_fits
+from ._specs import DEFAULT_PRESET, PRESETS, build_specs, instance_seed, package_version
+
+# Smoke mode (--quick): the chosen experiment's optimizer and settings on a tiny
+# grid, so that the whole pipeline runs in seconds. Not a measurement.
+SMOKE = {"n": [16], "m": [16, 32, 64], "instances": 4, "max_steps": 4000}
+
+# Columns of the printed table: (header, row key, format).
+_TABLE = [
+    ("n", "n", "d"),
+    ("m", "m", "d"),
+    ("lam", "lam", "g"),
+    ("optimizer", "optimizer", "s"),
+    ("k", "measured_instances", "d"),
+    ("sim mean", "sim_mean", ".2f"),
+    ("95% CI", None, None),
+    ("assign.", "sim_mean_assignment", ".2f"),
+    ("n²/4m", "pred_first_order", ".2f"),
+    ("exact E", "pred_exact", ".2f"),
+    ("ratio", "ratio_exact", ".2f"),
+    ("z", "z_exact", "+.1f"),
+    ("opp.sign", "opposite_sign_fraction", ".2f"),
+    ("repr.", "features_represented", ".3f"),
+    ("conv.", "converged_fraction", ".2f"),
+    ("argmax", "winner_is_init_argmax", ".2f"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m simulations.compare",
+        description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
+    )
+    p.add_argument("preset", nargs="?", default=DEFAULT_PRESET, help=f"one of {sorted(PRESETS)}")
+    p.add_argument("--n", type=int, nargs="+", help="feature counts (replaces the preset's n)")
+    p.add_argument("--m", type=int, nargs="+", help="neuron counts (replaces the preset's m)")
+    p.add_argument("--m-range", type=int, nargs=3, metavar=("START", "STOP", "STEP"))
+    p.add_argument("--lam", type=float, nargs="+", help="L1 coefficients, code units")
+    p.add_argument("--optimizer", help="prox-gd, gd, sgd or adamw")
+    p.add_argument("--lr", type=float, help="step size on the code loss")
+    p.add_argument("--steps", type=int, help="maximum steps (exact steps without --tol)")
+    p.add_argument("--tol", type=float, help="convergence tolerance; 0 = none")
+    p.add_argument("--instances", type=int, help="independent initialisations per grid point")
+    p.add_argument("--seed", type=int, help="master seed")
+    p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    p.add_argument("--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster")
+    p.add_argument("--out", type=Path, help="output folder (default ./results/PRESET)")
+    p.add_argument("--store", type=Path, help="results store (default OUT/results.sqlite)")
+    p.add_argument("--fresh", action="store_true", help="recompute and overwrite stored runs")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--quick", action="store_true", help="smoke mode: a tiny grid, seconds")
+    return p
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    keys = ("n", "m", "m_range", "lam", "optimizer", "lr", "steps", "tol", "instances", "seed")
+    out = {k: getattr(args, k) for k in keys}
+    if args.quick:
+        out.update({k: out[k] or SMOKE[k] for k in ("n", "instances")})
+        if out["m"] is None and out["m_range"] is None:
+            out["m"] = SMOKE["m"]
+    return out
+
+
+def _provenance(args: argparse.Namespace, argv: list[str]) -> dict:
+    versions = {
+        "incidental-polysemanticity": package_version(),
+        "python": platform.python_version(),
+    }
+    for name in ("numpy", "scipy", "sympy", "numba", "matplotlib"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "command": "python -m simulations.compare " + " ".join(argv),
+        "preset": args.preset,
+        "smoke": bool(args.quick),
+        "versions": versions,
+        "machine": platform.platform(),
+        "seeds": "instance i of a spec uses numpy SeedSequence(spec.seed, spawn_key=(i,))",
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _cell(row: dict, key, fmt) -> str:
+    if key is None:  # the CI column
+        lo, hi = row["sim_ci_low"], row["sim_ci_high"]
+        return "-" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+    value = row[key]
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return format(value, fmt)
+
+
+def format_table(rows: list[dict], fits: list[dict]) -> str:
+    """The report as text: one line per grid point, then the slope fits."""
+    cells = [[h for h, _, _ in _TABLE]] + [[_cell(r, k, f) for _, k, f in _TABLE] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(_TABLE))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
+    lines.append("")
+    lines.append(
+        "sim mean: window rule |w| in [0.8, 1.2] (PAPER.md 4.4); assign.: dominant-neuron rule; "
+        f"CI: {CI_LEVEL:.0%} Student-t; z uses the exact model's SD."
+    )
+    for key, anchor in ANCHORS.items():
+        lines.append(f"  {key}: {anchor}")
+    for fit in fits:
+        fixed = ", ".join(f"{k}={fit[k]}" for k in ("n", "m", "lam", "optimizer") if k in fit)
+        subset = f" [{fit['subset']}]" if "subset" in fit else ""
+        lines.append(
+            f"log-log slope vs {fit['axis']} ({fixed}){subset}: {fit['slope']:+.3f} "
+            f"[{fit['slope_ci_low']:+.3f}, {fit['slope_ci_high']:+.3f}]; theory "
+            f"{fit['slope_first_order']:+.0f} (first order), "
+            f"{fit['slope_exact_model']:+.3f} (exact model on this grid)"
+        )
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _e4_matrix(specs, rows):
+    """W(0) W(T)^T of instance 0 of the widest spec, recomputed deterministically.
+
+    Only summaries are stored per run; retraining one instance from its seed
+    reproduces the stored record exactly (tests/test_executors.py) at the cost of one run.
+    """
+    from dynamics import init_weights, train
+
+    from ._run import train_options
+
+    spec = max(specs, key=lambda s: (s.m, s.n))
+    seed = instance_seed(spec, 0)
+    W0 = init_weights(spec.n, spec.m, [seed], init_std=spec.init_std)
+    (run,) = train(W0, train_options(spec), seeds=[seed], throw=False)
+    label = f"n={spec.n}, m={spec.m}, λ={spec.lam:g}, {spec.optimizer}"
+    return W0[0] @ run.W.T, label
+
+
+def _figures(out: Path, specs, rows: list[dict]) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    from ._compare_figures import figure_e3, figure_e4, figure_e5
+
+    made = {"e3_count_vs_m": figure_e3(rows)}
+    cross, label = _e4_matrix(specs, rows)
+    made["e4_init_vs_final"] = figure_e4(cross, rows, label)
+    if len({r["lam"] for r in rows}) > 1:
+        made["e5_count_vs_m_per_lambda"] = figure_e5(rows)
+    paths = []
+    for name, fig in made.items():
+        for ext in ("png", "pdf"):
+            path = out / f"{name}.{ext}"
+            fig.savefig(path, dpi=150)
+            paths.append(str(path))
+        plt.close(fig)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.preset not in PRESETS:
+        parser.error(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
+    try:
+        specs = build_specs(args.preset, _overrides(args))
+        if args.quick:
+            specs = [replace(s, steps=min(s.steps, SMOKE["max_steps"])) for s in specs]
+    except ValueError as error:
+        parser.error(str(error))
+    out = args.out or Path("results") / (args.preset + ("-smoke" if args.quick else ""))
+    out.mkdir(parents=True, exist_ok=True)
+    store = args.store or out / "results.sqlite"
+    try:
+        summary = run_all(
+            specs, store=store, workers=args.workers, scheduler=args.scheduler, fresh=args.fresh
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:
+        return 130
+    rows = report_rows(specs, summary.records)
+    fits = slope_fits(rows)
+    report = {
+        "rows": rows,
+        "fits": fits,
+        "anchors": ANCHORS,
+        "runs": {"done": summary.done, "reused": summary.reused, "failed": summary.failed},
+        "provenance": _provenance(args, argv),
+    }
+    if not args.no_figures:
+        report["figures"] = _figures(out, specs, rows)
+    report = _jsonable(report)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    _write_csv(out / "results.csv", report["rows"])
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_table(rows, fits))
+        print(
+            f"\nwrote {out / 'results.csv'}, {out / 'report.json'}"
+            + (", figures" if not args.no_figures else "")
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

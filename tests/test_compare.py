@@ -1,0 +1,136 @@
+"""The main job: CLI behaviour, an end-to-end smoke run, and theory vs simulation.
+
+The comparison tests train a fixed-seed ensemble in the sparse regime (m >= 4n)
+with proximal GD to convergence, the regime the collision theory is about
+(docs/theory/collisions.md#setup), and compare with tolerances derived from the
+theory's variance and the number of instances (docs/results.md#statistics).
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from simulations import ExperimentSpec, compare, run_all
+from simulations._report import report_rows, slope_fits
+from tests.helpers import two_sided_z
+
+# Per-assertion false-failure rate of the statistical comparisons.
+FALSE_FAILURE = 1e-4
+Z = two_sided_z(FALSE_FAILURE)
+
+N, MS, INSTANCES = 32, (128, 256, 512), 24
+# prox-gd, lam 1e-2, lr 0.05: the `quick` preset's settings (docs/usage.md#quick),
+# trained to a prox-gradient norm of 1e-6 so every run has converged.
+SETTINGS = {"lam": 1e-2, "optimizer": "prox-gd", "lr": 0.05, "steps": 60_000, "tol": 1e-6}
+
+
+@pytest.fixture(scope="module")
+def sparse_regime(tmp_path_factory):
+    specs = [ExperimentSpec(n=N, m=m, seed=7, instances=INSTANCES, **SETTINGS) for m in MS]
+    store = tmp_path_factory.mktemp("store") / "results.sqlite"
+    summary = run_all(specs, store=store, workers=2, progress=False)
+    rows = report_rows(specs, summary.records)
+    return rows, slope_fits(rows)
+
+
+def test_every_run_converged_and_every_feature_is_represented(sparse_regime):
+    rows, _ = sparse_regime
+    for row in rows:
+        assert row["failed"] == 0
+        assert row["converged_fraction"] == 1.0
+        assert row["features_represented"] == 1.0
+
+
+def test_mean_count_matches_the_exact_sign_bin_prediction(sparse_regime):
+    rows, _ = sparse_regime
+    for row in rows:
+        # sim_mean averages k i.i.d. counts; under the sign-bin model its SD is
+        # pred_exact_sd / sqrt(k) (docs/theory/collisions.md#variance), so
+        # |z| <= Z fails with probability FALSE_FAILURE when the theory holds.
+        se = row["pred_exact_sd"] / math.sqrt(row["measured_instances"])
+        assert abs(row["sim_mean"] - row["pred_exact"]) <= Z * se, row
+        # Converged prox-gd weights sit at sqrt(1 - lam/4) (PAPER.md 2.3), inside
+        # the window, so both counting rules must agree exactly.
+        assert row["sim_mean_assignment"] == row["sim_mean"]
+
+
+def test_log_log_slope_in_m_contains_minus_one(sparse_regime):
+    _, fits = sparse_regime
+    (fit,) = [f for f in fits if f["axis"] == "m"]
+    # The CI is the WLS slope +- 1.96 SE with delta-method variances of log means.
+    assert fit["slope_ci_low"] <= -1.0 <= fit["slope_ci_high"], fit
+    assert fit["slope_ci_low"] <= fit["slope_exact_model"] <= fit["slope_ci_high"], fit
+
+
+def test_polysemantic_neurons_are_opposite_sign_pairs(sparse_regime):
+    rows, _ = sparse_regime
+    # Deterministic consequence of the loss (PAPER.md 4.2): a same-sign pair has
+    # a positive overlap that a converged run cannot keep.
+    for row in rows:
+        if not math.isnan(row["opposite_sign_fraction"]):
+            assert row["opposite_sign_fraction"] == 1.0
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "simulations.compare", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_help():
+    out = run_cli("--help")
+    assert out.returncode == 0 and "--scheduler" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bogus"],
+        ["nonexistent-preset"],
+        ["--m-range", "512", "256", "64"],  # empty grid
+        ["--n", "zero"],
+        ["--lr", "-1"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, tmp_path, capsys):
+    # In-process (main() raises SystemExit like the interpreter would exit).
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main([*args, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_bad_arguments_exit_status_from_the_shell(tmp_path):
+    out = run_cli("--bogus", "--out", str(tmp_path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_quick_smoke_end_to_end(tmp_path):
+    out = run_cli("--quick", "--json", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    keys = {
+        "n", "m", "lam", "optimizer", "lr", "steps", "instances", "sim_mean", "sim_ci_low",
+        "sim_ci_high", "sim_mean_assignment", "pred_first_order", "pred_exact",
+        "pred_exact_sd", "opposite_sign_fraction", "converged_fraction",
+        "winner_is_init_argmax",
+    }  # fmt: skip
+    assert report["rows"] and keys <= set(report["rows"][0])
+    assert [r["m"] for r in report["rows"]] == [16, 32, 64]
+    for name in ("results.csv", "report.json", "e3_count_vs_m.png", "e4_init_vs_final.pdf"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert json.loads((tmp_path / "report.json").read_text())["rows"] == report["rows"]
+    # A second run reuses every stored run and reports the same rows.
+    again = run_cli("--quick", "--json", "--no-figures", "--out", str(tmp_path))
+    second = json.loads(again.stdout)
+    assert second["runs"]["reused"] == len(report["rows"]) * 4 and second["runs"]["done"] == 0
+    assert second["rows"] == report["rows"]
+    assert np.isfinite([r["pred_exact"] for r in second["rows"]]).all()
