@@ -86,7 +86,7 @@ def phase_figure(ph: dict) -> Figure:
     for (i, j), v in np.ndenumerate(idx):
         txt = "div" if np.isnan(v) else f"{v:.2f}"
         ax1.text(j, i, txt, ha="center", va="center", fontsize=7,
-                 color="w" if (np.isnan(v) or v < 0.5) else "k")
+                 color="k" if (np.isnan(v) or v >= 0.5) else "w")
     fig.colorbar(im, ax=ax1, label="(f4_B − f4_G) / (1 − f4_G)")
     ax1.set_title(f"sparsification index, {ph['sharing']} noise, {ph['steps']} steps")
     fb = np.array([[np.nan if v is None else v for v in row] for row in ph["f4_bernoulli"]])
@@ -99,6 +99,8 @@ def phase_figure(ph: dict) -> Figure:
         ax2.axhline(ph["simplex_plateau"][a], color=ax2.get_lines()[2 * a].get_color(),
                     lw=0.6, ls=":")
     ax2.set_xscale("log")
+    ax2.set_xticks(ph["scaled_sigmas"], [f"{x:g}" for x in ph["scaled_sigmas"]])
+    ax2.minorticks_off()
     ax2.set_xlabel(r"$\sigma\,(n-1)$")
     ax2.set_ylabel(r"final mean $\sum_k W_{ik}^4$ (dashed: Gaussian)")
     ax2.legend(fontsize=7)
