@@ -7,9 +7,9 @@ Run ``python -m simulations.noise --help``. Parts (``--parts``, default all):
   shapes (the paper shows Bernoulli and Gaussian). Figure: mean sum_k W_ik^4 vs step, log-log,
   mean with a 95% t-band over instances (PNG + PDF).
 * ``kdraws``: the same at sigma=0.15 with K noise draws averaged per step (expected gradient).
-* ``phase``: a sigma x n phase map at m = 2n: sparsification index of Bernoulli over Gaussian
-  noise against sigma (n-1), to test the margin condition sigma ~ 1/(n-1)
-  (docs/theory/noise.md#margin).
+* ``phase``: a sigma x n phase map at m = 2n, with shared and with independent noise:
+  sparsification index of Bernoulli over Gaussian noise against sigma (n-1), to test the
+  margin condition sigma ~ 1/(n-1) (docs/theory/noise.md#margin, #phase-map).
 * ``counts``: polysemantic-neuron counts of noise-trained models (independent noise, so
   instances are independent) against the collision theory (``theory.expected_poly_exact``).
 
