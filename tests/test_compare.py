@@ -125,7 +125,13 @@ def test_quick_smoke_end_to_end(tmp_path):
     }  # fmt: skip
     assert report["rows"] and keys <= set(report["rows"][0])
     assert [r["m"] for r in report["rows"]] == [16, 32, 64]
-    for name in ("results.csv", "report.json", "e3_count_vs_m.png", "e4_init_vs_final.pdf"):
+    for name in (
+        "results.csv",
+        "report.json",
+        "e3_count_vs_m.png",
+        "e4_init_vs_final.pdf",
+        "e1_sparsification.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "report.json").read_text())["rows"] == report["rows"]
     # A second run reuses every stored run and reports the same rows.
