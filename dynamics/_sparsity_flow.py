@@ -449,15 +449,20 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
 
         # requests between the pilot's and the accurate t_full (a pilot-tolerance sliver) are
         # recorded at t_full itself, the time of the recorded state
-        for _ in t_eval[(t_eval > 0) & (t_eval >= t_pilot_end) & (t_eval <= t_start)]:
-            rec_t.append(t_start)
-            rec_mp.append(n_top)
-            rec_l1.append(n_top * x_start)
-            rec_l2.append(n_top * x_start * x_start)
+        def push_top(t, x):
+            # the tied top group: n_top equal magnitudes x (all dead when x = 0)
+            alive = n_top if x > 0 else 0
+            rec_t.append(t)
+            rec_mp.append(alive)
+            rec_l1.append(alive * x)
+            rec_l2.append(alive * x * x)
             if options.record_weights:
                 w = np.zeros(m)
-                w[top] = sign[top] * x_start
+                w[top] = sign[top] * x
                 rec_w.append(w)
+
+        for _ in t_eval[(t_eval > 0) & (t_eval >= t_pilot_end) & (t_eval <= t_start)]:
+            push_top(t_start, x_start)
 
         def f1(t, x):
             return (1.0 - n_top * x * x) * x - lam
@@ -487,22 +492,10 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
                 break
             t_cur, x_cur = float(tb), float(sol.y[0, -1])
             if tb in t2:
-                rec_t.append(t_cur)
-                rec_mp.append(n_top)
-                rec_l1.append(n_top * x_cur)
-                rec_l2.append(n_top * x_cur * x_cur)
-                if options.record_weights:
-                    w = np.zeros(m)
-                    w[top] = sign[top] * x_cur
-                    rec_w.append(w)
+                push_top(t_cur, x_cur)
         if status == 1:
             for tb in t2[t2 >= t_all_dead]:
-                rec_t.append(float(tb))
-                rec_mp.append(0)
-                rec_l1.append(0.0)
-                rec_l2.append(0.0)
-                if options.record_weights:
-                    rec_w.append(np.zeros(m))
+                push_top(float(tb), 0.0)
 
     death_times = None
     if options.record_deaths:
