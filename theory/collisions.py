@@ -115,8 +115,13 @@ def series_large_m(name: str, order: int = 3) -> sp.Expr:
     """
     if name not in {"expected_poly_exact", "expected_multi", "expected_pairs", "var_poly_exact"}:
         raise ValueError(f"name must be one of the count expectations, got {name!r}")
-    expr = expressions()[name].subs(m, 1 / eps)
-    return sp.series(expr, eps, 0, order + 1).removeO().subs(eps, 1 / m).expand()
+    return _inverse_m_series(expressions()[name], order)
+
+
+def _inverse_m_series(expr: sp.Expr, order: int) -> sp.Expr:
+    """`expr` expanded in 1/m at fixed n, through the (1/m)^order term."""
+    series = sp.series(expr.subs(m, 1 / eps), eps, 0, order + 1)
+    return series.removeO().subs(eps, 1 / m).expand()
 
 
 def _threshold_series() -> sp.Expr:
@@ -129,19 +134,14 @@ def _threshold_series() -> sp.Expr:
     u = sp.Symbol("u", positive=True)  # u = 1/n
     coeffs = sp.symbols("a1 a0 a_1")
     m_ansatz = 1 / (4 * u**2) + coeffs[0] / u + coeffs[1] + coeffs[2] * u
-    e_series = series_large_m_raw(5).subs(m, m_ansatz).subs(n, 1 / u)
+    # expressions() is still being built here, so expand eq. (5) directly
+    e_mean = _inverse_m_series(m * _all_bins_occupied(2), 5)
+    e_series = e_mean.subs(m, m_ansatz).subs(n, 1 / u)
     residual = sp.expand(sp.series(e_series - 1, u, 0, len(coeffs) + 1).removeO())
     solution: dict = {}
     for k, a in enumerate(coeffs, start=1):
         solution[a] = sp.solve(residual.coeff(u, k).subs(solution), a)[0]
     return sp.expand(m_ansatz.subs(solution).subs(u, 1 / n))
-
-
-def series_large_m_raw(order: int) -> sp.Expr:
-    """The exact mean count expanded in 1/m (helper of `_threshold_series`)."""
-    p1 = _all_bins_occupied(2)
-    expr = (m * p1).subs(m, 1 / eps)
-    return sp.series(expr, eps, 0, order + 1).removeO().subs(eps, 1 / m).expand()
 
 
 # --------------------------------------------------------------------------- numerics
