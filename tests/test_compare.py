@@ -140,3 +140,29 @@ def test_quick_smoke_end_to_end(tmp_path):
     assert second["runs"]["reused"] == len(report["rows"]) * 4 and second["runs"]["done"] == 0
     assert second["rows"] == report["rows"]
     assert np.isfinite([r["pred_exact"] for r in second["rows"]]).all()
+
+
+@pytest.mark.slow
+def test_small_lambda_deficit_at_n256_is_paired_and_documented(tmp_path):
+    """docs/results.md, item 4: at n = 256, m = 1024 the count depends on lambda.
+
+    Instance i of both specs starts from the same W(0), so the per-instance
+    differences are paired. Assert what the docs report: lam = 1e-3 lies below
+    the exact model (z <= -Z_ONE_SIDED) and lam = 1e-2 has more polysemantic
+    neurons on the same initialisations (paired t >= Z_ONE_SIDED). One-sided at
+    1e-2 per assertion; with fixed seeds the outcome is deterministic (t = 3.5).
+    About 8 minutes on 2 cores.
+    """
+    z_one_sided = 2.326  # P(Z > 2.326) = 1e-2
+    common = {"n": 256, "m": 1024, "optimizer": "prox-gd", "lr": 0.05, "seed": 0}
+    specs = [
+        ExperimentSpec(lam=lam, steps=300_000, tol=1e-6, instances=16, **common)
+        for lam in (1e-3, 1e-2)
+    ]
+    summary = run_all(specs, store=tmp_path / "s.sqlite", workers=2, progress=False)
+    small, large = report_rows(specs, summary.records)
+    assert small["z_exact"] <= -z_one_sided, small
+    counts = np.array([r["window_count"] for r in summary.records], dtype=float)
+    diff = counts[16:] - counts[:16]
+    t = diff.mean() / (diff.std(ddof=1) / math.sqrt(diff.size))
+    assert t >= z_one_sided, (diff, t)
