@@ -21,6 +21,7 @@ from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
+from ._cli import OneLineErrorParser, jsonable
 from ._executors import run_all
 from ._report import ANCHORS, CI_LEVEL, report_rows, slope_fits
 from ._specs import DEFAULT_PRESET, PRESETS, build_specs, instance_seed, package_version
@@ -50,15 +51,8 @@ _TABLE = [
 ]
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line on stderr with exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineErrorParser(
         prog="python -m simulations.compare",
         description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
     )
@@ -112,16 +106,6 @@ def _provenance(args: argparse.Namespace, argv: list[str]) -> dict:
         "machine": platform.platform(),
         "seeds": "instance i of a spec uses numpy SeedSequence(spec.seed, spawn_key=(i,))",
     }
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def _cell(row: dict, key, fmt) -> str:
@@ -250,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_figures:
         report["figures"] = _figures(out, specs, rows)
-    report = _jsonable(report)
+    report = jsonable(report)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     _write_csv(out / "results.csv", report["rows"])
     if args.json:

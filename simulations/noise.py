@@ -41,6 +41,7 @@ from dynamics import (
     polysemantic_neurons,
     train_with_noise,
 )
+from simulations._cli import OneLineErrorParser
 from theory import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
 
 __all__ = ["PARTS", "NoiseConfig", "run_noise_experiments", "main"]
@@ -371,13 +372,8 @@ def _write(results: dict, out: Path, figures: bool) -> list[str]:
     return written
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line, exit status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _parse(argv) -> argparse.Namespace:
-    p = _Parser(prog="python -m simulations.noise", description=__doc__.split("\n\n")[0])
+    p = OneLineErrorParser(prog="python -m simulations.noise", description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and step counts")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dynamics._sparsity_flow import LAM_MAX, SparsificationOptions, integrate_sparsification
+from simulations._cli import OneLineErrorParser, jsonable
 from theory.sparsification import (
     SIGMA0_PAPER,
     mean_field,
@@ -163,25 +164,12 @@ def _provenance() -> dict:
             "machine": platform.machine(), "seed_sequence": "numpy SeedSequence(seed) -> PCG64"}
 
 
-def _jsonable(obj):
-    """Non-finite floats become None so that the output is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def _write(res: dict, out: Path, figures: bool) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     p = res["params"]
     stem = f"e1_m{p['m']:.0e}_lam{p['lam']:.0e}_seed{res['seed']}".replace("+", "")
     path = out / f"{stem}.json"
-    path.write_text(json.dumps(_jsonable(res), indent=1, allow_nan=False))
+    path.write_text(json.dumps(jsonable(res), indent=1, allow_nan=False))
     written = [str(path)]
     if figures:
         import matplotlib
@@ -224,11 +212,6 @@ def format_table(res: dict) -> str:
     return "\n".join(lines)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line, exit status 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -237,7 +220,7 @@ def _number(text: str) -> float:
 
 
 def _parse(argv):
-    p = _Parser(prog="python -m simulations.sparsification",
+    p = OneLineErrorParser(prog="python -m simulations.sparsification",
                 description=__doc__.split("\n\n")[0],
                 epilog="Outputs: <out>/e1_*.json, .png, .pdf; the ratio table on stdout.")
     p.add_argument("--m", type=_number, default=1e5,
@@ -307,7 +290,7 @@ def main(argv=None) -> int:
                                    "t_full_predicted", "t_full_distribution", "table",
                                    "provenance")}
         out["written"] = written
-        print(json.dumps(_jsonable(out), allow_nan=False))
+        print(json.dumps(jsonable(out), allow_nan=False))
     else:
         print(format_table(res))
         print("wrote: " + ", ".join(written))
