@@ -377,9 +377,13 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
         c_cur, y_cur = 0.0, np.zeros(2)
         seg_c, seg_y = [0.0], [y_cur.copy()]
         for b in bps:
+            # the stop cut at t_max comes from the loose pilot; the accurate pass relocates it
+            # with its own event so that the last record is at t_max, never beyond it
+            to_tmax = not reached_full and b == stop
             sol = solve_ivp(
-                fun, (c_cur, b), y_cur, method="Radau", jac=jac, rtol=rtol, atol=atol,
-                max_step=options.max_step,
+                fun, (c_cur, c_end if to_tmax else b), y_cur, method="Radau", jac=jac,
+                rtol=rtol, atol=atol, max_step=options.max_step,
+                events=hit_tmax if to_tmax else None,
             )
             stats["n_steps"] += sol.t.size - 1
             stats["n_rhs"] += sol.nfev
@@ -389,6 +393,13 @@ def _integrate_exact(w0, lam, t_max, options, t_eval):
                 return _fail(options, "exact", f"integration in c failed at c={c_cur:g}: "
                              f"{sol.message}")
             c_cur, y_cur = float(b), sol.y[:, -1].copy()
+            if to_tmax and sol.status == 1:
+                c_cur, y_cur = float(sol.t_events[0][0]), sol.y_events[0][0].copy()
+                y_cur[1] = min(y_cur[1], t_max)  # the root is at t_max up to rounding
+                c_rec[c_rec == b] = c_cur
+            elif to_tmax:
+                reached_full = True  # the accurate flow splits the top just before t_max
+                c_cur = c_end
             seg_c.append(c_cur)
             seg_y.append(y_cur.copy())
         seg_c_arr = np.array(seg_c)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
@@ -71,6 +71,8 @@ def test_single_weight_matches_quadrature_of_the_scalar_ode():
     lam=st.floats(3e-3, 5e-2),
     seed=st.integers(0, 2**31 - 1),
 )
+# the pilot's t_max cut once gave a last record 3.7e-9 relative beyond t_max (fresh-venv failure)
+@example(m=104, lam=0.011970982379725388, seed=10336)
 def test_exact_agrees_with_ode_deaths_and_trajectories(m, lam, seed):
     """Death times and ||w||_1, ||w||^2 at common times agree within the accumulated bound."""
     w0 = _draw(seed, m)
