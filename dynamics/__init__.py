@@ -19,16 +19,12 @@ from dynamics._measurements import (
     winner_is_init_argmax,  # noqa: F401
 )
 
-# Training with hidden-layer noise (issue 6, docs/theory/noise.md).
-from dynamics._noise_training import (
-    NOISE_SHAPES,  # noqa: F401
-    NOISE_SHARING,  # noqa: F401
-    NoiseDivergenceError,  # noqa: F401
-    NoiseTrainingOptions,  # noqa: F401
-    NoiseTrainingResult,  # noqa: F401
-    draw_noise,  # noqa: F401
-    noise_initial_weights,  # noqa: F401
-    train_with_noise,  # noqa: F401
+# Hidden-layer noise, an option of ``train`` (docs/theory/noise.md).
+from dynamics._noise import (  # noqa: F401
+    NOISE_SHAPES,
+    NOISE_SHARING,
+    HiddenNoise,
+    draw_noise,
 )
 
 # Single-feature sparsification under L1 (issue 3, docs/theory/sparsification.md).

@@ -147,3 +147,26 @@ def adamw_step_reference(
     v_hat = v / (1.0 - beta2**step)
     theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
     return theta, m, v
+
+
+def noisy_gd_steps_reference(W: np.ndarray, xi: np.ndarray, lr: float,
+                             lam: float = 0.0) -> np.ndarray:
+    """GD steps with hidden-layer noise (docs/theory/noise.md#setup), plain numpy, batched.
+
+    W: (I, n, m); xi: (S, K, Ix, nx, m) with Ix in {1, I}, nx in {1, n} (broadcast). Step s
+    averages the gradient of sum_ij (ReLU(<h_i, W_j>) - delta_ij)^2, h_i = W_i + xi_i, over
+    the K draws, and adds lam * sign(W). The oracle of ``noisy_gd_step``.
+    """
+    W = np.array(W, dtype=np.float64, copy=True)
+    n = W.shape[1]
+    eye = np.eye(n)
+    for step in range(xi.shape[0]):
+        grad = np.zeros_like(W)
+        for k in range(xi.shape[1]):
+            H = W + xi[step, k]
+            P = np.einsum("aim,ajm->aij", H, W)  # P_ij = <h_i, W_j>
+            R = np.where(P > 0, 2.0 * (P - eye), 0.0)
+            grad += np.einsum("aij,aim->ajm", R, H) + np.einsum("aij,ajm->aim", R, W)
+        W = W - lr / xi.shape[1] * grad - lr * lam * np.sign(W)
+    return W
+

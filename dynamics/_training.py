@@ -29,8 +29,10 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401
 from threadpoolctl import ThreadpoolController
 
+from dynamics import _stepping as S
 from dynamics import _training_kernels as K
 from dynamics._measurements import features_represented, max_positive_overlap
+from dynamics._noise import CHUNK_BUDGET, HiddenNoise, NoiseSource
 from dynamics._toy_model import loss as _loss
 
 __all__ = [
@@ -60,7 +62,8 @@ _STATUS = {
 # threads' start-up and spin-waiting cost more than they save, and on a busy machine a
 # spinning OpenBLAS thread made a 64 x 256 step ~50x slower (docs/performance.md).
 MIN_FLOPS_PER_BLAS_THREAD = 2**24
-_SPARSE_MODES = {"never": K.SPARSE_NEVER, "auto": K.SPARSE_AUTO, "always": K.SPARSE_ALWAYS}
+_SPARSE_MODES = {"never": K.SPARSE_NEVER, "auto": K.SPARSE_AUTO, "always": K.SPARSE_ALWAYS,
+                 "legacy": K.SPARSE_LEGACY}
 
 
 class DivergenceError(FloatingPointError):
@@ -111,11 +114,21 @@ class TrainOptions:
         betas, eps, weight_decay: AdamW's, defaults (0.9, 0.999), 1e-8, 0.01 as in
             PyTorch; betas in [0, 1), eps > 0, weight_decay >= 0 with lr*weight_decay < 1.
         record_weights: keep W0 and the final W in each ``RunRecord`` (default False).
+        record_steps: steps (integers in [1, max_steps]) at which to keep a snapshot of W
+            in ``RunRecord.snapshots`` (with W0 first); default () keeps none.
+        noise: a ``HiddenNoise`` adds noise to the hidden layer at every step (experiment
+            E2, docs/theory/noise.md#setup); only with ``optimizer="gd"`` and ``tol=None``.
+            ``train`` then needs ``noise_seed``. Default None.
+        dtype: ``"float64"`` (default) or ``"float32"`` (AdamW only, as the authors trained:
+            weights, moments and BLAS products in float32, scalar arithmetic in float64).
         seed: integer >= 0 seeding sgd batch orders when ``train`` gets no ``seeds``
             (instance i uses ``SeedSequence(seed).spawn(I)[i]``); default None.
-        sparse: ``"auto"`` (default) lets prox-gd switch to the sparse representation
-            when it is estimated cheaper; ``"never"``/``"always"`` force a path (tests,
-            benchmarks). Results agree up to floating-point summation order.
+        sparse: ``"auto"`` (default) lets prox-gd move between dense BLAS steps and
+            steps on the live weights, both ways, whichever is estimated cheaper
+            (docs/dynamics/training.md#switching); ``"never"``/``"always"`` force a path
+            (tests, benchmarks); ``"legacy"`` is the first engine's one-way switch and
+            sparse kernel, kept to measure the speed-up side by side. Results agree up to
+            floating-point summation order.
         chunk_steps: steps per kernel call (>= 1, default 500); results do not depend on
             it. Smaller chunks react sooner to convergence of all instances.
         divergence_factor: a run has diverged when its loss exceeds
@@ -132,6 +145,9 @@ class TrainOptions:
     eps: float = 1e-8
     weight_decay: float = 0.01
     record_weights: bool = False
+    record_steps: tuple[int, ...] = ()
+    noise: HiddenNoise | None = None
+    dtype: str = "float64"
     seed: int | None = None
     sparse: str = "auto"
     chunk_steps: int = 500
@@ -175,6 +191,20 @@ class TrainOptions:
         if self.seed is not None and not (isinstance(self.seed, int | np.integer)
                                           and self.seed >= 0):
             bad("seed", "None or an integer >= 0", self.seed)
+        steps = tuple(self.record_steps)
+        if any(isinstance(k, bool) or not isinstance(k, int | np.integer) for k in steps) \
+                or any(not 1 <= k <= self.max_steps for k in steps):
+            bad("record_steps", f"integers in [1, max_steps={self.max_steps}]", self.record_steps)
+        object.__setattr__(self, "record_steps", tuple(sorted({int(k) for k in steps})))
+        if self.noise is not None:
+            if not isinstance(self.noise, HiddenNoise):
+                bad("noise", "None or a HiddenNoise", self.noise)
+            if self.optimizer != "gd" or self.tol is not None:
+                bad("noise", 'used with optimizer="gd" and tol=None only', self.noise)
+        if self.dtype not in ("float64", "float32"):
+            bad("dtype", '"float64" or "float32"', self.dtype)
+        if self.dtype == "float32" and self.optimizer != "adamw":
+            bad("dtype", '"float64" for optimizers other than adamw', self.dtype)
         if self.sparse not in _SPARSE_MODES:
             bad("sparse", f"one of {tuple(_SPARSE_MODES)}", self.sparse)
         if not (isinstance(self.chunk_steps, int | np.integer) and self.chunk_steps >= 1):
@@ -227,6 +257,8 @@ class RunRecord:
             of one call run together, so they share it).
         seed: (entropy, spawn_key) of the instance's SeedSequence, or None.
         W0, W: initial and final weights (n, m), only if ``record_weights``; else None.
+        snapshot_steps, snapshots: the steps (0 first) and weights (R, n, m) recorded at
+            ``TrainOptions.record_steps`` while the instance ran; None if none were asked.
     """
 
     instance: int
@@ -244,6 +276,8 @@ class RunRecord:
     seed: tuple | None = None
     W0: np.ndarray | None = field(default=None, repr=False)
     W: np.ndarray | None = field(default=None, repr=False)
+    snapshot_steps: tuple[int, ...] | None = None
+    snapshots: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def converged(self) -> bool:
@@ -255,7 +289,7 @@ class RunRecord:
             return None if isinstance(x, float) and not math.isfinite(x) else x
 
         d = {f.name: clean(getattr(self, f.name)) for f in fields(self)
-             if f.name not in ("W0", "W")}
+             if f.name not in ("W0", "W", "snapshots")}
         d["converged"] = self.converged
         if self.seed is not None:
             entropy, spawn_key = self.seed
@@ -346,6 +380,7 @@ def _blas_threads_available() -> int:
 
 def train(W0: np.ndarray, options: TrainOptions | None = None, *,
           seeds: Sequence[np.random.SeedSequence] | None = None,
+          noise_seed: int | np.random.SeedSequence | None = None,
           throw: bool = True) -> list[RunRecord]:
     """Train every instance of ``W0`` and return one ``RunRecord`` per instance.
 
@@ -358,6 +393,9 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
         seeds: one ``numpy.random.SeedSequence`` per instance, normally the ones given to
             ``init_weights``. Recorded in the records; sgd draws instance i's batch order
             from ``batch_seed(seeds[i])``. If None, sgd uses ``TrainOptions.seed``.
+        noise_seed: seed of the noise streams when ``options.noise`` is set (an int or a
+            ``SeedSequence``; default ``options.seed``): shared noise is one stream,
+            independent noise gives instance i ``SeedSequence(noise_seed).spawn(I)[i]``.
         throw: if True (default) a diverged instance raises ``DivergenceError``; if False
             its record has ``status="diverged"`` and the message, and the others go on.
 
@@ -379,7 +417,8 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
     options = TrainOptions() if options is None else options
     if not isinstance(options, TrainOptions):
         raise ValueError(f"options must be a TrainOptions; got {type(options).__name__}")
-    W = np.array(W0, dtype=np.float64, copy=True, order="C")
+    dtype = np.float32 if options.dtype == "float32" else np.float64
+    W = np.array(W0, dtype=dtype, copy=True, order="C")
     if W.ndim == 2:
         W = W[None]
     if W.ndim != 3 or min(W.shape) < 1:
@@ -402,10 +441,16 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
             options.seed).spawn(n_inst)
         streams = [_BatchStream(s, n, b) for s in batch_seeds]
     W_init = W.copy() if options.record_weights else None
+    noise = _noise_source(options, noise_seed, n_inst, n, m)
+    no_noise = np.zeros((0, 1, 1, 1, 1))
+    max_chunk = options.chunk_steps if noise is None else max(
+        1, min(options.chunk_steps, CHUNK_BUDGET // noise.values_per_step()))
+    record_at = list(options.record_steps)
+    snaps = [[(0, W[a].copy())] for a in range(n_inst)] if record_at else None
 
     start = time.perf_counter()
     shape_m = (n_inst, n, m) if opt == "adamw" else (n_inst, 0, 0)
-    M1, M2 = np.zeros(shape_m), np.zeros(shape_m)
+    M1, M2 = np.zeros(shape_m, dtype), np.zeros(shape_m, dtype)
     steps_done = np.zeros(n_inst, np.int64)
     sparse_steps = np.zeros(n_inst, np.int64)
     in_sparse = np.zeros(n_inst, np.bool_)
@@ -417,7 +462,7 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
     beta1, beta2 = options.betas
     code = _OPT_CODES[opt]
     sparse_mode = _SPARSE_MODES[options.sparse]
-    out = np.zeros((n_inst, 5))
+    out = np.zeros((n_inst, 6))
     no_batches = np.zeros((n_inst, 0, 0), np.int64)
 
     numba_threads = numba.get_num_threads()
@@ -430,7 +475,9 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
             active = status == K.RUNNING
             if not active.any():
                 break
-            chunk = min(options.chunk_steps, options.max_steps - done)
+            chunk = min(max_chunk, options.max_steps - done)
+            if record_at:
+                chunk = min(chunk, record_at[0] - done)
             if opt == "sgd":
                 batches = np.stack([
                     streams[a].take(chunk) if active[a] else np.zeros((chunk, b), np.int64)
@@ -439,18 +486,23 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
             else:
                 batches = no_batches
             out[:] = 0.0
-            kernel = K.advance if numba_threads > 1 and active.sum() > 1 else K.advance_serial
-            kernel(code, W, M1, M2, steps_done, batches, options.lr, options.lam, beta1,
+            kernel = S.advance if numba_threads > 1 and active.sum() > 1 else S.advance_serial
+            xi = no_noise if noise is None else noise.chunk(chunk)
+            kernel(code, W, M1, M2, steps_done, batches, xi, options.lr, options.lam, beta1,
                       beta2, options.eps, options.weight_decay, tol, growth, chunk, sparse_mode,
                       in_sparse, active, out)
             took = out[:, 0].astype(np.int64)
             steps_done[active] += took[active]
             sparse_steps[active] += out[active, 4].astype(np.int64)
-            in_sparse |= sparse_steps > 0
+            in_sparse[active] = out[active, 5] > 0
             status[active] = out[active, 1].astype(np.int64)
             ok = active & (took > 0)
             residual[ok] = out[ok, 3]
             done += chunk
+            if record_at and done == record_at[0]:
+                record_at.pop(0)
+                for a in np.flatnonzero(active & (steps_done == done)):
+                    snaps[a].append((done, W[a].copy()))
     status[status == K.RUNNING] = K.MAX_STEPS
     wall = time.perf_counter() - start
 
@@ -460,16 +512,33 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
         for a in range(n_inst):
             records.append(_record(a, W[a], W_init, options, n, b, status[a], steps_done[a],
                                    sparse_steps[a], residual[a], growth[a], wall, seeds,
-                                   failures))
+                                   failures, None if snaps is None else snaps[a]))
     if failures and throw:
         raise DivergenceError(failures[0] + (f" ({len(failures) - 1} more instances diverged)"
                                              if len(failures) > 1 else ""))
     return records
 
 
+def _noise_source(options, noise_seed, n_inst, n, m) -> NoiseSource | None:
+    if options.noise is None:
+        if noise_seed is not None:
+            warnings.warn("train: noise_seed ignored without TrainOptions.noise", stacklevel=3)
+        return None
+    seed = options.seed if noise_seed is None else noise_seed
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.SeedSequence):
+        raise ValueError("noise_seed must be an integer >= 0 or a numpy.random.SeedSequence "
+                         "when TrainOptions.noise is set (or set TrainOptions.seed)")
+    if not isinstance(seed, np.random.SeedSequence):
+        if seed < 0:
+            raise ValueError(f"noise_seed must be an integer >= 0; got {seed}")
+        seed = np.random.SeedSequence(int(seed))
+    return NoiseSource(options.noise, n_inst, n, m, seed)
+
+
 def _record(a, Wa, W_init, options, n, b, status, steps, sparse_steps, residual, growth, wall,
-            seeds, failures) -> RunRecord:
+            seeds, failures, snaps) -> RunRecord:
     opt = options.optimizer
+    Wa = Wa.astype(np.float64, copy=False)  # measurements in float64 whatever the dtype
     finite = bool(np.all(np.isfinite(Wa)))
     st = _STATUS[int(status)]
     if st == "diverged":
@@ -498,4 +567,6 @@ def _record(a, Wa, W_init, options, n, b, status, steps, sparse_steps, residual,
         seed=None if seeds is None else (seeds[a].entropy, tuple(seeds[a].spawn_key)),
         W0=None if W_init is None else W_init[a],
         W=Wa.copy() if options.record_weights else None,
+        snapshot_steps=None if snaps is None else tuple(k for k, _ in snaps),
+        snapshots=None if snaps is None else np.stack([w for _, w in snaps]),
     )

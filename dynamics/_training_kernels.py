@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # Optimizer codes (the driver maps names to these).
 OPT_PROX_GD = 0
@@ -42,14 +42,11 @@ SPARSE_NEVER = 0
 SPARSE_AUTO = 1
 SPARSE_ALWAYS = 2
 
-# How many scattered scalar operations of the sparse step cost as much as one flop of a
-# dense BLAS product. Measured at n=256, m=4096 (1 thread): a sparse operation costs
-# 10-20 ns (random access into G and the n x m accumulator misses cache) against ~0.04 ns
-# per GEMM flop, and the measured break-even of a sparse vs a dense step lies near an
-# estimate of 1e6 operations, i.e. 4 n^2 m / 1e6 ~ 1000. Too high only delays the switch
-# by a few cheap-enough dense steps; too low (the first guess, 32) switched while a
-# sparse step still cost 4x a dense one.
-BLAS_ADVANTAGE = 1000.0
+SPARSE_LEGACY = 3  # the first engine's one-way switch and sparse kernel, kept for benchmarks
+# Legacy switch rule: how many scattered scalar operations of ``sparse_prox_gd_steps`` cost
+# as much as one flop of a dense BLAS product (measured at n=256, m=4096: its operations
+# miss cache in the n x m accumulator, 10-20 ns each, against ~0.04 ns per GEMM flop).
+LEGACY_BLAS_ADVANTAGE = 1000.0
 # Rows per block of the blocked symmetric product W W^T (gram_into).
 GRAM_BLOCK = 64
 # In auto mode, how often (in steps) a dense prox-GD run re-estimates the sparse cost.
@@ -409,118 +406,50 @@ def sparse_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, out):
 
 
 @njit(cache=True)
-def _advance_one(
-    opt, W, M1, M2, t0, batches, lr, lam, beta1, beta2, eps, wd, tol, growth_limit,
-    n_steps, sparse_mode, in_sparse, out,
-):
-    """Advance one instance by up to n_steps; out = [steps, status, loss, res, sparse_steps]."""
+def noisy_gd_step(W, xi, lr, lam, H, R, grad):
+    """One full-batch GD step with hidden-layer noise, in place (docs/theory/noise.md#setup).
+
+    xi: (K, nx, m), the K draws of this step (nx = 1: one draw shared by all inputs).
+    With P_ij = <h_i, W_j>, h_i = W_i + xi_i and R_ij = 2 (P_ij - delta_ij) 1[P_ij > 0],
+    dL/dW_j = sum_i R_ij h_i + sum_k R_jk W_k; the step averages it over the draws and adds
+    lam * sign(W) (sign(0) = 0). Returns the noisy summed squared error, averaged over draws.
+
+    Plain loops, not BLAS: E2's sizes (n, m <= 64) are far below where a BLAS call beats its
+    own dispatch overhead.
+    """
     n, m = W.shape
-    out[4] = 0.0
-    if opt == OPT_PROX_GD and (sparse_mode == SPARSE_ALWAYS or in_sparse):
-        sparse_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, out[:4])
-        out[4] = out[0]
-        return
-    G = np.empty((n, n))
-    R = np.empty((n, n))
-    grad = np.empty((n, m))
-    masked = np.empty((n, m)) if opt == OPT_SGD else np.empty((0, 0))
-    tmp = np.empty((n, m)) if opt == OPT_SGD else np.empty((0, 0))
-    col_count = np.empty(m, np.int64)
-    row_count = np.empty(n, np.int64)
-    dense_flops = 4.0 * n * n * m
-    status = RUNNING
-    loss = 0.0
-    res = 0.0
-    step = 0
-    while step < n_steps:
-        if opt == OPT_SGD:
-            sse = minibatch_gradient_into(W, batches[step], G, R, grad, masked, tmp)
-        else:
-            sse = dense_gradient(W, G, R, grad)
-        loss = sse + lam * _l1(W)
-        if not np.isfinite(loss):
-            status = DIVERGED_NONFINITE
-            break
-        if loss > growth_limit:
-            status = DIVERGED_GROWTH
-            break
-        switch = False
-        if (
-            opt == OPT_PROX_GD
-            and sparse_mode == SPARSE_AUTO
-            and (t0 + step) % SPARSE_CHECK_EVERY == 0
-            and BLAS_ADVANTAGE * _sparse_cost_estimate(W, G, col_count, row_count) < dense_flops
-        ):
-            switch = True
-        # the mapping norm is needed for the stopping test and for the last step's record
-        want_res = tol >= 0.0 or step == n_steps - 1
-        res = np.sqrt(dense_update(opt, W, grad, M1, M2, t0 + step + 1, lr, lam, beta1, beta2,
-                                   eps, wd, want_res)) / lr
-        step += 1
-        if not np.isfinite(res):
-            status = DIVERGED_NONFINITE
-            break
-        if tol >= 0.0 and res <= tol:
-            status = CONVERGED
-            break
-        if switch and step < n_steps:
-            sub = np.zeros(4)
-            sparse_prox_gd_steps(W, n_steps - step, lr, lam, tol, growth_limit, sub)
-            out[4] = sub[0]
-            step += int(sub[0])
-            status = int(sub[1])
-            if sub[0] > 0:
-                loss = sub[2]
-                res = sub[3]
-            break
-    out[0] = step
-    out[1] = status
-    out[2] = loss
-    out[3] = res
+    n_draws, nx, _ = xi.shape
+    grad[:, :] = 0.0
+    sse = 0.0
+    for k in range(n_draws):
+        for i in range(n):
+            xrow = i if nx > 1 else 0
+            for d in range(m):
+                H[i, d] = W[i, d] + xi[k, xrow, d]
+        for i in range(n):
+            for j in range(n):
+                p = 0.0
+                for d in range(m):
+                    p += W[j, d] * H[i, d]
+                delta = 1.0 if i == j else 0.0
+                if p > 0.0:
+                    R[i, j] = 2.0 * (p - delta)
+                    sse += (p - delta) * (p - delta)
+                else:
+                    R[i, j] = 0.0
+                    sse += delta
+        for i in range(n):
+            for j in range(n):
+                r = R[i, j]
+                if r != 0.0:
+                    for d in range(m):
+                        grad[j, d] += r * H[i, d]
+                        grad[i, d] += r * W[j, d]
+    scale = lr / n_draws
+    for i in range(n):
+        for d in range(m):
+            w0 = W[i, d]
+            l1 = lam if w0 > 0.0 else (-lam if w0 < 0.0 else 0.0)
+            W[i, d] = w0 - scale * grad[i, d] - lr * l1
+    return sse / n_draws
 
-
-@njit(parallel=True, cache=True)
-def advance(
-    opt, W, M1, M2, t0, batches, lr, lam, beta1, beta2, eps, wd, tol, growth_limit,
-    n_steps, sparse_mode, in_sparse, active, out,
-):
-    """Advance every active instance of W (I, n, m) by up to n_steps steps, in parallel.
-
-    Main arguments:
-        opt: optimizer code (OPT_*). W: weights (I, n, m), updated in place.
-        M1, M2: AdamW first/second moments (I, n, m) (unused otherwise; may be (I, 0, 0)).
-        t0: (I,) int64, AdamW steps already taken per instance.
-        batches: (I, n_steps, b) int64 minibatch input indices for sgd, else (I, 0, 0).
-        active: (I,) bool; inactive instances are skipped.
-        in_sparse: (I,) bool; prox-GD instances already in the sparse representation
-            (the switch is one-way: the driver sets this once out[:, 4] > 0).
-        growth_limit: (I,) loss above which a run counts as diverged.
-        tol: stop when the mapping norm (T6) is <= tol; negative = never.
-    Returns via ``out`` (I, 5): steps taken, status, loss at the last step's input,
-    mapping norm of the last step, steps taken in the sparse representation.
-    """
-    n_inst = W.shape[0]
-    for a in prange(n_inst):
-        if active[a]:
-            _advance_one(
-                opt, W[a], M1[a], M2[a], t0[a], batches[a], lr, lam, beta1, beta2, eps, wd,
-                tol, growth_limit[a], n_steps, sparse_mode, in_sparse[a], out[a],
-            )
-
-
-@njit(cache=True)
-def advance_serial(
-    opt, W, M1, M2, t0, batches, lr, lam, beta1, beta2, eps, wd, tol, growth_limit,
-    n_steps, sparse_mode, in_sparse, active, out,
-):
-    """``advance`` without the parallel region, for one active instance or one thread.
-
-    Entering a numba parallel region wakes the thread pool; on a busy machine that cost
-    ~10 ms per call, 100x a 64 x 256 step. Same arguments and results as ``advance``.
-    """
-    for a in range(W.shape[0]):
-        if active[a]:
-            _advance_one(
-                opt, W[a], M1[a], M2[a], t0[a], batches[a], lr, lam, beta1, beta2, eps, wd,
-                tol, growth_limit[a], n_steps, sparse_mode, in_sparse[a], out[a],
-            )

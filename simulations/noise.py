@@ -33,13 +33,16 @@ from scipy import stats
 
 from dynamics import (
     NOISE_SHAPES,
-    NoiseTrainingOptions,
+    HiddenNoise,
+    TrainOptions,
     count_polysemantic_assignment,
     count_polysemantic_window,
     features_represented,
-    noise_initial_weights,
+    fourth_norms,
+    init_weights,
+    mean_offdiagonal_overlap,
     polysemantic_neurons,
-    train_with_noise,
+    train,
 )
 from simulations._cli import OneLineErrorParser
 from theory import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
@@ -111,6 +114,56 @@ def _seed(cfg: NoiseConfig, *key: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([cfg.seed, *key])
 
 
+def record_schedule(steps: int, n_records: int) -> np.ndarray:
+    """Record steps: 0 plus ~n_records log-spaced integers in [1, steps], always ending at steps."""
+    pts = np.unique(np.round(np.geomspace(1, steps, n_records)).astype(np.int64))
+    return np.concatenate([[0], pts])
+
+
+def _initial_weights(n: int, m: int, instances: int, seed) -> np.ndarray:
+    """W0 ~ N(0, 1/m); instance i from child i of ``seed``, so it does not depend on I."""
+    return init_weights(n, m, seed.spawn(instances))
+
+
+@dataclass(frozen=True)
+class _NoisyRuns:
+    """What the noise experiments read off one batch of noisy GD runs (I instances).
+
+    weights: (I, n, m) final; record_steps: (R,) steps recorded by every instance;
+    mean_fourth: (R, I) mean over features of sum_k W_ik^4; sq_norms: (R, I, n);
+    mean_overlap: (R, I); status "ok" or "diverged" (any instance), with its message.
+    """
+
+    weights: np.ndarray
+    record_steps: np.ndarray
+    mean_fourth: np.ndarray
+    sq_norms: np.ndarray
+    mean_overlap: np.ndarray
+    status: str
+    message: str
+
+
+def _train_noisy(W0, sigma, shape, sharing, draws, lr, steps, n_records, seed) -> _NoisyRuns:
+    """Plain full-batch GD with hidden-layer noise, no L1 (the paper's E2 setting)."""
+    sched = record_schedule(steps, n_records)
+    opts = TrainOptions(optimizer="gd", lr=lr, lam=0.0, max_steps=steps,
+                        noise=HiddenNoise(float(sigma), shape, sharing, draws),
+                        record_steps=tuple(int(k) for k in sched[1:]))
+    recs = train(W0, opts, noise_seed=seed, throw=False)
+    diverged = [r for r in recs if r.status == "diverged"]
+    n_rec = min(len(r.snapshot_steps) for r in recs)  # records every instance reached
+    snaps = np.stack([r.snapshots[:n_rec] for r in recs], axis=1)  # (R, I, n, m)
+    return _NoisyRuns(
+        weights=np.stack([r.snapshots[-1] for r in recs]),
+        record_steps=np.asarray(recs[0].snapshot_steps[:n_rec], dtype=np.int64),
+        mean_fourth=np.array([[fourth_norms(w).mean() for w in ws] for ws in snaps]),
+        sq_norms=np.sum(snaps**2, axis=-1),
+        mean_overlap=np.array([[mean_offdiagonal_overlap(w) for w in ws] for ws in snaps]),
+        status="diverged" if diverged else "ok",
+        message=diverged[0].message if diverged else "completed",
+    )
+
+
 def _band(values: np.ndarray) -> dict:
     """Mean over instances (last axis) with a two-sided 95% Student-t band."""
     v = np.asarray(values, float)
@@ -125,12 +178,9 @@ def _band(values: np.ndarray) -> dict:
 
 
 def _curve_run(cfg, n, m, instances, shape, sigma, steps, sharing, draws, init_key, key) -> dict:
-    W0 = noise_initial_weights(n, m, instances, _seed(cfg, *init_key))
-    opts = NoiseTrainingOptions(
-        sigma=float(sigma), shape=shape, sharing=sharing, draws=draws, lr=cfg.lr,
-        steps=steps, n_records=cfg.n_records, throw=False,
-    )
-    res = train_with_noise(W0, opts, _seed(cfg, *key))
+    W0 = _initial_weights(n, m, instances, _seed(cfg, *init_key))
+    res = _train_noisy(W0, sigma, shape, sharing, draws, cfg.lr, steps, cfg.n_records,
+                       _seed(cfg, *key))
     mf = res.mean_fourth  # (R, I)
     return {
         "shape": shape, "sigma": float(sigma), "kappa": float(NOISE_KURTOSIS[shape]),
@@ -182,15 +232,12 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
     status = {sh: [["" for _ in scaled] for _ in ns] for sh in ("bernoulli", "gaussian")}
     for a, n in enumerate(ns):
         m = cfg.phase_m_factor * n
-        W0 = noise_initial_weights(n, m, cfg.phase_instances, _seed(cfg, 3, n, 0, 0))
+        W0 = _initial_weights(n, m, cfg.phase_instances, _seed(cfg, 3, n, 0, 0))
         for b, x in enumerate(scaled):
             sigma = x / (n - 1)
             for shape in ("bernoulli", "gaussian"):
-                opts = NoiseTrainingOptions(
-                    sigma=sigma, shape=shape, sharing=sharing, lr=cfg.lr,
-                    steps=cfg.phase_steps, n_records=8, throw=False,
-                )
-                res = train_with_noise(W0, opts, _seed(cfg, 3, n, 1, b))
+                res = _train_noisy(W0, sigma, shape, sharing, 1, cfg.lr, cfg.phase_steps, 8,
+                                   _seed(cfg, 3, n, 1, b))
                 status[shape][a][b] = res.status
                 if res.status == "ok":
                     f4[shape][a, b] = res.mean_fourth[-1].mean()
@@ -228,12 +275,9 @@ def _run_counts(cfg: NoiseConfig, bar) -> dict:
     rows = []
     for n, m in cfg.count_sizes:
         sigma = cfg.count_scaled_sigma / (n - 1)
-        W0 = noise_initial_weights(n, m, cfg.count_instances, _seed(cfg, 4, n, m, 0))
-        opts = NoiseTrainingOptions(
-            sigma=sigma, shape=cfg.count_shape, sharing="independent", lr=cfg.lr,
-            steps=cfg.count_steps, n_records=8, throw=False,
-        )
-        res = train_with_noise(W0, opts, _seed(cfg, 4, n, m, 1))
+        W0 = _initial_weights(n, m, cfg.count_instances, _seed(cfg, 4, n, m, 0))
+        res = _train_noisy(W0, sigma, cfg.count_shape, "independent", 1, cfg.lr,
+                           cfg.count_steps, 8, _seed(cfg, 4, n, m, 1))
         bar.update(1)
         assign = [count_polysemantic_assignment(w) for w in res.weights]
         window = [count_polysemantic_window(w) for w in res.weights]

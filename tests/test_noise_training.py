@@ -1,5 +1,6 @@
-"""Tests of dynamics/_noise_training.py: kernel vs numpy oracle, gradient, seeding, validation,
-and the statistical signature of the noise mechanism (docs/theory/noise.md#measurements).
+"""Tests of hidden-layer noise as an option of ``dynamics.train``: kernel vs numpy oracle,
+gradient, seeding, validation, divergence, and the statistical signature of the noise
+mechanism (docs/theory/noise.md#measurements).
 
 Statistical tests run on fixed seeds (deterministic). Each compares instance means with a
 Welch-type Student-t bound built from the instance spread; the stated false-failure rate is
@@ -14,18 +15,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dynamics._noise_training import (
-    LR_STABILITY_BOUND,
+from dynamics import (
     NOISE_SHAPES,
-    NoiseDivergenceError,
-    NoiseTrainingOptions,
-    _noisy_sgd_kernel,
-    _noisy_sgd_numpy,
+    DivergenceError,
+    HiddenNoise,
+    TrainOptions,
     draw_noise,
-    noise_initial_weights,
-    record_schedule,
-    train_with_noise,
+    fourth_norms,
+    init_weights,
+    train,
 )
+from dynamics._toy_model import noisy_gd_steps_reference
+from dynamics._training_kernels import noisy_gd_step
+from simulations.noise import record_schedule
 from tests.helpers import assert_close_matrices, rng, two_sided_z
 
 EPS = np.finfo(np.float64).eps
@@ -46,14 +48,28 @@ def _welch(x, y):
     return x.mean() - y.mean(), se, stats.t.ppf(1 - ALPHA, dof)
 
 
+def _init(n, m, instances, seed):
+    return init_weights(n, m, np.random.SeedSequence(seed).spawn(instances))
+
+
+def _train(W0, steps, seed, *, lr=0.02, throw=True, record_steps=(), **noise):
+    """Plain full-batch GD with hidden-layer noise and no L1, the paper's E2 setting."""
+    opts = TrainOptions(optimizer="gd", lr=lr, lam=0.0, max_steps=steps,
+                        noise=HiddenNoise(**noise), record_weights=True,
+                        record_steps=record_steps)
+    return train(W0, opts, noise_seed=seed, throw=throw)
+
+
+def _finals(records):
+    return np.stack([r.W for r in records])
+
+
 def _final_mean_fourth(shape, *, sigma=SIGMA, draws=1, n=N, m=M, steps=STEPS, init_seed=101,
                        noise_seed=102, instances=INSTANCES):
-    W0 = noise_initial_weights(n, m, instances, init_seed)
-    opts = NoiseTrainingOptions(sigma=sigma, shape=shape, sharing="independent", draws=draws,
-                                steps=steps, n_records=4)
-    res = train_with_noise(W0, opts, noise_seed)
-    assert res.status == "ok"
-    return res.mean_fourth[-1]
+    recs = _train(_init(n, m, instances, init_seed), steps, noise_seed, sigma=sigma,
+                  shape=shape, sharing="independent", draws=draws)
+    assert all(r.status == "max_steps" for r in recs)
+    return np.array([fourth_norms(r.W).mean() for r in recs])
 
 
 # --- the update itself -----------------------------------------------------------------------
@@ -77,7 +93,7 @@ def test_oracle_gradient_matches_finite_differences():
     W = gen.normal(0, 0.4, (1, 3, 5))
     xi = gen.normal(0, 0.2, (1, 1, 1, 3, 5))  # independent per input
     lr = 1e-3
-    grad = (W - _noisy_sgd_numpy(W, xi, lr)) / lr
+    grad = (W - noisy_gd_steps_reference(W, xi, lr)) / lr
     fd = np.zeros_like(W)
     h = 1e-6
     for idx in np.ndindex(W.shape):
@@ -91,7 +107,7 @@ def test_oracle_gradient_matches_finite_differences():
 
 @pytest.mark.parametrize("sharing", ["shared", "independent"])
 def test_kernel_matches_numpy_oracle(sharing):
-    """The numba kernel and the numpy oracle agree to float64 rounding after 6 steps with K=3.
+    """The numba step and the numpy oracle agree to float64 rounding after 6 steps with K=3.
 
     Each gradient entry is a sum of ~2 n m = 80 products accumulated in different orders
     (loops vs einsum): difference <= 80 eps relative per step; 6 steps with contraction factor
@@ -102,44 +118,48 @@ def test_kernel_matches_numpy_oracle(sharing):
     W = gen.normal(0, 1 / math.sqrt(m), (inst, n, m))
     shape = (S, K, 1, 1, m) if sharing == "shared" else (S, K, inst, n, m)
     xi = gen.normal(0, 0.15, shape)
+    H, R, grad = np.empty((n, m)), np.empty((n, n)), np.empty((n, m))
     for lam in (0.0, 0.01):  # without and with the optional L1 subgradient
-        Wk, bad = _noisy_sgd_kernel(W, xi, 0.05, lam, 1e3)
-        assert bad == -1
-        assert_close_matrices(Wk, _noisy_sgd_numpy(W, xi, 0.05, lam), rtol=1e-12, name=sharing)
+        Wk = W.copy()
+        for a in range(inst):
+            for step in range(S):
+                noisy_gd_step(Wk[a], xi[step, :, a if sharing == "independent" else 0], 0.05,
+                              lam, H, R, grad)
+        ref = noisy_gd_steps_reference(W, xi, 0.05, lam)
+        assert_close_matrices(Wk, ref, rtol=1e-12, name=sharing)
     assert Wk.dtype == np.float64 and np.all(np.isfinite(Wk))
 
 
 def test_chunking_and_records_do_not_change_the_result():
     """Noise is drawn from sequential double streams: chunk size and record schedule are
     invisible (bit-identical final weights)."""
-    W0 = noise_initial_weights(4, 6, 2, 5)
+    W0 = _init(4, 6, 2, 5)
     for sharing in ("shared", "independent"):
         for shape in NOISE_SHAPES:
-            base = dict(sigma=0.1, shape=shape, sharing=sharing, steps=200)
-            a = train_with_noise(W0, NoiseTrainingOptions(**base, chunk_steps=7, n_records=3), 9)
-            opts_b = NoiseTrainingOptions(**base, chunk_steps=8192, n_records=40)
-            b = train_with_noise(W0, opts_b, 9)
-            np.testing.assert_array_equal(a.weights, b.weights)
-            assert a.record_steps[0] == 0 and a.record_steps[-1] == 200
+            noise = HiddenNoise(0.1, shape, sharing)
+            a = train(W0, TrainOptions(optimizer="gd", lr=0.02, lam=0.0, max_steps=200,
+                                       noise=noise, chunk_steps=7, record_steps=(3, 50, 200)),
+                      noise_seed=9)
+            b = train(W0, TrainOptions(optimizer="gd", lr=0.02, lam=0.0, max_steps=200,
+                                       noise=noise, record_steps=(*range(1, 200, 5), 200)),
+                      noise_seed=9)
+            for ra, rb in zip(a, b, strict=True):
+                np.testing.assert_array_equal(ra.snapshots[-1], rb.snapshots[-1])
+                assert ra.snapshot_steps == (0, 3, 50, 200)
 
 
 def test_shared_and_independent_streams():
     """Shared noise: identical instances stay identical. Independent noise: instance i's
     trajectory does not depend on how many instances run (one stream per instance)."""
-    w = noise_initial_weights(4, 6, 1, 3)
-    W0 = np.concatenate([w, w])
-    res = train_with_noise(W0, NoiseTrainingOptions(sigma=0.1, steps=100), 4)
-    np.testing.assert_array_equal(res.weights[0], res.weights[1])
-    W3 = noise_initial_weights(4, 6, 3, 8)
-    opts = NoiseTrainingOptions(sigma=0.1, sharing="independent", steps=100)
-    r3 = train_with_noise(W3, opts, 4)
-    r2 = train_with_noise(W3[:2], opts, 4)
-    np.testing.assert_array_equal(r3.weights[:2], r2.weights)
-    assert not np.array_equal(r3.weights[0], train_with_noise(W3[:1], NoiseTrainingOptions(
-        sigma=0.1, steps=100), 4).weights[0])  # shared and independent streams differ
-    # instances are drawn from per-instance child seeds
-    np.testing.assert_array_equal(noise_initial_weights(4, 6, 3, 8)[:2],
-                                  noise_initial_weights(4, 6, 2, 8))
+    w = _init(4, 6, 1, 3)
+    res = _finals(_train(np.concatenate([w, w]), 100, 4, sigma=0.1))
+    np.testing.assert_array_equal(res[0], res[1])
+    W3 = _init(4, 6, 3, 8)
+    r3 = _finals(_train(W3, 100, 4, sigma=0.1, sharing="independent"))
+    r2 = _finals(_train(W3[:2], 100, 4, sigma=0.1, sharing="independent"))
+    np.testing.assert_array_equal(r3[:2], r2)
+    # shared and independent streams differ
+    assert not np.array_equal(r3[0], _finals(_train(W3[:1], 100, 4, sigma=0.1))[0])
 
 
 @pytest.mark.parametrize("shape", NOISE_SHAPES)
@@ -165,32 +185,32 @@ def test_noise_shapes_have_matched_variance_and_their_kurtosis(shape):
 def test_options_validation_names_the_field():
     for kwargs, field in [
         (dict(sigma=0.0), "sigma"), (dict(sigma=float("nan")), "sigma"),
-        (dict(shape="cauchy"), "shape"), (dict(sharing="batch"), "sharing"),
-        (dict(draws=0), "draws"), (dict(steps=0), "steps"), (dict(steps=1.5), "steps"),
-        (dict(n_records=0), "n_records"), (dict(chunk_steps=0), "chunk_steps"),
-        (dict(lr=0.0), "lr"), (dict(lr=LR_STABILITY_BOUND), "lr"), (dict(lam=-1.0), "lam"),
-        (dict(max_abs_weight=0.5), "max_abs_weight"), (dict(throw=1), "throw"),
+        (dict(sigma=True), "sigma"), (dict(sigma=0.1, shape="cauchy"), "shape"),
+        (dict(sigma=0.1, sharing="batch"), "sharing"), (dict(sigma=0.1, draws=0), "draws"),
     ]:
         with pytest.raises(ValueError, match=field):
-            NoiseTrainingOptions(**kwargs)
-    opts = NoiseTrainingOptions(steps=5)
+            HiddenNoise(**kwargs)
+    noise = HiddenNoise(0.1)
+    for kwargs in (dict(optimizer="prox-gd"), dict(optimizer="adamw"),
+                   dict(optimizer="gd", tol=1e-6)):
+        with pytest.raises(ValueError, match="noise"):
+            TrainOptions(noise=noise, **kwargs)
+    opts = TrainOptions(optimizer="gd", max_steps=5, noise=noise)
     with pytest.raises(ValueError, match="W0"):
-        train_with_noise(np.full((2, 3), np.nan), opts, 0)
-    with pytest.raises(ValueError, match="W0"):
-        train_with_noise(np.ones(3), opts, 0)
-    with pytest.raises(ValueError, match="instances"):
-        noise_initial_weights(2, 3, 0, 1)
+        train(np.full((2, 3), np.nan), opts, noise_seed=0)
+    with pytest.raises(ValueError, match="noise_seed"):
+        train(np.ones((2, 3)), opts)
 
 
 def test_divergence_is_loud_and_collectable():
-    """Weights far from the basin with a large step explode; the error names the lr bound."""
-    W0 = 30.0 * noise_initial_weights(4, 6, 2, 11)
-    opts = NoiseTrainingOptions(sigma=0.1, lr=0.2, steps=50)
-    with pytest.raises(NoiseDivergenceError, match=r"lr=0\.2.*stability bound 0\.25"):
-        train_with_noise(W0, opts, 1)
-    res = train_with_noise(W0, NoiseTrainingOptions(sigma=0.1, lr=0.2, steps=50, throw=False), 1)
-    assert res.status == "diverged" and "stability bound" in res.message
-    assert res.steps_taken < 50
+    """Weights far from the basin with a large step explode; the error names the lr bound,
+    with the engine's one exception type and status vocabulary."""
+    W0 = 30.0 * _init(4, 6, 2, 11)
+    with pytest.raises(DivergenceError, match=r"lr < 2/L = 0\.25.*lr=0\.2"):
+        _train(W0, 50, 1, lr=0.2, sigma=0.1)
+    recs = _train(W0, 50, 1, lr=0.2, sigma=0.1, throw=False)
+    assert all(r.status == "diverged" and "lr < 2/L" in r.message for r in recs)
+    assert all(r.steps < 50 for r in recs)
 
 
 def test_record_schedule():
@@ -258,12 +278,12 @@ def test_margin_condition_sigma_times_n_minus_1():
 def test_e2_paper_setting_full_length():
     """Paper E2 (shared noise, 5 instances, 1e5 steps): Bernoulli at sigma = 0.1 and 0.15 ends
     well above Gaussian; uniform (kappa = -1.2) also sparsifies. Run with `pytest -m slow`."""
-    W0 = noise_initial_weights(8, 16, 5, 13)
+    W0 = _init(8, 16, 5, 13)
     finals = {}
     for shape in ("bernoulli", "gaussian", "uniform"):
         for sigma in (0.1, 0.15):
-            opts = NoiseTrainingOptions(sigma=sigma, shape=shape, steps=100_000, n_records=5)
-            finals[shape, sigma] = train_with_noise(W0, opts, 14).mean_fourth[-1]
+            recs = _train(W0, 100_000, 14, sigma=sigma, shape=shape)
+            finals[shape, sigma] = np.array([fourth_norms(r.W).mean() for r in recs])
     for sigma in (0.1, 0.15):
         for shape in ("bernoulli", "uniform"):
             diff, se, t = _welch(finals[shape, sigma], finals["gaussian", sigma])

@@ -4,6 +4,7 @@ prox-GD path vs the dense one. Bounds are Higham-style rounding bounds of one st
 import numpy as np
 import pytest
 
+from dynamics import _stepping as S
 from dynamics import _training_kernels as K
 from dynamics._toy_model import (
     adamw_step_reference,
@@ -32,8 +33,8 @@ def _advance(opt, W, n_steps=1, lr=0.1, lam=LAM, M1=None, M2=None, t0=None, batc
     M2 = np.zeros((n_inst, 0, 0)) if M2 is None else M2
     t0 = np.zeros(n_inst, np.int64) if t0 is None else t0
     batches = np.zeros((n_inst, 0, 0), np.int64) if batches is None else batches
-    out = np.zeros((n_inst, 5))
-    K.advance(opt, W, M1, M2, t0, batches, lr, lam, 0.9, 0.999, 1e-8, 0.01, tol,
+    out = np.zeros((n_inst, 6))
+    S.advance(opt, W, M1, M2, t0, batches, lr, lam, 0.9, 0.999, 1e-8, 0.01, tol,
               np.full(n_inst, 1e12), n_steps, sparse, np.zeros(n_inst, bool),
               np.ones(n_inst, bool), out)
     return out
@@ -149,12 +150,12 @@ def test_sparse_and_dense_runs_reach_the_same_point():
     bound (T8 in the docs) each is within (1 + 8 lr) tol / mu of it, mu = 8 - 12 lam/4."""
     lr, tol = 0.1, 1e-10
     runs = {}
-    for mode in (K.SPARSE_NEVER, K.SPARSE_ALWAYS, K.SPARSE_AUTO):
+    for mode in (K.SPARSE_NEVER, K.SPARSE_ALWAYS, K.SPARSE_AUTO, K.SPARSE_LEGACY):
         W = _start()
         out = _advance(K.OPT_PROX_GD, W, n_steps=20_000, lr=lr, sparse=mode, tol=tol)
         assert np.all(out[:, 1] == K.CONVERGED)
         runs[mode] = W
     dist = 2 * (1 + 8 * lr) * tol / (8 - 12 * LAM / 4)
-    for mode in (K.SPARSE_ALWAYS, K.SPARSE_AUTO):
+    for mode in (K.SPARSE_ALWAYS, K.SPARSE_AUTO, K.SPARSE_LEGACY):
         np.testing.assert_array_equal(runs[mode] != 0, runs[K.SPARSE_NEVER] != 0)
         assert np.max(np.abs(runs[mode] - runs[K.SPARSE_NEVER])) <= dist
