@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 import numba
@@ -381,6 +381,7 @@ def _blas_threads_available() -> int:
 def train(W0: np.ndarray, options: TrainOptions | None = None, *,
           seeds: Sequence[np.random.SeedSequence] | None = None,
           noise_seed: int | np.random.SeedSequence | None = None,
+          on_chunk: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
           throw: bool = True) -> list[RunRecord]:
     """Train every instance of ``W0`` and return one ``RunRecord`` per instance.
 
@@ -396,6 +397,10 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
         noise_seed: seed of the noise streams when ``options.noise`` is set (an int or a
             ``SeedSequence``; default ``options.seed``): shared noise is one stream,
             independent noise gives instance i ``SeedSequence(noise_seed).spawn(I)[i]``.
+        on_chunk: called as ``on_chunk(steps, W, live)`` after every kernel call (every
+            ``chunk_steps`` steps at most), with the weights (instances, n, m) and which
+            instances are in the live representation; for progress bars and traces. It
+            must not modify the arrays.
         throw: if True (default) a diverged instance raises ``DivergenceError``; if False
             its record has ``status="diverged"`` and the message, and the others go on.
 
@@ -499,6 +504,8 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
             ok = active & (took > 0)
             residual[ok] = out[ok, 3]
             done += chunk
+            if on_chunk is not None:
+                on_chunk(done, W, in_sparse)
             if record_at and done == record_at[0]:
                 record_at.pop(0)
                 for a in np.flatnonzero(active & (steps_done == done)):
