@@ -66,11 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
     parser.add_argument("--timed", type=int, default=4, help="instances timed alone per point")
     parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
+    parser.add_argument("--ratios", type=float, nargs="+", default=list(GRID_RATIO),
+                        help="values of m/n")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
     args = parser.parse_args(argv)
     rows = []
     for n in args.n:
-        for ratio in GRID_RATIO:
+        for ratio in args.ratios:
             rows += run_point(args.master, n, int(round(ratio * n)), args.instances, args.timed)
             print(f"n={n} m={int(round(ratio * n))} done", file=sys.stderr, flush=True)
     with open(args.out, "w", newline="") as fh:

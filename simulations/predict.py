@@ -106,3 +106,46 @@ def score_prediction(prediction, W) -> dict:
         "n_poly_predicted": len(poly),
         "n_poly_true": len(true_poly),
     }
+
+
+def _build_parser():
+    from simulations._cli import OneLineErrorParser
+
+    parser = OneLineErrorParser(prog="python -m simulations.predict",
+                                description="Predict the final (neuron, sign) of every feature "
+                                            "and the polysemantic neurons from one W0 (n x m).")
+    parser.add_argument("--init", type=Path, required=True, help="initial weights, .npy, shape (n, m)")
+    parser.add_argument("--lam", type=float, default=1e-2, help="L1 strength in code units (>= 0)")
+    parser.add_argument("--lr", type=float, default=0.05, help="prox-gd step size in (0, 0.25)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from simulations._cli import jsonable
+
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        W0 = np.load(args.init, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--init {args.init}: cannot read a .npy array ({exc.__class__.__name__})")
+    try:
+        start = time.perf_counter()
+        neuron, sign, poly = predict_instance(W0, lam=args.lam, lr=args.lr)
+        seconds = time.perf_counter() - start
+    except ValueError as exc:
+        parser.error(f"--init {args.init}: {exc}")
+    if args.json:
+        print(json.dumps(jsonable({"neuron": neuron.tolist(), "sign": sign.tolist(),
+                                   "poly_neurons": poly, "seconds": seconds})))
+        return 0
+    print(f"features {len(neuron)}, neurons {np.shape(W0)[1]}, predicted in {seconds:.4f} s")
+    for i, (k, s) in enumerate(zip(neuron.tolist(), sign.tolist(), strict=True)):
+        print(f"  feature {i:>4}: neuron {k:>5} sign {'+' if s > 0 else '-'}")
+    print(f"polysemantic neurons ({len(poly)}): {poly}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,9 +35,13 @@ from functools import cache
 
 import numpy as np
 
+from .collisions import expected_poly_exact, sd_poly_exact
+
 __all__ = [
     "MODEL_NAME",
-    "BEST_MODEL_NAME",
+    "SIGN_BIN_NAME",
+    "BEST_SWITCH_RATIO",
+    "best_model_name",
     "cascade_assignment",
     "poly_count",
     "sample_poly_cascade",
@@ -51,8 +55,11 @@ __all__ = [
 ]
 
 MODEL_NAME = "magnitude-rule cascade (docs/theory/cascades.md)"
-# The model `expected_poly_best` reports (decided in docs/theory/cascades.md#verdict).
-BEST_MODEL_NAME = MODEL_NAME
+SIGN_BIN_NAME = "exact sign-bin (docs/theory/collisions.md#exact-mean)"
+# Below this m/n the cascade model is the best prediction, at and above it the
+# sign-bin model (docs/theory/cascades.md#verdict). Chosen by comparing both models
+# with the exploration and first confirmation data; tested on fresh seeds after.
+BEST_SWITCH_RATIO = 1.5
 # Monte Carlo samples behind expected_poly_cascade / sd_poly_cascade: the standard
 # error of the mean is SD/sqrt(4000) = SD/63, below a tenth of the standard error
 # SD/sqrt(k) of a k <= 40-instance simulation mean (docs/theory/cascades.md#monte-carlo).
@@ -258,17 +265,27 @@ def enumerate_poly_cascade(n: int, m: int) -> tuple[Fraction, Fraction]:
     return mean, second - mean**2
 
 
-def expected_poly_best(n: int, m: int) -> float:
-    """The project's best prediction of E[X]; model BEST_MODEL_NAME.
+def _cascade_is_best(n: int, m: int) -> bool:
+    n, m = _size("n", n), _size("m", m)
+    return m < BEST_SWITCH_RATIO * n
 
-    docs/theory/cascades.md#verdict
+
+def best_model_name(n: int, m: int) -> str:
+    """Name of the model behind expected_poly_best(n, m). docs/theory/cascades.md#verdict"""
+    return MODEL_NAME if _cascade_is_best(n, m) else SIGN_BIN_NAME
+
+
+def expected_poly_best(n: int, m: int) -> float:
+    """The project's best prediction of E[X]: the cascade model for m < 1.5 n (crowded),
+    the exact sign-bin model for m >= 1.5 n. docs/theory/cascades.md#verdict
     """
-    return expected_poly_cascade(n, m)
+    if _cascade_is_best(n, m):
+        return expected_poly_cascade(n, m)
+    return float(expected_poly_exact(n, m))
 
 
 def sd_poly_best(n: int, m: int) -> float:
-    """SD[X] of the project's best prediction; model BEST_MODEL_NAME.
-
-    docs/theory/cascades.md#verdict
-    """
-    return sd_poly_cascade(n, m)
+    """SD[X] of the model behind expected_poly_best. docs/theory/cascades.md#verdict"""
+    if _cascade_is_best(n, m):
+        return sd_poly_cascade(n, m)
+    return float(sd_poly_exact(n, m))
