@@ -1,6 +1,7 @@
 """Confirmation run of docs/theory/cascades.md: per-instance records behind its tables.
 
-`python -m simulations._cascade_check --master 7000001 --instances 32 --out docs/data/cascades_confirm.csv`
+`python -m simulations._cascade_check --master 7000001 --instances 32
+--out docs/data/cascades_confirm.csv`
 
 For each (n, m) on the grid, instance i starts from `init_weights` with seed
 `SeedSequence([master, n, m]).spawn(instances)[i]` and is trained by prox-gd to

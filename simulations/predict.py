@@ -1,4 +1,4 @@
-"""Per-instance predictor: from one initial weight matrix, the final (neuron, sign) of every feature.
+"""Per-instance predictor: from one initial W, the final (neuron, sign) of every feature.
 
 `python -m simulations.predict --init W0.npy [--lam L] [--lr LR] [--json]`
 
@@ -20,7 +20,6 @@ same numbers for the init-argmax baseline.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -64,15 +63,15 @@ def predict_instance(W0, lam: float = 1e-2, lr: float = 0.05):
         raise ValueError(f"lam must be a finite number >= 0; got {lam!r}")
     if not (math.isfinite(lr) and 0 < lr < 0.25):
         raise ValueError(f"lr must be in (0, 0.25) (prox-gd stability bound); got {lr!r}")
-    opt = TrainOptions(optimizer="prox-gd", lr=lr, lam=lam, max_steps=fast_phase_steps(lr),
-                       record_weights=True)
+    opt = TrainOptions(optimizer="prox-gd", lr=lr, lam=lam,
+                       max_steps=fast_phase_steps(lr), record_weights=True)
     W_fast = train(W0, opt)[0].W
     neuron, sign = cascade_assignment(W_fast)
     return neuron, sign, _poly_set(neuron, sign)
 
 
 def init_argmax(W0):
-    """Baseline: every feature on argmax_k |W0_ik| with that sign; same return as predict_instance."""
+    """Baseline: each feature on argmax_k |W0_ik| with that sign; returns as predict_instance."""
     W0 = _as_init(W0)
     neuron, sign = assign_features(W0)
     return neuron, sign, _poly_set(neuron, sign)
@@ -114,7 +113,8 @@ def _build_parser():
     parser = OneLineErrorParser(prog="python -m simulations.predict",
                                 description="Predict the final (neuron, sign) of every feature "
                                             "and the polysemantic neurons from one W0 (n x m).")
-    parser.add_argument("--init", type=Path, required=True, help="initial weights, .npy, shape (n, m)")
+    parser.add_argument("--init", type=Path, required=True,
+                        help="initial weights, .npy, shape (n, m)")
     parser.add_argument("--lam", type=float, default=1e-2, help="L1 strength in code units (>= 0)")
     parser.add_argument("--lr", type=float, default=0.05, help="prox-gd step size in (0, 0.25)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
