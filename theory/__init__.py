@@ -26,6 +26,18 @@ from theory.collisions import (  # noqa: F401
     var_poly_exact,
 )
 
+# Collisions with cascades: the magnitude-rule cascade model and the project's best
+# count prediction (issue 10, docs/theory/cascades.md).
+from theory import cascades  # noqa: F401
+from theory.cascades import (  # noqa: F401
+    best_model_name,
+    cascade_assignment,
+    expected_poly_best,
+    expected_poly_cascade,
+    sd_poly_best,
+    sd_poly_cascade,
+)
+
 # Second origin story: hidden-layer noise with negative excess kurtosis (issue 6,
 # docs/theory/noise.md).
 from theory.noise import (  # noqa: F401

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from theory import cascades
 from theory.collisions import ANCHORS, collision_table
 
 # Printed label of each quantity, in the order the table shows them.
@@ -62,7 +63,7 @@ def _format(value) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    tables = [collision_table(n, m) for n in args.n for m in args.m]
+    tables = [_with_best(collision_table(n, m)) for n in args.n for m in args.m]
     if args.json:
         for table in tables:
             print(json.dumps(table))
@@ -71,7 +72,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"n = {table['n']}, m = {table['m']}")
         for key, label in _LABELS.items():
             print(f"  {label:<36} {_format(table[key]):>14}   {ANCHORS[key]}")
+        for key, label in _BEST_LABELS.items():
+            print(f"  {label:<36} {_format(table[key]):>14}   {cascades.ANCHORS[key]}")
+        print(f"  best model: {table['model_best']}")
     return 0
+
+
+# The project's best prediction (docs/theory/cascades.md#verdict), added to each table.
+_BEST_LABELS = {
+    "expected_poly_best": "E[# polysemantic], best model",
+    "sd_poly_best": "SD[# polysemantic], best model",
+}
+
+
+def _with_best(table: dict) -> dict:
+    """`table` plus expected_poly_best, sd_poly_best and the name of that model."""
+    n, m = table["n"], table["m"]
+    table["expected_poly_best"] = cascades.expected_poly_best(n, m)
+    table["sd_poly_best"] = cascades.sd_poly_best(n, m)
+    table["model_best"] = cascades.best_model_name(n, m)
+    return table
 
 
 if __name__ == "__main__":

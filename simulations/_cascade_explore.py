@@ -1,0 +1,161 @@
+"""Exploration measurements behind docs/theory/cascades.md#what-the-dynamics-does.
+
+`python -m simulations._cascade_explore {small,drift,sensitivity,cost} --out FILE.csv`
+
+All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
+
+* small: converged counts at small n (m = n, 2n; n = 4..16), per instance.
+* drift: every change of a feature's dominant (neuron, sign) between checkpoints 10
+  steps apart during training, per instance: how many moves left a same-sign shared
+  bin ("resolution") or not ("free"), and how many polysemantic neurons each kind
+  created on arrival and destroyed on departure.
+* cost: wall time of `simulations.predict.predict_instance` against training the same
+  single instance to convergence (minimum over repeats).
+* sensitivity: the same W0 trained to convergence with lr 0.05 and with lr 0.025 or
+  0.1 (the same gradient flow, another discretization): fraction of features whose
+  final (neuron, sign) agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dynamics import (
+    TrainOptions,
+    assign_features,
+    count_polysemantic_assignment,
+    init_weights,
+    train,
+)
+from theory.cascades import poly_count
+
+BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
+
+
+def _seeds(master: int, n: int, m: int, count: int):
+    return np.random.SeedSequence([master, n, m]).spawn(count)
+
+
+def small(instances: int) -> list[dict]:
+    rows = []
+    for n in (4, 8, 16):
+        for m in (n, 2 * n):
+            seeds = _seeds(1100, n, m, instances)
+            recs = train(init_weights(n, m, seeds), TrainOptions(record_weights=True, **BASE))
+            rows += [{"n": n, "m": m, "instance": i, "count": count_polysemantic_assignment(r.W),
+                      "converged": int(r.converged)} for i, r in enumerate(recs)]
+    return rows
+
+
+def _move_effect(a, s, b, t, i, n):
+    """(left a same-sign shared bin?, poly neurons destroyed on departure, created on arrival)."""
+    others = np.arange(n) != i
+    shared = bool(np.any(others & (a == a[i]) & (s == s[i])))
+    partner = bool(np.any(others & (a == a[i]) & (s == -s[i])))
+    target_same = bool(np.any(others & (a == b[i]) & (s == t[i])))
+    target_partner = bool(np.any(others & (a == b[i]) & (s == -t[i])))
+    return shared, int(partner and not shared), int(target_partner and not target_same)
+
+
+def drift(instances: int, steps: int = 3000, every: int = 10) -> list[dict]:
+    rows = []
+    for n, m in ((64, 64), (64, 128), (64, 256)):
+        seeds = _seeds(1004, n, m, instances)
+        W = init_weights(n, m, seeds)
+        # neurons holding a dominant weight of each sign (same-sign doubles do not count)
+        x0 = [poly_count(*assign_features(w), m) for w in W]
+        tally = np.zeros((instances, 6), dtype=np.int64)  # res moves, res -, res +, free ...
+        opt = TrainOptions(optimizer="prox-gd", lr=0.05, lam=1e-2, max_steps=every,
+                           record_weights=True)
+        for _ in range(steps // every):
+            Wn = np.stack([r.W for r in train(W, opt)])
+            for k in range(instances):
+                a, s = assign_features(W[k])
+                b, t = assign_features(Wn[k])
+                for i in np.flatnonzero((a != b) | (s != t)):
+                    shared, lost, made = _move_effect(a, s, b, t, i, n)
+                    col = 0 if shared else 3
+                    tally[k, col:col + 3] += (1, lost, made)
+            W = Wn
+        for k in range(instances):
+            rows.append({"n": n, "m": m, "instance": k, "x_init_argmax": x0[k],
+                         "x_after": poly_count(*assign_features(W[k]), m),
+                         "resolution_moves": tally[k, 0], "resolution_destroyed": tally[k, 1],
+                         "resolution_created": tally[k, 2], "free_moves": tally[k, 3],
+                         "free_destroyed": tally[k, 4], "free_created": tally[k, 5]})
+    return rows
+
+
+def sensitivity(instances: int) -> list[dict]:
+    rows = []
+    for n, m in ((64, 64), (64, 128), (64, 256)):
+        seeds = _seeds(1006, n, m, instances)
+        W0 = init_weights(n, m, seeds)
+        ref = [assign_features(r.W) for r in train(W0, TrainOptions(record_weights=True, **BASE))]
+        for lr in (0.025, 0.1):
+            opt = TrainOptions(record_weights=True, **{**BASE, "lr": lr, "max_steps": 100_000})
+            for i, r in enumerate(train(W0, opt)):
+                a, s = assign_features(r.W)
+                rows.append({"n": n, "m": m, "instance": i, "lr": lr,
+                             "agreement": float(np.mean((a == ref[i][0]) & (s == ref[i][1]))),
+                             "converged": int(r.converged)})
+    return rows
+
+
+def cost(instances: int) -> list[dict]:
+    """Wall time of the predictor and of training the same single instance to convergence.
+
+    Each is the minimum over repeats (5 predictor calls, 3 trainings), after one warm-up
+    call, so that other jobs on the machine inflate it as little as possible.
+    """
+    import time
+
+    from simulations.predict import predict_instance
+
+    def best_of(fn, repeats):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    rows = []
+    opt = TrainOptions(**BASE)
+    for n in (32, 64):
+        for ratio in (1, 2, 4, 8):
+            m = ratio * n
+            W0 = init_weights(n, m, _seeds(1300, n, m, instances))
+            predict_instance(W0[0])
+            train(W0[0], opt)
+            for i in range(instances):
+                p = best_of(lambda w=W0[i]: predict_instance(w), 5)
+                t = best_of(lambda w=W0[i]: train(w, opt), 3)
+                rows.append({"n": n, "m": m, "instance": i, "predict_seconds": p,
+                             "train_seconds": t, "ratio": p / t})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulations._cascade_explore")
+    parser.add_argument("what", choices=("small", "drift", "sensitivity", "cost"))
+    parser.add_argument("--instances", type=int, default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    default = {"small": 400, "drift": 32, "sensitivity": 16, "cost": 4}[args.what]
+    rows = {"small": small, "drift": drift, "sensitivity": sensitivity, "cost": cost}[args.what](
+        args.instances or default)
+    with open(args.out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

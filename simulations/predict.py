@@ -1,0 +1,151 @@
+"""Per-instance predictor: from one initial W, the final (neuron, sign) of every feature.
+
+`python -m simulations.predict --init W0.npy [--lam L] [--lr LR] [--json]`
+
+Two stages, both read off the dynamics (docs/theory/cascades.md#per-instance-predictor):
+
+1. Fast phase. The interference force -sum_j ReLU(<W_i,W_j>) W_j removes the positive
+   overlaps of the random initialisation at rate ~4 ||W_j||^2 = 4 per unit of code time,
+   while L1 and the feature benefit act on the slow time scale 1/lam. The predictor runs
+   the training engine itself for t_fast = 1 code time unit (ceil(1/lr) steps), which
+   leaves a fraction e^-4 of the initial positive overlaps.
+2. Slow phase. The cascade process of `theory.cascades.cascade_assignment` on W(t_fast):
+   each feature's order and signs of |W_ik| (affine reduction), same-sign conflicts won
+   by the larger weight, losers falling back to their next neuron.
+
+`score_prediction` compares a prediction with trained weights: feature accuracy
+(neuron and sign both right), precision and recall of the polysemantic set, and the
+same numbers for the init-argmax baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dynamics import TrainOptions, assign_features, train
+from theory.cascades import cascade_assignment
+
+__all__ = ["FAST_TIME", "fast_phase_steps", "predict_instance", "init_argmax", "score_prediction",
+           "main"]
+
+# Length of the fast phase in code time units (steps x lr): 4 e-folds of the
+# interference relaxation rate 4 ||W_j||^2 = 4 (docs/theory/cascades.md#per-instance-predictor).
+FAST_TIME = 1.0
+
+
+def fast_phase_steps(lr: float) -> int:
+    """Number of prox-gd steps of size lr that cover the fast phase: ceil(FAST_TIME / lr)."""
+    return int(math.ceil(FAST_TIME / lr - 1e-12))
+
+
+def _as_init(W0) -> np.ndarray:
+    W0 = np.asarray(W0, dtype=np.float64)
+    if W0.ndim != 2 or min(W0.shape) < 1 or not np.all(np.isfinite(W0)):
+        raise ValueError(f"W0 must be a finite array of shape (n, m) with n, m >= 1; "
+                         f"got shape {W0.shape}")
+    return W0
+
+
+def predict_instance(W0, lam: float = 1e-2, lr: float = 0.05):
+    """Predict (neuron, sign, poly_neurons) of the prox-gd run from W0 with (lam, lr).
+
+    Returns neuron (n ints), sign (n ints +-1) and the sorted list of neurons predicted
+    to hold one feature of each sign. docs/theory/cascades.md#per-instance-predictor
+    """
+    W0 = _as_init(W0)
+    if not (math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be a finite number >= 0; got {lam!r}")
+    if not (math.isfinite(lr) and 0 < lr < 0.25):
+        raise ValueError(f"lr must be in (0, 0.25) (prox-gd stability bound); got {lr!r}")
+    opt = TrainOptions(optimizer="prox-gd", lr=lr, lam=lam,
+                       max_steps=fast_phase_steps(lr), record_weights=True)
+    W_fast = train(W0, opt)[0].W
+    neuron, sign = cascade_assignment(W_fast)
+    return neuron, sign, _poly_set(neuron, sign)
+
+
+def init_argmax(W0):
+    """Baseline: each feature on argmax_k |W0_ik| with that sign; returns as predict_instance."""
+    W0 = _as_init(W0)
+    neuron, sign = assign_features(W0)
+    return neuron, sign, _poly_set(neuron, sign)
+
+
+def _poly_set(neuron, sign) -> list[int]:
+    neuron, sign = np.asarray(neuron), np.asarray(sign)
+    pos = set(neuron[sign > 0].tolist())
+    neg = set(neuron[sign < 0].tolist())
+    return sorted(int(k) for k in pos & neg if k >= 0)
+
+
+def score_prediction(prediction, W) -> dict:
+    """Score a (neuron, sign, poly_neurons) prediction against trained weights W (n, m).
+
+    Returns feature_accuracy (fraction of features whose predicted neuron and sign both
+    match assign_features(W)), poly_precision and poly_recall of the predicted set of
+    polysemantic neurons against the neurons holding a feature of each sign in W
+    (NaN when the predicted, respectively the true, set is empty), and the set sizes.
+    """
+    neuron, sign, poly = prediction
+    true_neuron, true_sign = assign_features(W)
+    true_poly = set(_poly_set(true_neuron, true_sign))
+    poly = set(poly)
+    hit = len(poly & true_poly)
+    return {
+        "feature_accuracy": float(np.mean((np.asarray(neuron) == true_neuron)
+                                          & (np.asarray(sign) == true_sign))),
+        "poly_precision": hit / len(poly) if poly else float("nan"),
+        "poly_recall": hit / len(true_poly) if true_poly else float("nan"),
+        "n_poly_predicted": len(poly),
+        "n_poly_true": len(true_poly),
+    }
+
+
+def _build_parser():
+    from simulations._cli import OneLineErrorParser
+
+    parser = OneLineErrorParser(prog="python -m simulations.predict",
+                                description="Predict the final (neuron, sign) of every feature "
+                                            "and the polysemantic neurons from one W0 (n x m).")
+    parser.add_argument("--init", type=Path, required=True,
+                        help="initial weights, .npy, shape (n, m)")
+    parser.add_argument("--lam", type=float, default=1e-2, help="L1 strength in code units (>= 0)")
+    parser.add_argument("--lr", type=float, default=0.05, help="prox-gd step size in (0, 0.25)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from simulations._cli import jsonable
+
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        W0 = np.load(args.init, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--init {args.init}: cannot read a .npy array ({exc.__class__.__name__})")
+    try:
+        start = time.perf_counter()
+        neuron, sign, poly = predict_instance(W0, lam=args.lam, lr=args.lr)
+        seconds = time.perf_counter() - start
+    except ValueError as exc:
+        parser.error(f"--init {args.init}: {exc}")
+    if args.json:
+        print(json.dumps(jsonable({"neuron": neuron.tolist(), "sign": sign.tolist(),
+                                   "poly_neurons": poly, "seconds": seconds})))
+        return 0
+    print(f"features {len(neuron)}, neurons {np.shape(W0)[1]}, predicted in {seconds:.4f} s")
+    for i, (k, s) in enumerate(zip(neuron.tolist(), sign.tolist(), strict=True)):
+        print(f"  feature {i:>4}: neuron {k:>5} sign {'+' if s > 0 else '-'}")
+    print(f"polysemantic neurons ({len(poly)}): {poly}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Collision theory with cascades: the magnitude-rule cascade model.
+
+The sign-bin model (docs/theory/collisions.md) lets a feature that loses a
+same-sign collision vanish into an empty neuron. Here it falls back to its
+next preference, which may itself be occupied (a cascade); the rule that decides
+a same-sign collision is read off the interference force, and the final bins are
+the unique stable matching of features to (neuron, sign) bins
+(docs/theory/cascades.md#the-cascade-process):
+
+* each feature i ranks the neurons by |W_ik(0)| and keeps sign(W_ik(0)) on each
+  (eq. C1: the affine reduction keeps the order and the signs of the survivors);
+* two features in the same bin: the one with the larger weight there wins (eq. C2:
+  the interference force shrinks the smaller weight relatively faster);
+* the loser proposes to its next-ranked neuron (eq. C3); opposite-sign sharing is
+  benign and never displaces anyone.
+
+`cascade_assignment` runs this process on one weight matrix (the per-instance
+predictor of `simulations.predict` calls it). For random Gaussian initial
+weights only the ranks of the n*m magnitudes and the signs matter, so
+`sample_poly_cascade` draws the process directly from its order statistics
+(eq. C4), and `expected_poly_cascade` / `sd_poly_cascade` are Monte Carlo
+estimates with a stated standard error (docs/theory/cascades.md#monte-carlo).
+`enumerate_poly_cascade` is the exact law at tiny sizes (all rankings and signs).
+
+No closed form is known for n >= 3; the n = 2 case is exact: E[X] = 1/(2m)
+(eq. C5), the sign-bin value.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+from functools import cache
+
+import numpy as np
+
+from .collisions import expected_poly_exact, sd_poly_exact
+
+__all__ = [
+    "MODEL_NAME",
+    "SIGN_BIN_NAME",
+    "BEST_SWITCH_RATIO",
+    "best_model_name",
+    "cascade_assignment",
+    "poly_count",
+    "sample_poly_cascade",
+    "cascade_moments",
+    "expected_poly_cascade",
+    "sd_poly_cascade",
+    "enumerate_poly_cascade",
+    "expected_poly_best",
+    "sd_poly_best",
+    "ANCHORS",
+]
+
+MODEL_NAME = "magnitude-rule cascade (docs/theory/cascades.md)"
+SIGN_BIN_NAME = "exact sign-bin (docs/theory/collisions.md#exact-mean)"
+# Below this m/n the cascade model is the best prediction, at and above it the
+# sign-bin model (docs/theory/cascades.md#verdict). Chosen by comparing both models
+# with the exploration and first confirmation data; tested on fresh seeds after.
+BEST_SWITCH_RATIO = 1.5
+# Monte Carlo samples behind expected_poly_cascade / sd_poly_cascade: the standard
+# error of the mean is SD/sqrt(4000) = SD/63, below a tenth of the standard error
+# SD/sqrt(k) of a k <= 40-instance simulation mean (docs/theory/cascades.md#monte-carlo).
+DEFAULT_SAMPLES = 4000
+# Fixed seed of the Monte Carlo, so that the reported prediction is reproducible.
+DEFAULT_SEED = 20251126
+
+_DOC = "docs/theory/cascades.md"
+ANCHORS = {
+    "cascade_assignment": f"{_DOC}#the-cascade-process",
+    "expected_poly_cascade": f"{_DOC}#monte-carlo",
+    "sd_poly_cascade": f"{_DOC}#monte-carlo",
+    "enumerate_poly_cascade": f"{_DOC}#exact-enumeration",
+    "expected_poly_best": f"{_DOC}#verdict",
+    "sd_poly_best": f"{_DOC}#verdict",
+}
+
+
+def _size(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _stable_matching(n: int, next_pref) -> tuple[np.ndarray, np.ndarray]:
+    """Deferred acceptance of features into (neuron, sign) bins (eqs. C2, C3).
+
+    ``next_pref(i)`` returns feature i's next (magnitude, neuron, sign), or None once
+    its m neurons are exhausted (possible only for n > m; the feature then stays
+    unassigned, neuron -1, sign 0: the superposition regime, out of scope).
+    Bins hold one feature each; a proposal to a held bin keeps the larger magnitude.
+    With a common magnitude per (feature, neuron) the stable matching is unique, so
+    the order of proposals does not matter.
+    """
+    neuron = np.full(n, -1, dtype=np.int64)
+    sign = np.zeros(n, dtype=np.int64)
+    holder: dict[tuple[int, int], tuple[float, int]] = {}
+    free = list(range(n))
+    while free:
+        i = free.pop()
+        pref = next_pref(i)
+        if pref is None:
+            continue
+        mag, k, s = pref
+        held = holder.get((k, s))
+        if held is None:
+            holder[(k, s)] = (mag, i)
+        elif mag > held[0]:  # eq. C2: the larger weight keeps the bin
+            holder[(k, s)] = (mag, i)
+            free.append(held[1])
+        else:
+            free.append(i)  # eq. C3: the loser falls back to its next neuron
+    for (k, s), (_, i) in holder.items():
+        neuron[i], sign[i] = k, s
+    return neuron, sign
+
+
+def cascade_assignment(W) -> tuple[np.ndarray, np.ndarray]:
+    """Final (neuron, sign) of every feature under the cascade process, from weights W (n, m).
+
+    Preferences are the rows of |W| in decreasing order with the signs of W (eq. C1);
+    same-sign conflicts go to the larger |W_ik| (eq. C2) and the loser moves to its next
+    neuron (eq. C3). Returns two int arrays of shape (n,); features that exhaust their
+    neurons (only possible for n > m) get neuron -1, sign 0.
+    Cost O(n m log m) for the row sorts plus O(n + displacements) proposals.
+    docs/theory/cascades.md#the-cascade-process
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or min(W.shape) < 1 or not np.all(np.isfinite(W)):
+        raise ValueError(f"W must be a finite array of shape (n, m), n, m >= 1; got {W.shape}")
+    n, m = W.shape
+    absW = np.abs(W)
+    order = np.argsort(-absW, axis=1, kind="stable")
+    depth = np.zeros(n, dtype=np.int64)
+
+    def next_pref(i):
+        if depth[i] >= m:
+            return None
+        k = int(order[i, depth[i]])
+        depth[i] += 1
+        w = W[i, k]
+        # a zero weight has no sign; it still ranks last, with sign +1 by convention
+        return float(absW[i, k]), k, (1 if w >= 0 else -1)
+
+    return _stable_matching(n, next_pref)
+
+
+def poly_count(neuron, sign, m: int) -> int:
+    """Number of neurons holding a feature of each sign (eq. C6)."""
+    neuron, sign = np.asarray(neuron), np.asarray(sign)
+    alive = neuron >= 0
+    pos = np.bincount(neuron[alive & (sign > 0)], minlength=m)
+    neg = np.bincount(neuron[alive & (sign < 0)], minlength=m)
+    return int(np.count_nonzero((pos > 0) & (neg > 0)))
+
+
+def _sample_one(n: int, m: int, rng: np.random.Generator) -> int:
+    """One draw of X from the cascade process on i.i.d. continuous weights (eq. C4).
+
+    Row i's magnitudes are m i.i.d. U(0,1) (only ranks matter, so any continuous law
+    gives the same process); its j-th largest is drawn lazily by the order-statistics
+    recursion V_1 = U^(1/m), V_(j+1) = V_j U^(1/(m-j)); its neuron is uniform among the
+    neurons not yet used by row i, and its sign is a fair coin, independent of both.
+    """
+    used: list[set] = [set() for _ in range(n)]
+    # log-space keeps deep recursions (j ~ m) away from underflow
+    log_level = np.zeros(n)
+
+    def next_pref(i):
+        j = len(used[i])
+        if j >= m:
+            return None
+        log_level[i] += math.log(rng.random()) / (m - j)
+        k = int(rng.integers(m))
+        while k in used[i]:
+            k = int(rng.integers(m))
+        used[i].add(k)
+        return float(log_level[i]), k, (1 if rng.random() < 0.5 else -1)
+
+    neuron, sign = _stable_matching(n, next_pref)
+    return poly_count(neuron, sign, m)
+
+
+def sample_poly_cascade(n: int, m: int, samples: int = DEFAULT_SAMPLES,
+                        seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``samples`` independent draws of the polysemantic count X under the cascade model.
+
+    Draw s uses ``Generator(PCG64(SeedSequence(seed).spawn(samples)[s]))``.
+    docs/theory/cascades.md#monte-carlo
+    """
+    n, m, samples = _size("n", n), _size("m", m), _size("samples", samples)
+    seeds = np.random.SeedSequence(seed).spawn(samples)
+    return np.array([_sample_one(n, m, np.random.Generator(np.random.PCG64(s))) for s in seeds],
+                    dtype=np.int64)
+
+
+@cache
+def cascade_moments(n: int, m: int, samples: int = DEFAULT_SAMPLES,
+                    seed: int = DEFAULT_SEED) -> dict[str, float]:
+    """Monte Carlo mean and SD of X with their standard errors (eq. C7).
+
+    Returns {"mean", "sd", "se_mean", "se_sd", "samples"}: se_mean = sd/sqrt(N) and
+    se_sd = sqrt((mu4/sd^4 - 1)/(4N)) sd (delta method on the sample variance, with
+    the sample fourth central moment mu4). n = 2 is returned exactly (eq. C5).
+    docs/theory/cascades.md#monte-carlo
+    """
+    n, m = _size("n", n), _size("m", m)
+    if n == 1:
+        return {"mean": 0.0, "sd": 0.0, "se_mean": 0.0, "se_sd": 0.0, "samples": 0}
+    if n == 2:  # eq. C5: X is Bernoulli(1/(2m))
+        p = 1 / (2 * m)
+        return {"mean": p, "sd": math.sqrt(p * (1 - p)), "se_mean": 0.0, "se_sd": 0.0,
+                "samples": 0}
+    x = sample_poly_cascade(n, m, samples, seed).astype(np.float64)
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    mu4 = float(np.mean((x - mean) ** 4))
+    kurt = mu4 / sd**4 if sd > 0 else 1.0
+    return {
+        "mean": mean,
+        "sd": sd,
+        "se_mean": sd / math.sqrt(samples),
+        "se_sd": sd * math.sqrt(max(kurt - 1.0, 0.0) / (4 * samples)),
+        "samples": samples,
+    }
+
+
+def expected_poly_cascade(n: int, m: int, samples: int = DEFAULT_SAMPLES,
+                          seed: int = DEFAULT_SEED) -> float:
+    """E[X] under the cascade model (Monte Carlo, standard error sd/sqrt(samples)).
+
+    docs/theory/cascades.md#monte-carlo
+    """
+    return cascade_moments(n, m, samples, seed)["mean"]
+
+
+def sd_poly_cascade(n: int, m: int, samples: int = DEFAULT_SAMPLES,
+                    seed: int = DEFAULT_SEED) -> float:
+    """SD[X] under the cascade model (Monte Carlo). docs/theory/cascades.md#monte-carlo"""
+    return cascade_moments(n, m, samples, seed)["sd"]
+
+
+def enumerate_poly_cascade(n: int, m: int) -> tuple[Fraction, Fraction]:
+    """Exact (E[X], Var X) of the cascade model by enumerating all rankings and signs.
+
+    Every one of the (nm)! orderings of the magnitudes and 2^(nm) sign patterns is
+    equally likely for i.i.d. continuous weights with a symmetric law; the process is
+    run on each. Feasible for n m <= 6. docs/theory/cascades.md#exact-enumeration
+    """
+    n, m = _size("n", n), _size("m", m)
+    if n * m > 6:
+        raise ValueError(f"n*m must be <= 6 for exact enumeration, got n={n}, m={m}")
+    cells = n * m
+    counts: dict[int, int] = {}
+    for ranks in itertools.permutations(range(1, cells + 1)):
+        mags = np.array(ranks, dtype=np.float64).reshape(n, m)
+        for signs in itertools.product((1.0, -1.0), repeat=cells):
+            W = mags * np.array(signs).reshape(n, m)
+            x = poly_count(*cascade_assignment(W), m)
+            counts[x] = counts.get(x, 0) + 1
+    total = sum(counts.values())
+    mean = Fraction(sum(x * c for x, c in counts.items()), total)
+    second = Fraction(sum(x * x * c for x, c in counts.items()), total)
+    return mean, second - mean**2
+
+
+def _cascade_is_best(n: int, m: int) -> bool:
+    n, m = _size("n", n), _size("m", m)
+    return m < BEST_SWITCH_RATIO * n
+
+
+def best_model_name(n: int, m: int) -> str:
+    """Name of the model behind expected_poly_best(n, m). docs/theory/cascades.md#verdict"""
+    return MODEL_NAME if _cascade_is_best(n, m) else SIGN_BIN_NAME
+
+
+def expected_poly_best(n: int, m: int) -> float:
+    """The project's best prediction of E[X]: the cascade model for m < 1.5 n (crowded),
+    the exact sign-bin model for m >= 1.5 n. docs/theory/cascades.md#verdict
+    """
+    if _cascade_is_best(n, m):
+        return expected_poly_cascade(n, m)
+    return float(expected_poly_exact(n, m))
+
+
+def sd_poly_best(n: int, m: int) -> float:
+    """SD[X] of the model behind expected_poly_best. docs/theory/cascades.md#verdict"""
+    if _cascade_is_best(n, m):
+        return sd_poly_cascade(n, m)
+    return float(sd_poly_exact(n, m))
