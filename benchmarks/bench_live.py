@@ -4,6 +4,7 @@
     python -m benchmarks.bench_live run --m 4096           # one converged run, new vs legacy
     python -m benchmarks.bench_live trace --m 1024 4096    # ms/step against live weights
     python -m benchmarks.bench_live big                    # n=1024, m=16384, lam=1e-2
+    python -m benchmarks.bench_live quick                  # the quick preset, new vs legacy
     add --json FILE to any of them; --no-torch skips the PyTorch baseline
 
 ``run`` trains the same W0 to convergence with the engine's ``auto`` switch and with the
@@ -12,6 +13,10 @@ PyTorch per dense step (they cannot skip zeros: a converged run costs their per-
 times the step count). ``trace`` records the wall time of every chunk of 100 steps and the
 live weights at its end, and draws ms/step against live weights with the cost model
 (stepping.py) on top. Not a test: no assertion on times. See docs/performance.md#live-engine.
+
+Times are CPU seconds of this process (``time.process_time``, everything on one thread),
+so that a shared, loaded machine inflates them far less than wall time; cache contention
+from other processes still does.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.bench_training import _machine, time_trainer
+from benchmarks.bench_training import _machine
 from dynamics import TrainOptions, init_weights, train
 from dynamics import _stepping as S
 from dynamics._sparse_kernels import live_prox_gd_steps
@@ -58,11 +63,11 @@ def _time_dense_step(W, lam, reps=5):
     best = np.inf
     for _ in range(3):
         X = W.copy()
-        t = time.perf_counter()
+        t = time.process_time()
         for _ in range(reps):
             dense_gradient(X, G, R, grad)
             dense_update(OPT_PROX_GD, X, grad, G, G, 1, LR, lam, 0.9, 0.999, 1e-8, 0.01, True)
-        best = min(best, (time.perf_counter() - t) / reps)
+        best = min(best, (time.process_time() - t) / reps)
     return best
 
 
@@ -72,9 +77,9 @@ def _time_live_step(W, lam, reps):
     best = np.inf
     for _ in range(3):
         X = W.copy()
-        t = time.perf_counter()
+        t = time.process_time()
         live_prox_gd_steps(X, reps, LR, lam, -1.0, 1e300, -1.0, out)
-        best = min(best, (time.perf_counter() - t) / reps)
+        best = min(best, (time.process_time() - t) / reps)
     return best, out[4]
 
 
@@ -109,17 +114,17 @@ def _run_once(W0, lam, tol, mode, trace=None, record_weights=False):
     opts = TrainOptions(lr=LR, lam=lam, tol=tol, max_steps=2_000_000, sparse=mode,
                         chunk_steps=100 if trace is not None else 2000,
                         record_weights=record_weights)
-    last = [time.perf_counter(), 0]
+    last = [time.process_time(), 0]
 
     def on_chunk(done, W, live):
-        now = time.perf_counter()
+        now = time.process_time()
         trace.append({"step": done, "ms_per_step": 1e3 * (now - last[0]) / (done - last[1]),
                       "live_weights": int(np.count_nonzero(W)), "live": bool(live[0])})
         last[0], last[1] = now, done
 
-    t = time.perf_counter()
+    t = time.process_time()
     rec = train(W0, opts, on_chunk=on_chunk if trace is not None else None)[0]
-    return rec, time.perf_counter() - t
+    return rec, time.process_time() - t
 
 
 def converged_run(args, n, m, lam, tol, modes=("auto", "legacy")):
@@ -146,6 +151,22 @@ def converged_run(args, n, m, lam, tol, modes=("auto", "legacy")):
             sec = row[name].get("seconds", row[name].get("seconds_same_steps"))
             print(f"  {name}/auto = {sec / row['auto']['seconds']:.1f}x")
     return row
+
+
+def time_trainer(make, min_time: float, repeats: int) -> float:
+    """CPU seconds per step of a baseline trainer, best of ``repeats`` timings."""
+    tr = make()
+    tr.step()
+    t = time.process_time()
+    tr.step()
+    steps = int(max(3, min(2000, min_time / max(time.process_time() - t, 1e-6))))
+    best = np.inf
+    for _ in range(repeats):
+        t = time.process_time()
+        for _ in range(steps):
+            tr.step()
+        best = min(best, (time.process_time() - t) / steps)
+    return best
 
 
 def _numpy_trainer(W0, lam):
@@ -218,9 +239,36 @@ def big(args):
     return row
 
 
+def quick_preset(args):
+    """The quick preset's training (n=64, m=64..1024, lam 1e-2, lr 0.05, tol 1e-6, 32
+    instances from the preset's seeds) with the auto switch and with the legacy path."""
+    from simulations import build_specs, instance_seed
+    rows = []
+    specs = build_specs("quick")
+    for mode in ("auto", "legacy"):
+        total = 0.0
+        for spec in specs:
+            seeds = [instance_seed(spec, i) for i in range(spec.instances)]
+            W0 = init_weights(spec.n, spec.m, seeds)
+            opts = TrainOptions(lr=spec.lr, lam=spec.lam, tol=spec.tol, max_steps=spec.steps,
+                                sparse=mode)
+            train(W0[:1], TrainOptions(lr=spec.lr, lam=spec.lam, max_steps=20, sparse=mode))
+            t = time.process_time()
+            recs = train(W0, opts, seeds=seeds)
+            sec = time.process_time() - t
+            total += sec
+            rows.append({"mode": mode, "m": spec.m, "seconds": sec,
+                         "steps": int(np.mean([r.steps for r in recs])),
+                         "live_steps": int(np.mean([r.sparse_steps for r in recs]))})
+            print(f"quick {mode} m={spec.m}: {sec:.2f} CPU s, mean steps "
+                  f"{rows[-1]['steps']} ({rows[-1]['live_steps']} live)", flush=True)
+        print(f"quick {mode}: total {total:.1f} CPU s", flush=True)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("calibrate", "run", "trace", "big"))
+    p.add_argument("what", choices=("calibrate", "run", "trace", "big", "quick"))
     p.add_argument("--m", type=int, nargs="+", default=[4096])
     p.add_argument("--n", type=int, default=256)
     p.add_argument("--lam", type=float, default=1e-3)
@@ -238,6 +286,8 @@ def main(argv=None):
             res["runs"] = [converged_run(args, args.n, m, args.lam, args.tol) for m in args.m]
         elif args.what == "trace":
             res["traces"] = trace_runs(args)
+        elif args.what == "quick":
+            res["quick"] = quick_preset(args)
         else:
             res["big"] = big(args)
     res["machine"]["uptime_end"] = _machine()["uptime"]

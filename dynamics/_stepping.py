@@ -40,9 +40,11 @@ from dynamics._training_kernels import (
     sparse_prox_gd_steps,
 )
 
-# Cost of one live-structure operation (S1) in dense-flop units: measured time per
-# operation over measured time per naive dense flop (benchmarks/calibrate_switch.py).
-SPARSE_OP_COST = 40.0
+# Cost of one live-structure operation (S1) in dense-flop units: CPU time per operation
+# over CPU time per naive dense flop, median over 11 states near break-even at (n, m) =
+# (64, 256), (256, 1024), (256, 4096); range 117-450, higher in sparser states whose short
+# loops cost more per operation (benchmarks/bench_live.py calibrate, docs/performance.md).
+SPARSE_OP_COST = 190.0
 # Elementwise passes of a dense step (residual, loss, L1, update) in dense-flop units per
 # weight: they matter against 4 n^2 m only when n is small.
 DENSE_ELEMENTWISE = 60.0
