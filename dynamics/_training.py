@@ -131,6 +131,10 @@ class TrainOptions:
             floating-point summation order.
         chunk_steps: steps per kernel call (>= 1, default 500); results do not depend on
             it. Smaller chunks react sooner to convergence of all instances.
+        allow_unstable: ``train`` refuses a (prox-)gd or sgd step size at or above the
+            stability bound of ``gd_step_size_bound`` (such runs oscillate or diverge
+            instead of following the flow) unless this is True (default False); the records
+            of such a run say so in ``step_above_bound`` and in the message.
         divergence_factor: a run has diverged when its loss exceeds
             ``divergence_factor * max(L(W0), n)`` (>= 1, default 100).
     """
@@ -152,6 +156,7 @@ class TrainOptions:
     sparse: str = "auto"
     chunk_steps: int = 500
     divergence_factor: float = 100.0
+    allow_unstable: bool = False
 
     def __post_init__(self):
         def bad(name, rng, value):
@@ -257,6 +262,8 @@ class RunRecord:
             of one call run together, so they share it).
         seed: (entropy, spawn_key) of the instance's SeedSequence, or None.
         W0, W: initial and final weights (n, m), only if ``record_weights``; else None.
+        step_above_bound: the step size was at or above the stability bound (only possible
+            with ``TrainOptions.allow_unstable``): not a discretisation of the flow.
         snapshot_steps, snapshots: the steps (0 first) and weights (R, n, m) recorded at
             ``TrainOptions.record_steps`` while the instance ran; None if none were asked.
     """
@@ -276,6 +283,7 @@ class RunRecord:
     seed: tuple | None = None
     W0: np.ndarray | None = field(default=None, repr=False)
     W: np.ndarray | None = field(default=None, repr=False)
+    step_above_bound: bool = False
     snapshot_steps: tuple[int, ...] | None = None
     snapshots: np.ndarray | None = field(default=None, repr=False)
 
@@ -438,6 +446,12 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
     if opt == "sgd" and b > n:
         raise ValueError(f"TrainOptions.batch_size must be in [1, n={n}] for these weights; "
                          f"got {b}")
+    above_bound = options.lr >= gd_step_size_bound(opt, n, b)
+    if above_bound and not options.allow_unstable:
+        raise ValueError(f"TrainOptions.lr={options.lr:g} is at or above the stability bound "
+                         f"{gd_step_size_bound(opt, n, b):g} of {opt} for n={n}, batch {b} "
+                         "(docs/dynamics/training.md#step-size); choose a smaller lr, or set "
+                         "allow_unstable=True to run it anyway")
     if opt == "sgd":
         if seeds is None and options.seed is None:
             raise ValueError("sgd needs randomness: pass seeds=... to train or set "
@@ -519,7 +533,8 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
         for a in range(n_inst):
             records.append(_record(a, W[a], W_init, options, n, b, status[a], steps_done[a],
                                    sparse_steps[a], residual[a], growth[a], wall, seeds,
-                                   failures, None if snaps is None else snaps[a]))
+                                   failures, None if snaps is None else snaps[a],
+                                   above_bound))
     if failures and throw:
         raise DivergenceError(failures[0] + (f" ({len(failures) - 1} more instances diverged)"
                                              if len(failures) > 1 else ""))
@@ -543,7 +558,7 @@ def _noise_source(options, noise_seed, n_inst, n, m) -> NoiseSource | None:
 
 
 def _record(a, Wa, W_init, options, n, b, status, steps, sparse_steps, residual, growth, wall,
-            seeds, failures, snaps) -> RunRecord:
+            seeds, failures, snaps, above_bound) -> RunRecord:
     opt = options.optimizer
     Wa = Wa.astype(np.float64, copy=False)  # measurements in float64 whatever the dtype
     finite = bool(np.all(np.isfinite(Wa)))
@@ -558,6 +573,8 @@ def _record(a, Wa, W_init, options, n, b, status, steps, sparse_steps, residual,
         message = f"mapping norm {residual:.3g} <= tol {options.tol:g}"
     else:
         message = f"ran the full budget of {options.max_steps} steps"
+    if above_bound:
+        message = "step size above the stability bound (allow_unstable): " + message
     return RunRecord(
         instance=a,
         optimizer=opt,
@@ -574,6 +591,7 @@ def _record(a, Wa, W_init, options, n, b, status, steps, sparse_steps, residual,
         seed=None if seeds is None else (seeds[a].entropy, tuple(seeds[a].spawn_key)),
         W0=None if W_init is None else W_init[a],
         W=Wa.copy() if options.record_weights else None,
+        step_above_bound=bool(above_bound),
         snapshot_steps=None if snaps is None else tuple(k for k, _ in snaps),
         snapshots=None if snaps is None else np.stack([w for _, w in snaps]),
     )

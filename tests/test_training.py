@@ -138,8 +138,9 @@ def _fingerprint(records):
 def test_bit_identical_across_thread_counts(optimizer, instances):
     seeds = _seeds(6, instances)
     W0 = init_weights(24, 64, seeds)
-    opts = TrainOptions(optimizer=optimizer, lr=0.1 if optimizer != "adamw" else 1e-2,
-                        lam=0.05, max_steps=400, record_weights=True,
+    # sgd with b = 8 of n = 24 is stable only for lr < b / (4 n) = 1/12 (T7)
+    lr = {"adamw": 1e-2, "sgd": 0.05}.get(optimizer, 0.1)
+    opts = TrainOptions(optimizer=optimizer, lr=lr, lam=0.05, max_steps=400, record_weights=True,
                         batch_size=8 if optimizer == "sgd" else None)
     before = numba.get_num_threads()
     results = []
@@ -184,15 +185,30 @@ def test_sgd_randomness_comes_from_the_seeds():
 
 
 # ----------------------------------------------------------------------------- divergence
+def test_unstable_step_is_refused_unless_allowed():
+    """lr at or above 2/L (T7) is refused with the bound in the message; with allow_unstable
+    the run goes ahead and its records say so."""
+    W0 = init_weights(8, 16, _seeds(12, 1))
+    for opt, lr, extra in (("prox-gd", 0.25, {}), ("gd", 0.3, {}),
+                           ("sgd", 0.1, dict(batch_size=2, seed=0))):
+        with pytest.raises(ValueError, match=r"TrainOptions.lr=.*stability bound"):
+            train(W0, TrainOptions(optimizer=opt, lr=lr, max_steps=10, **extra))
+    rec = train(W0, TrainOptions(lr=0.3, max_steps=10, allow_unstable=True))[0]
+    assert rec.step_above_bound and "stability bound" in rec.message
+    assert not train(W0, TrainOptions(lr=0.2, max_steps=10))[0].step_above_bound
+
+
 def test_divergence_raises_with_step_bound():
     W0 = init_weights(16, 32, _seeds(10, 2))
     with pytest.raises(DivergenceError, match=r"lr < 2/L = 0.25"):
-        train(W0, TrainOptions(optimizer="gd", lr=1.0, max_steps=2000))
-    recs = train(W0, TrainOptions(optimizer="prox-gd", lr=1.0, max_steps=2000), throw=False)
+        train(W0, TrainOptions(optimizer="gd", lr=1.0, max_steps=2000, allow_unstable=True))
+    recs = train(W0, TrainOptions(optimizer="prox-gd", lr=1.0, max_steps=2000,
+                                  allow_unstable=True), throw=False)
     assert all(r.status == "diverged" and "0.25" in r.message for r in recs)
     json.dumps([r.to_dict() for r in recs])  # NaN fields become None
     with pytest.raises(DivergenceError, match=r"b/\(4n\)"):
-        train(W0, TrainOptions(optimizer="sgd", lr=0.5, batch_size=4, seed=0, max_steps=2000))
+        train(W0, TrainOptions(optimizer="sgd", lr=0.5, batch_size=4, seed=0, max_steps=2000,
+                               allow_unstable=True))
     with pytest.raises(DivergenceError, match="AdamW"):
         train(W0, TrainOptions(optimizer="adamw", lr=5.0, max_steps=2000))
 
