@@ -20,7 +20,9 @@ the presets is also faster than threading one small matrix product.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
+import logging
 import multiprocessing
 import numbers
 import os
@@ -196,6 +198,55 @@ def _expand(specs: Iterable[ExperimentSpec]) -> list[tuple[str, ExperimentSpec, 
     return runs
 
 
+# Ctrl-C in a terminal signals the whole process group. A worker that receives it prints
+# its own traceback (a Dask worker process even while idle, before any initializer could
+# run), after the parent's one-line message. Workers are therefore started so that they
+# never see SIGINT; the parent alone reports the interruption and stops them.
+
+
+@contextlib.contextmanager
+def _spawning_without_sigint():
+    """Start processes here that never receive SIGINT, without losing a Ctrl-C meanwhile.
+
+    SIGINT is blocked in this thread, and a blocked-signal mask is inherited across fork
+    and exec, so in children started by this thread it stays pending forever. Blocking
+    alone does not stop Python: another thread may take the signal and the main thread
+    would raise mid-spawn, leaving a half-started child. So the handler only records a
+    Ctrl-C until the block ends, and it is raised then.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    pressed = []
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Processes started here, by any thread, ignore SIGINT for their whole life.
+
+    For Dask's LocalCluster, whose nannies start worker processes from Dask's own thread:
+    an ignored disposition is process-wide and inherited across exec, and Python keeps it.
+    A Ctrl-C pressed during these few seconds of cluster start-up is lost (press again).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _local_executor(workers: int) -> cf.Executor:
     # "spawn": never "fork" (the parent may hold BLAS/numba thread pools and a sqlite
     # handle), and not "forkserver" either: its server outlives a parent killed with
@@ -223,12 +274,16 @@ class _DaskExecutor:
         self._cluster = None
         self.client = None
         if scheduler == "local":
-            self._cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
+            with _sigint_ignored():
+                self._cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    # Errors only: on Ctrl-C the cancelled tasks and the nannies killing
+                    # busy workers would each log a warning after the one-line message.
+                    silence_logs=logging.ERROR,
+                )
             self.client = Client(self._cluster)
         else:
             self.client = _connect(Client, scheduler, SCHEDULER_CONNECT_TIMEOUT)
@@ -409,10 +464,12 @@ def _compute(todo, results, store, workers, scheduler, progress, runner, reused)
         # Longest runs first (cost ~ n^2 m steps for a dense step): the sweep does not
         # end on one big run with idle workers, and the ETA errs on the long side.
         ordered = sorted(todo, key=lambda run: -_cost(run[1]))
-        futures = {
-            executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
-            for key, spec, instance in ordered
-        }
+        # A local pool starts its worker processes on submit.
+        with _spawning_without_sigint():
+            futures = {
+                executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
+                for key, spec, instance in ordered
+            }
         completed = (
             executor.as_completed(list(futures)) if scheduler else cf.as_completed(list(futures))
         )

@@ -456,6 +456,8 @@ class Proc:
             self.err.append(chunk)
             if self.ready_pattern and re.search(self.ready_pattern, self.stderr):
                 self.ready.set()
+        self.proc.wait()
+        self.ended = time.monotonic()  # stderr closed: the process has exited
 
     @property
     def stderr(self) -> str:
@@ -475,7 +477,8 @@ def _pythonpath_env(tmp: Path) -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO), "XDG_DATA_HOME": str(tmp / "xdg")}
 
 
-SUBPROCESS_CASES = ("compare ctrl-c", "sparsification ctrl-c", "noise ctrl-c",
+SUBPROCESS_CASES = ("compare ctrl-c", "compare ctrl-c, dask local cluster",
+                    "sparsification ctrl-c", "noise ctrl-c",
                     "scheduler never answers", "scheduler port closed",
                     "output folder deleted mid-sweep")
 
@@ -487,8 +490,9 @@ def subprocess_results(tmp_path_factory):
     env = _pythonpath_env(tmp)
     server, silent = _silent_server()
     closed = _closed_port()
-    # Long enough runs that the signal lands mid-sweep: 2e6 fixed steps each.
-    long_runs = ["--n", "16", "--m", "64", "--lam", "0.01", "--steps", "2000000", "--tol", "0",
+    # Runs long enough (2e6 fixed steps at n = 32, m = 128: about a minute each) that the
+    # signal lands before the first one ends; interrupted runs are terminated, not awaited.
+    long_runs = ["--n", "32", "--m", "128", "--lam", "0.01", "--steps", "2000000", "--tol", "0",
                  "--instances", "4", "--workers", "1", "--no-figures"]
     kept = tmp / "kept"
     kept.mkdir()
@@ -496,6 +500,9 @@ def subprocess_results(tmp_path_factory):
     procs = {
         "compare ctrl-c": Proc(["simulations.compare", *long_runs, "--out", str(tmp / "c"),
                                 "--store", str(tmp / "c.sqlite")], r"runs:", env),
+        "compare ctrl-c, dask local cluster": Proc(
+            ["simulations.compare", *long_runs, "--scheduler", "local", "--out", str(tmp / "d"),
+             "--store", str(tmp / "d.sqlite")], r"runs:", env),
         "sparsification ctrl-c": Proc(["simulations.sparsification", "--m", "3e7",
                                        "--no-figures", "--out", str(tmp / "e1")], r"E1", env),
         "noise ctrl-c": Proc(["simulations.noise", "--parts", "e2", "--no-figures",
@@ -530,10 +537,10 @@ def subprocess_results(tmp_path_factory):
             limit = READY_TIMEOUT if name == "output folder deleted mid-sweep" else (
                 EXIT_TIMEOUT if proc.ready_pattern else CONNECT_BOUND + STARTUP_SLACK)
             status = proc.finish(limit)
+            ended = getattr(proc, "ended", time.monotonic())
             results[name] = {"status": status, "stderr": proc.stderr,
                              "stdout": proc.proc.stdout.read().decode(),
-                             "elapsed": time.monotonic() - getattr(proc, "interrupted",
-                                                                   proc.started)}
+                             "elapsed": ended - getattr(proc, "interrupted", proc.started)}
     finally:
         for proc in procs.values():
             if proc.proc.poll() is None:
@@ -550,6 +557,8 @@ def _last_line(err: str) -> str:
 @pytest.mark.parametrize("name, pattern", [
     ("compare ctrl-c", r"^python -m simulations\.compare: interrupted; 0 new runs stored in "
                        r".*c\.sqlite \(0 of 4 in all\), resume with the same command$"),
+    ("compare ctrl-c, dask local cluster", r"^python -m simulations\.compare: interrupted; 0 new "
+                                           r"runs stored in .*d\.sqlite"),
     ("sparsification ctrl-c", r"^python -m simulations\.sparsification: interrupted; nothing "
                               r"was written"),
     ("noise ctrl-c", r"^python -m simulations\.noise: interrupted"),
