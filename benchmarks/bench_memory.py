@@ -11,7 +11,7 @@ of a sweep are small, so they are measured with tracemalloc instead.
 
     python benchmarks/bench_memory.py [WORD ...]   # only the cases whose name has a WORD
 
-About five minutes on 2 cores.
+About ten minutes on 2 cores (the per-draw and per-time cases dominate).
 
 Prints one line per quantity: slope (bytes per unit), intercept (MB) and the residuals.
 Not a test: nothing is asserted.
