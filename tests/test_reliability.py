@@ -102,6 +102,8 @@ COMPARE = [
          r"customers\).*refusing to modify it"),
     Case("store unopenable", ("--store", "{file}/store.sqlite", "--out", "{out}"), 2,
          r"store .*file\.txt/store\.sqlite: cannot create its folder"),
+    Case("store read-only", ("--store", "{readonly}/s.sqlite", "--out", "{out}"), 2,
+         r"store .*s\.sqlite: cannot create it: folder .* is not writable"),
     Case("store empty path", ("--store", "", "--out", "{out}"), 2, r"--store must be a file "
          r"path"),
     Case("quick does not override steps",
