@@ -67,7 +67,8 @@ def run_cli(main: Callable[[list[str] | None], int], prog: str,
     try:
         return main(argv)
     except CliError as error:
-        _say(f"{prog}: error: {error}")
+        # Status 2 errors are found before any work, so no progress bar is on screen.
+        _say(f"{prog}: error: {error}", during_work=error.status != 2)
         return error.status
     except KeyboardInterrupt as interrupt:
         _say(f"{prog}: {interrupt}" if str(interrupt) else f"{prog}: interrupted")
@@ -79,9 +80,11 @@ def run_cli(main: Callable[[list[str] | None], int], prog: str,
         raise
 
 
-def _say(line: str) -> None:
-    # A progress bar may have left the cursor mid-line: start the message on its own line.
-    sys.stderr.write("\n" + line + "\n")
+def _say(line: str, during_work: bool = True) -> None:
+    # During work a progress bar may have left stderr mid-line (tqdm ends its lines with
+    # "\r" when stderr is not a terminal): start the message on a line of its own.
+    start = "\n" if during_work else ""
+    sys.stderr.write(start + line + "\n")
     sys.stderr.flush()
 
 
