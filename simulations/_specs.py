@@ -480,6 +480,10 @@ def resolve_grid(preset: str = DEFAULT_PRESET, overrides: Mapping | None = None)
     for name, values in axes.items():
         if not values:
             raise ValueError(f"the grid is empty: no values for {name}")
+    # Validate every shared field and lam value now (n and m are checked above), so a bad
+    # value is reported before anything is sized or built.
+    for lam in axes["lam"]:
+        ExperimentSpec(n=max(axes["n"]), m=axes["m"][0], lam=lam, **common)
     return replace(grid, n=axes["n"], m=axes["m"], lam=axes["lam"], common=common)
 
 

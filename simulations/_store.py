@@ -77,10 +77,11 @@ def _refuse(path: Path, why: str) -> StoreError:
 def _recognise(path: Path) -> bool | None:
     """Whether the existing file at `path` is a results store, read-only.
 
-    Returns True for a store that carries `_MARKER`, None for an empty (0-byte) file,
-    which becomes a new store, False for a store written before the marker existed (schema 1: exactly the tables meta and runs, meta holding
-    schema_version and created_with_version). Raises StoreError for anything else, without
-    having written a byte: the file is opened with sqlite's `mode=ro`.
+    Returns True for a store that carries `_MARKER`; None for an empty (0-byte) file,
+    which becomes a new store; False for a store written before the marker existed
+    (schema 1: exactly the tables meta and runs, meta holding schema_version and
+    created_with_version). Raises StoreError for anything else, without having written
+    a byte: the file is opened with sqlite's `mode=ro`.
     """
     if path.is_dir():
         raise _refuse(path, "is a folder, not a results store file")
