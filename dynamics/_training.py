@@ -159,48 +159,71 @@ class TrainOptions:
     allow_unstable: bool = False
 
     def __post_init__(self):
+        import numbers
+
+        # Numbers are any real (numpy scalars included) except bool, which is an int to
+        # Python but never a meaningful step size or count; they are stored as float/int.
         def bad(name, rng, value):
-            raise ValueError(f"TrainOptions.{name} must be {rng}; got {value!r}")
+            kind = " (a bool, not a number)" if isinstance(value, bool | np.bool_) else ""
+            raise ValueError(f"TrainOptions.{name} must be {rng}; got {value!r}{kind}")
+
+        def real(value):
+            return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+        def integral(value):
+            return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+        def set_(name, value):
+            object.__setattr__(self, name, value)
 
         if self.optimizer not in OPTIMIZERS:
             bad("optimizer", f"one of {OPTIMIZERS}", self.optimizer)
         if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
-        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr > 0):
+            set_("lr", DEFAULT_LR[self.optimizer])
+        if not (real(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             bad("lr", "a finite number > 0", self.lr)
-        object.__setattr__(self, "lr", float(self.lr))
-        if not (isinstance(self.lam, int | float) and math.isfinite(self.lam) and self.lam >= 0):
+        set_("lr", float(self.lr))
+        if not (real(self.lam) and math.isfinite(self.lam) and self.lam >= 0):
             bad("lam", "a finite number >= 0", self.lam)
-        if not (isinstance(self.max_steps, int | np.integer) and self.max_steps >= 0):
+        set_("lam", float(self.lam))
+        if not (integral(self.max_steps) and self.max_steps >= 0):
             bad("max_steps", "an integer >= 0", self.max_steps)
+        set_("max_steps", int(self.max_steps))
         if self.tol is not None:
-            if not (isinstance(self.tol, int | float) and math.isfinite(self.tol)
-                    and self.tol > 0):
+            if not (real(self.tol) and math.isfinite(self.tol) and self.tol > 0):
                 bad("tol", "None or a finite number > 0", self.tol)
+            set_("tol", float(self.tol))
             tiny = 100 * np.finfo(float).eps
             if self.tol < tiny:
                 warnings.warn(f"TrainOptions.tol={self.tol:g} is below 100 eps = {tiny:.1e}; "
                               "the mapping norm may never get there in float64", stacklevel=3)
-        if self.batch_size is not None and not (
-            isinstance(self.batch_size, int | np.integer) and self.batch_size >= 1
-        ):
-            bad("batch_size", "None or an integer >= 1", self.batch_size)
-        if not (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas)):
+        if self.batch_size is not None:
+            if not (integral(self.batch_size) and self.batch_size >= 1):
+                bad("batch_size", "None or an integer >= 1", self.batch_size)
+            set_("batch_size", int(self.batch_size))
+        if not (isinstance(self.betas, tuple | list) and len(self.betas) == 2
+                and all(real(b) and 0.0 <= b < 1.0 for b in self.betas)):
             bad("betas", "a pair of numbers in [0, 1)", self.betas)
-        object.__setattr__(self, "betas", (float(self.betas[0]), float(self.betas[1])))
-        if not (math.isfinite(self.eps) and self.eps > 0):
+        set_("betas", (float(self.betas[0]), float(self.betas[1])))
+        if not (real(self.eps) and math.isfinite(self.eps) and self.eps > 0):
             bad("eps", "a finite number > 0", self.eps)
-        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay * self.lr < 1
-                and self.weight_decay >= 0):
-            bad("weight_decay", "a number >= 0 with lr * weight_decay < 1", self.weight_decay)
-        if self.seed is not None and not (isinstance(self.seed, int | np.integer)
-                                          and self.seed >= 0):
-            bad("seed", "None or an integer >= 0", self.seed)
+        set_("eps", float(self.eps))
+        if not (real(self.weight_decay) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0 and self.weight_decay * self.lr < 1):
+            bad("weight_decay", "a finite number >= 0 with lr * weight_decay < 1",
+                self.weight_decay)
+        set_("weight_decay", float(self.weight_decay))
+        if not isinstance(self.record_weights, bool | np.bool_):
+            bad("record_weights", "a bool", self.record_weights)
+        set_("record_weights", bool(self.record_weights))
+        if self.seed is not None:
+            if not (integral(self.seed) and self.seed >= 0):
+                bad("seed", "None or an integer >= 0", self.seed)
+            set_("seed", int(self.seed))
         steps = tuple(self.record_steps)
-        if any(isinstance(k, bool) or not isinstance(k, int | np.integer) for k in steps) \
-                or any(not 1 <= k <= self.max_steps for k in steps):
+        if any(not integral(k) for k in steps) or any(not 1 <= k <= self.max_steps for k in steps):
             bad("record_steps", f"integers in [1, max_steps={self.max_steps}]", self.record_steps)
-        object.__setattr__(self, "record_steps", tuple(sorted({int(k) for k in steps})))
+        set_("record_steps", tuple(sorted({int(k) for k in steps})))
         if self.noise is not None:
             if not isinstance(self.noise, HiddenNoise):
                 bad("noise", "None or a HiddenNoise", self.noise)
@@ -210,12 +233,18 @@ class TrainOptions:
             bad("dtype", '"float64" or "float32"', self.dtype)
         if self.dtype == "float32" and self.optimizer != "adamw":
             bad("dtype", '"float64" for optimizers other than adamw', self.dtype)
+        if not isinstance(self.allow_unstable, bool | np.bool_):
+            bad("allow_unstable", "a bool", self.allow_unstable)
+        set_("allow_unstable", bool(self.allow_unstable))
         if self.sparse not in _SPARSE_MODES:
             bad("sparse", f"one of {tuple(_SPARSE_MODES)}", self.sparse)
-        if not (isinstance(self.chunk_steps, int | np.integer) and self.chunk_steps >= 1):
+        if not (integral(self.chunk_steps) and self.chunk_steps >= 1):
             bad("chunk_steps", "an integer >= 1", self.chunk_steps)
-        if not (math.isfinite(self.divergence_factor) and self.divergence_factor >= 1):
+        set_("chunk_steps", int(self.chunk_steps))
+        if not (real(self.divergence_factor) and math.isfinite(self.divergence_factor)
+                and self.divergence_factor >= 1):
             bad("divergence_factor", "a finite number >= 1", self.divergence_factor)
+        set_("divergence_factor", float(self.divergence_factor))
         defaults = {f.name: f.default for f in fields(self)}
         ignored = []
         if self.optimizer != "adamw":

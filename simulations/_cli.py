@@ -1,13 +1,52 @@
-"""Shared command-line plumbing of the `simulations` entry points."""
+"""Shared command-line plumbing of the entry points: one-line errors, Ctrl-C, paths, numbers.
+
+Every entry point runs its `main` through `run_cli`, which turns the three ways a
+command can stop early into one line on stderr and an exit status
+(docs/usage.md#errors):
+
+* 2: the command as given cannot run (a bad flag value, path, store, or a size whose
+  memory estimate exceeds the machine); nothing was computed or modified.
+* 1: a failure while working (unreachable scheduler, store deleted mid-sweep, an output
+  that cannot be written); what was stored stays stored.
+* 130: interrupted by Ctrl-C (SIGINT), the shell convention 128 + 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OneLineErrorParser", "jsonable"]
+__all__ = [
+    "CliError",
+    "Interrupted",
+    "OneLineErrorParser",
+    "integer",
+    "jsonable",
+    "output_dir",
+    "run_cli",
+    "write_outputs",
+]
+
+# Exit status of an interrupted command: 128 + SIGINT (2), what shells report.
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A one-line error for the user; `status` is the exit status (1 or 2)."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with the line to print (e.g. how many runs were stored)."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -15,6 +54,98 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def run_cli(main: Callable[[list[str] | None], int], prog: str,
+            argv: list[str] | None = None) -> int:
+    """Run `main(argv)` and map CliError and Ctrl-C to one line on stderr and a status.
+
+    numba-compiled code cannot raise KeyboardInterrupt itself; when the signal lands while
+    numba calls back into Python it surfaces as a SystemError whose context is the
+    KeyboardInterrupt. That case is an interruption too, not a crash.
+    """
+    try:
+        return main(argv)
+    except CliError as error:
+        # Status 2 errors are found before any work, so no progress bar is on screen.
+        _say(f"{prog}: error: {error}", during_work=error.status != 2)
+        return error.status
+    except KeyboardInterrupt as interrupt:
+        _say(f"{prog}: {interrupt}" if str(interrupt) else f"{prog}: interrupted")
+        return EXIT_INTERRUPTED
+    except SystemError as error:
+        if isinstance(error.__context__, KeyboardInterrupt):
+            _say(f"{prog}: interrupted")
+            return EXIT_INTERRUPTED
+        raise
+
+
+def _say(line: str, during_work: bool = True) -> None:
+    # During work a progress bar may have left stderr mid-line (tqdm ends its lines with
+    # "\r" when stderr is not a terminal): start the message on a line of its own.
+    start = "\n" if during_work else ""
+    sys.stderr.write(start + line + "\n")
+    sys.stderr.flush()
+
+
+def integer(text: str) -> int:
+    """argparse type: an integer, also written like 1e5; refuses 2.5 and non-numbers."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not math.isfinite(value) or value != int(value):
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
+    return int(value)
+
+
+def output_dir(text: str | os.PathLike, flag: str = "--out") -> Path:
+    """Check, without creating anything, that `text` can be the output folder.
+
+    Checked before any work, so that a long run never fails at its end on an unusable
+    folder; `write_outputs` creates it when the outputs are written. An empty path is
+    refused rather than read as the current folder. CliError (status 2) names the path.
+    """
+    if str(text) == "":
+        raise CliError(f"{flag} must be a folder path; got an empty string "
+                       "(use '.' for the current folder)")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"{flag} {path}: exists and is not a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CliError(f"{flag} {path}: cannot be created, {existing} is not a folder")
+    # access(2) reports read-only file systems (EROFS) even to root.
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == path else f" (nearest existing folder {existing})"
+        raise CliError(f"{flag} {path}: not writable{where}")
+    return path
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def write_outputs(out: Path, write: Callable[[], list[str]]) -> list[str]:
+    """Run `write()` (which writes into `out`), recreating `out` if it vanished meanwhile.
+
+    The folder is created here, when there is something to write; one deleted during a
+    long run is simply recreated. Any other failure to write becomes
+    a one-line CliError (status 1) naming the folder.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return write()
+    except OSError as error:
+        name = error.filename or out
+        raise CliError(f"cannot write the outputs to {name} ({_reason(error)})",
+                       status=1) from None
 
 
 def jsonable(obj):

@@ -20,9 +20,13 @@ the presets is also faster than threading one small matrix product.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
+import logging
 import multiprocessing
+import numbers
 import os
+import signal
 import sys
 import threading
 import time
@@ -32,11 +36,12 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from ._cli import Interrupted
 from ._run import run_instance
-from ._specs import ExperimentSpec, canonical_key
+from ._specs import ExperimentSpec, canonical_key, check_step_sizes
 from ._store import ResultsStore
 
-__all__ = ["RunSummary", "available_cores", "run_all"]
+__all__ = ["RunSummary", "SchedulerError", "available_cores", "run_all"]
 
 # BLAS / OpenMP / numba threads per run (see the module docstring for why it is fixed).
 THREADS_PER_RUN = 1
@@ -54,6 +59,14 @@ _THREAD_ENV = (
 )
 # Seconds between checks, in a local worker, that the sweep's parent is still alive.
 _PARENT_POLL = 1.0
+# Seconds allowed to connect to a Dask scheduler, handshake included. A port that accepts
+# and never answers would otherwise hang forever (dask's own timeout covers only the TCP
+# connect), and a closed port would be retried for ~30 s.
+SCHEDULER_CONNECT_TIMEOUT = 10.0
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler could not be reached in time; the message names its address."""
 
 
 def available_cores() -> int:
@@ -138,7 +151,13 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def _init_local_worker(threads: int) -> None:
-    """ProcessPoolExecutor initializer: thread limits, and exit when the parent dies."""
+    """ProcessPoolExecutor initializer: thread limits, and exit when the parent dies.
+
+    Ctrl-C in a terminal sends SIGINT to the whole process group, workers included; a
+    worker would print its own KeyboardInterrupt traceback. Workers ignore it and the
+    parent, which alone reports the interruption, terminates them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_threads(threads)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
@@ -179,6 +198,55 @@ def _expand(specs: Iterable[ExperimentSpec]) -> list[tuple[str, ExperimentSpec, 
     return runs
 
 
+# Ctrl-C in a terminal signals the whole process group. A worker that receives it prints
+# its own traceback (a Dask worker process even while idle, before any initializer could
+# run), after the parent's one-line message. Workers are therefore started so that they
+# never see SIGINT; the parent alone reports the interruption and stops them.
+
+
+@contextlib.contextmanager
+def _spawning_without_sigint():
+    """Start processes here that never receive SIGINT, without losing a Ctrl-C meanwhile.
+
+    SIGINT is blocked in this thread, and a blocked-signal mask is inherited across fork
+    and exec, so in children started by this thread it stays pending forever. Blocking
+    alone does not stop Python: another thread may take the signal and the main thread
+    would raise mid-spawn, leaving a half-started child. So the handler only records a
+    Ctrl-C until the block ends, and it is raised then.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    pressed = []
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Processes started here, by any thread, ignore SIGINT for their whole life.
+
+    For Dask's LocalCluster, whose nannies start worker processes from Dask's own thread:
+    an ignored disposition is process-wide and inherited across exec, and Python keeps it.
+    A Ctrl-C pressed during these few seconds of cluster start-up is lost (press again).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _local_executor(workers: int) -> cf.Executor:
     # "spawn": never "fork" (the parent may hold BLAS/numba thread pools and a sqlite
     # handle), and not "forkserver" either: its server outlives a parent killed with
@@ -204,16 +272,21 @@ class _DaskExecutor:
                 "pip install 'incidental-polysemanticity[distributed]'"
             ) from exc
         self._cluster = None
+        self.client = None
         if scheduler == "local":
-            self._cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-            )
+            with _sigint_ignored():
+                self._cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    # Errors only: on Ctrl-C the cancelled tasks and the nannies killing
+                    # busy workers would each log a warning after the one-line message.
+                    silence_logs=logging.ERROR,
+                )
             self.client = Client(self._cluster)
         else:
-            self.client = Client(scheduler)
+            self.client = _connect(Client, scheduler, SCHEDULER_CONNECT_TIMEOUT)
 
     def submit(self, fn, *args):
         # pure=False: never deduplicate or cache by argument hash on the cluster; the
@@ -229,9 +302,41 @@ class _DaskExecutor:
     def shutdown(self) -> None:
         # Closing the client releases its futures; the scheduler drops the tasks
         # nobody holds, which cancels what had not run yet.
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _connect(client_class, address: str, timeout: float):
+    """A dask Client connected to `address` within `timeout` seconds, or SchedulerError.
+
+    The client is built in a daemon thread that is abandoned when the deadline passes:
+    dask's `timeout` bounds the TCP connect but not the handshake, so a port that accepts
+    and never answers would block the caller forever.
+    """
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            # Leave dask a margin inside our deadline so that its own error wins the race.
+            box["client"] = client_class(address, timeout=0.8 * timeout)
+        except BaseException as error:  # noqa: BLE001 - reported to the caller below
+            box["error"] = error
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise SchedulerError(
+            f"scheduler {address}: no answer within {timeout:g} s (it accepts connections "
+            "but does not speak the Dask protocol, or is overloaded)"
+        )
+    if "error" in box:
+        error = box["error"]
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SchedulerError(f"scheduler {address}: cannot connect ({detail})")
+    return box["client"]
 
 
 def run_all(
@@ -243,6 +348,7 @@ def run_all(
     fresh: bool = False,
     progress: bool = True,
     runner: Callable[[ExperimentSpec, int], dict] = run_instance,
+    allow_unstable: bool = False,
 ) -> RunSummary:
     """Run every (spec, instance) not yet stored, store each record as it completes.
 
@@ -260,16 +366,23 @@ def run_all(
         progress: show a tqdm bar (stderr) and print the summary line at the end.
         runner: the function computing one run, `runner(spec, instance) -> dict`;
             module-level so that it can be pickled. Default `run_instance`.
+        allow_unstable: run specs whose lr is at or above their optimizer's stability
+            bound (`_specs.check_step_sizes`) instead of refusing them; the report
+            flags their runs and excludes them from the counts.
 
     Returns a RunSummary whose records follow the order of `specs`, then instances.
 
-    Raises ValueError for bad arguments. An exception inside a run (other than a
-    diverging training, which is recorded with its status) cancels the remaining
-    runs and propagates; everything finished before it stays stored.
+    Raises ValueError for bad arguments (an unstable step size among them),
+    `StoreError` (a ValueError) for an unusable store, SchedulerError for a scheduler
+    not reached within SCHEDULER_CONNECT_TIMEOUT, StoreLostError when the store file is
+    deleted mid-sweep, and `Interrupted` (a KeyboardInterrupt whose message says how
+    many runs were stored) on Ctrl-C. An exception inside a run (other than a diverging
+    training, which is recorded with its status) cancels the remaining runs and
+    propagates; everything finished before it stays stored.
     """
     started = time.perf_counter()
     if workers is not None and (
-        not isinstance(workers, int) or isinstance(workers, bool) or workers < 1
+        not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1
     ):
         raise ValueError(f"workers must be None or an integer >= 1; got {workers!r}")
     if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
@@ -278,6 +391,9 @@ def run_all(
         )
     if not callable(runner):
         raise ValueError(f"runner must be callable; got {runner!r}")
+    if not isinstance(allow_unstable, bool):
+        raise ValueError(f"allow_unstable must be a bool; got {allow_unstable!r}")
+    check_step_sizes(specs, allow_unstable)
     cores = available_cores()
     workers = cores if workers is None else workers
     if scheduler is None and workers * THREADS_PER_RUN > cores:
@@ -293,22 +409,21 @@ def run_all(
         runs = _expand(specs)
         results: dict[str, dict] = {}
         if not fresh:
+            # One query for the stored keys, then one read per hit: linear in the runs.
+            stored = set(store.keys())
             for key, _, _ in runs:
-                record = store.get(key)
-                if record is not None:
-                    results[key] = record
+                if key in stored:
+                    results[key] = store.get(key)
         reused = len(results)
         todo = [(key, spec, instance) for key, spec, instance in runs if key not in results]
         if todo:
             try:
                 _compute(todo, results, store, workers, scheduler, progress, runner, reused)
             except KeyboardInterrupt:
-                print(
-                    f"interrupted: {len(results) - reused} new runs were stored in "
-                    f"{store.path}; rerun the same command to resume",
-                    file=sys.stderr,
-                )
-                raise
+                raise Interrupted(
+                    f"interrupted; {len(results) - reused} new runs stored in {store.path} "
+                    f"({len(results)} of {len(runs)} in all), resume with the same command"
+                ) from None
         ordered = tuple(results[key] for key, _, _ in runs)
         summary = RunSummary(
             done=len(todo),
@@ -349,10 +464,12 @@ def _compute(todo, results, store, workers, scheduler, progress, runner, reused)
         # Longest runs first (cost ~ n^2 m steps for a dense step): the sweep does not
         # end on one big run with idle workers, and the ETA errs on the long side.
         ordered = sorted(todo, key=lambda run: -_cost(run[1]))
-        futures = {
-            executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
-            for key, spec, instance in ordered
-        }
+        # A local pool starts its worker processes on submit.
+        with _spawning_without_sigint():
+            futures = {
+                executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
+                for key, spec, instance in ordered
+            }
         completed = (
             executor.as_completed(list(futures)) if scheduler else cf.as_completed(list(futures))
         )
@@ -369,4 +486,15 @@ def _compute(todo, results, store, workers, scheduler, progress, runner, reused)
         if scheduler:
             executor.shutdown()
         else:
+            if not ok:
+                _terminate_workers(executor)
             executor.shutdown(wait=ok, cancel_futures=not ok)
+
+
+def _terminate_workers(executor: cf.ProcessPoolExecutor) -> None:
+    # On Ctrl-C or an error, a run in progress would otherwise finish (minutes) before
+    # the pool lets the interpreter exit. Nothing is lost: only the parent writes the
+    # store, and a terminated run was not stored. `_processes` is the pool's private
+    # pid -> Process map; there is no public way to stop a running task.
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.terminate()

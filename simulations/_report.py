@@ -15,9 +15,9 @@ from scipy import stats
 
 import theory
 
-from ._specs import ExperimentSpec
+from ._specs import ExperimentSpec, is_unstable
 
-__all__ = ["ANCHORS", "report_rows", "slope_fits", "CI_LEVEL"]
+__all__ = ["ANCHORS", "EXCLUSION_REASONS", "exclusion", "report_rows", "slope_fits", "CI_LEVEL"]
 
 CI_LEVEL = 0.95  # two-sided confidence level of every interval in the report
 
@@ -45,14 +45,44 @@ def _mean_or_nan(values) -> float:
     return float(np.mean(finite)) if finite else math.nan
 
 
+# Why a run is left out of the counts, in the order the reasons are checked; each one
+# has a column `excluded_<reason>` in the report.
+EXCLUSION_REASONS = {
+    "failed": "training diverged or failed",
+    "unstable_lr": "lr at or above the optimizer's stability bound (--allow-unstable)",
+    "not_converged": "a tolerance was requested and not reached within the step budget",
+}
+
+
+def exclusion(spec: ExperimentSpec, record: dict) -> str | None:
+    """The reason (a key of EXCLUSION_REASONS) to leave `record` out of the counts, or None.
+
+    A count measured on weights that are still oscillating, diverging or short of the
+    requested convergence is not the count the theory predicts; it is reported as
+    excluded, never averaged in.
+    """
+    status = record.get("train_status")
+    if status not in ("converged", "max_steps") or record.get("window_count") is None:
+        return "failed"
+    if is_unstable(spec):
+        return "unstable_lr"
+    if spec.tol is not None and status != "converged":
+        return "not_converged"
+    return None
+
+
 def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
     """One row of the report: simulation summary of one spec next to the theory.
 
+    Only runs without an `exclusion` are measured; `measured_instances` counts them and
+    `excluded_<reason>` the others (`failed` repeats `excluded_failed`).
     z is (sim_mean - pred_exact) / (pred_exact_sd / sqrt(k)): the theory's own
     variance (docs/theory/collisions.md#variance), not the sample's, so a
     spread that differs from the sign-bin model shows up too.
     """
-    ok = [r for r in records if r.get("window_count") is not None]
+    reasons = [exclusion(spec, r) for r in records]
+    ok = [r for r, why in zip(records, reasons, strict=True) if why is None]
+    excluded = {f"excluded_{key}": reasons.count(key) for key in EXCLUSION_REASONS}
     window = np.array([r["window_count"] for r in ok], dtype=float)
     assignment = np.array([r["assignment_count"] for r in ok], dtype=float)
     mean, low, high = _t_interval(window) if ok else (math.nan,) * 3
@@ -73,7 +103,9 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
         "tol": spec.tol,
         "instances": spec.instances,
         "measured_instances": k,
-        "failed": len(records) - k,
+        "excluded": len(records) - k,
+        **excluded,
+        "failed": excluded["excluded_failed"],
         "sim_mean": mean,
         "sim_ci_low": low,
         "sim_ci_high": high,

@@ -14,7 +14,7 @@ import numpy as np
 
 from dynamics import TrainOptions, init_weights, measure, train
 
-from ._specs import ExperimentSpec, canonical_key, instance_seed, package_version
+from ._specs import ExperimentSpec, canonical_key, instance_seed, is_unstable, package_version
 
 __all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
 
@@ -46,6 +46,9 @@ def train_options(spec: ExperimentSpec) -> TrainOptions:
         kwargs["weight_decay"] = spec.weight_decay
     if spec.optimizer == "sgd":
         kwargs["batch_size"] = spec.batch_size
+    # the sweep refused unstable specs unless --allow-unstable (check_step_sizes); the engine
+    # refuses them too unless told, and then flags their records
+    kwargs["allow_unstable"] = is_unstable(spec)
     return TrainOptions(**kwargs)
 
 

@@ -42,6 +42,11 @@ __all__ = [
     "SPEC_FIELDS",
     "build_specs",
     "canonical_key",
+    "check_step_sizes",
+    "is_unstable",
+    "overridden",
+    "resolve_grid",
+    "step_size_bound",
     "instance_seed",
     "package_version",
 ]
@@ -256,16 +261,25 @@ class PresetGrid:
     # One line for --help and docs.
     description: str = ""
 
+    @property
+    def size(self) -> int:
+        """Number of grid points before duplicates are removed (len(n) len(m) len(lam))."""
+        return len(self.n) * len(self.m) * len(self.lam)
+
     def specs(self) -> list[ExperimentSpec]:
-        """Every grid point as an ExperimentSpec, duplicates removed, order preserved."""
-        out = []
-        for n in self.n:
-            for m in self.m:
-                for lam in self.lam:
-                    spec = ExperimentSpec(n=n, m=m, lam=lam, **dict(self.common))
-                    if spec not in out:
-                        out.append(spec)
-        return out
+        """Every grid point as an ExperimentSpec, duplicates removed, order preserved.
+
+        Linear in the number of grid points: duplicates are found by hashing (specs are
+        frozen dataclasses), not by scanning the list built so far.
+        """
+        common = dict(self.common)
+        out = (
+            ExperimentSpec(n=n, m=m, lam=lam, **common)
+            for n in self.n
+            for m in self.m
+            for lam in self.lam
+        )
+        return list(dict.fromkeys(out))
 
 
 # E3's neuron grid: m = 256..4096 step 256 (PAPER.md 6).
@@ -402,6 +416,17 @@ def build_specs(
 ) -> list[ExperimentSpec]:
     """The specs of a preset with flag overrides applied (see docs/usage.md#flags).
 
+    `resolve_grid(preset, overrides).specs()`; see `resolve_grid` for the arguments.
+    """
+    return resolve_grid(preset, overrides).specs()
+
+
+def resolve_grid(preset: str = DEFAULT_PRESET, overrides: Mapping | None = None) -> PresetGrid:
+    """The grid of a preset with flag overrides applied, before any spec is built.
+
+    Lets a caller check the grid's size (`PresetGrid.size`, the largest n m) before
+    building what may be millions of specs.
+
     Main arguments:
         preset: a name in PRESETS.
         overrides: keys from OVERRIDE_KEYS; a value of None means "not given" (so an
@@ -414,7 +439,8 @@ def build_specs(
                 adamw sets the paper's 0.01; it does not change lr.
             tol: a tolerance > 0, or 0 for "no tolerance, run exactly `steps`".
 
-    Returns the specs in grid order (n, then m, then lam), without duplicates.
+    Returns the resolved PresetGrid; its `specs()` are in grid order (n, then m, then
+    lam), without duplicates.
 
     Raises ValueError for an unknown preset, an unknown override key, a bad value
     (naming the field) or an empty grid.
@@ -454,7 +480,75 @@ def build_specs(
     for name, values in axes.items():
         if not values:
             raise ValueError(f"the grid is empty: no values for {name}")
-    return replace(grid, n=axes["n"], m=axes["m"], lam=axes["lam"], common=common).specs()
+    # Validate every shared field and lam value now (n and m are checked above), so a bad
+    # value is reported before anything is sized or built.
+    for lam in axes["lam"]:
+        ExperimentSpec(n=max(axes["n"]), m=axes["m"][0], lam=lam, **common)
+    return replace(grid, n=axes["n"], m=axes["m"], lam=axes["lam"], common=common)
+
+
+def overridden(preset: str, grid: PresetGrid) -> list[str]:
+    """What `grid` changed of `preset`'s own values, as "name old -> new" strings.
+
+    Printed by the CLI and kept in the report, so that no explicit flag silently loses
+    to a preset, nor a preset value silently to a flag.
+    """
+    base = resolve_grid(preset, {})
+    changes = []
+    for name in ("n", "m", "lam"):
+        old, new = getattr(base, name), getattr(grid, name)
+        if old != new:
+            changes.append(f"{name} {_short(old)} -> {_short(new)}")
+    for name in sorted(set(base.common) | set(grid.common)):
+        old, new = base.common.get(name), grid.common.get(name)
+        if old != new:
+            changes.append(f"{name} {old!r} -> {new!r}")
+    return changes
+
+
+def _short(values: tuple) -> str:
+    if len(values) <= 4:
+        return ",".join(f"{v:g}" for v in values)
+    return f"{values[0]:g},{values[1]:g},...,{values[-1]:g} ({len(values)} values)"
+
+
+def step_size_bound(spec: ExperimentSpec) -> float:
+    """The optimizer's stability bound on lr for this spec (docs/dynamics/training.md#step-size).
+
+    `dynamics.gd_step_size_bound` with the spec's n and batch size (full batch when
+    None): 1/4 for gd and prox-gd, b/(4n) for sgd, inf for adamw.
+    """
+    from dynamics import gd_step_size_bound
+
+    return gd_step_size_bound(spec.optimizer, spec.n, spec.batch_size or spec.n)
+
+
+def is_unstable(spec: ExperimentSpec) -> bool:
+    """Whether the spec's lr is at or above its optimizer's stability bound."""
+    return spec.lr >= step_size_bound(spec)
+
+
+def check_step_sizes(specs: Iterable[ExperimentSpec], allow_unstable: bool = False) -> None:
+    """Refuse specs whose lr is at or above the stability bound, unless `allow_unstable`.
+
+    Above the bound (prox-)GD oscillates or diverges instead of following the gradient
+    flow (docs/dynamics/training.md#step-size), so its counts are not the theory's. With
+    `allow_unstable` such runs are computed, then flagged and excluded from the counts by
+    the report. Raises ValueError naming the first offending lr and its bound.
+    """
+    for spec in specs:
+        if not isinstance(spec, ExperimentSpec):
+            raise ValueError(
+                f"specs must contain ExperimentSpec objects; got {type(spec).__name__}"
+            )
+        if not allow_unstable and is_unstable(spec):
+            raise ValueError(
+                f"lr {spec.lr:g} is at or above the {spec.optimizer} stability bound "
+                f"lr < {step_size_bound(spec):g} at n={spec.n} "
+                "(docs/dynamics/training.md#step-size): runs would oscillate or diverge; "
+                "use a smaller lr, or --allow-unstable to run them flagged and excluded "
+                "from the counts"
+            )
 
 
 # Field names, for consumers that flatten specs into records.

@@ -15,10 +15,17 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from ._specs import package_version
 
-__all__ = ["ResultsStore", "SCHEMA_VERSION"]
+__all__ = [
+    "ResultsStore",
+    "SCHEMA_VERSION",
+    "StoreError",
+    "StoreLostError",
+    "default_store_path",
+]
 
 # Layout version of the tables below; bump on an incompatible change.
 SCHEMA_VERSION = 1
@@ -38,6 +45,10 @@ CREATE TABLE IF NOT EXISTS runs (
 
 # Seconds a writer waits for another connection's lock before failing.
 _BUSY_TIMEOUT = 60.0
+# The first 16 bytes of every SQLite 3 database file (sqlite.org/fileformat.html).
+_SQLITE_HEADER = b"SQLite format 3\x00"
+# Value of meta.application in a results store: how a store is told from other databases.
+_MARKER = "incidental-polysemanticity results store"
 
 
 def _encode(record: Mapping) -> str:
@@ -51,41 +62,131 @@ def _encode(record: Mapping) -> str:
         raise ValueError(f"record must be JSON-able without NaN/inf: {exc}") from exc
 
 
+class StoreError(ValueError):
+    """The store path cannot be used as a results store; the message names the path."""
+
+
+class StoreLostError(RuntimeError):
+    """The store file was deleted or replaced while it was open."""
+
+
+def _refuse(path: Path, why: str) -> StoreError:
+    return StoreError(f"store {path}: {why}")
+
+
+def _recognise(path: Path) -> bool | None:
+    """Whether the existing file at `path` is a results store, read-only.
+
+    Returns True for a store that carries `_MARKER`; None for an empty (0-byte) file,
+    which becomes a new store; False for a store written before the marker existed
+    (schema 1: exactly the tables meta and runs, meta holding schema_version and
+    created_with_version). Raises StoreError for anything else, without having written
+    a byte: the file is opened with sqlite's `mode=ro`.
+    """
+    if path.is_dir():
+        raise _refuse(path, "is a folder, not a results store file")
+    if not path.is_file():
+        raise _refuse(path, "is not a regular file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        raise _refuse(path, f"cannot be read ({error.strerror})") from None
+    if not header:
+        # An empty file holds nothing to protect, and sqlite reads it as an empty
+        # database (a reader polling a store before its first write creates one).
+        return None
+    if header != _SQLITE_HEADER:
+        raise _refuse(path, "is not an SQLite database, not a results store; refusing to "
+                            "modify it")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT)
+        try:
+            tables = {t for (t,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            meta = dict(conn.execute("SELECT name, value FROM meta")) if "meta" in tables else {}
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        raise _refuse(path, f"cannot be opened as an SQLite database ({error})") from None
+    if meta.get("application") == _MARKER:
+        marked = True
+    elif tables == {"meta", "runs"} and {"schema_version", "created_with_version"} <= set(meta):
+        marked = False
+    else:
+        listed = ", ".join(sorted(tables)) or "none"
+        raise _refuse(path, f"is another program's SQLite database (tables: {listed}), "
+                            "not a results store; refusing to modify it")
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        raise _refuse(path, f"has store schema {meta.get('schema_version')}, this package "
+                            f"reads schema {SCHEMA_VERSION}")
+    return marked
+
+
 class ResultsStore:
     """A sqlite3 file of outcome records, one per canonical key.
 
     Main arguments:
         path: the database file; parent directories are created.
 
+    An existing file is first opened read-only and recognised as a results store (its
+    `meta` table carries this package's marker); only then is it opened for writing.
+    Anything else (a folder, a file that is not a database, another program's
+    database, an unreadable or unwritable path) raises `StoreError`, a ValueError whose
+    one-line message names the path, and the file is left untouched.
+
     The database runs in WAL mode with `synchronous=FULL`: each `put` is one
     transaction that is on disk when `put` returns, so a crash or power loss never
-    loses a stored run nor leaves a partial one. Use as a context manager or call
-    `close()`. Not shared across processes by design: the parent of a sweep is the
-    only writer (other readers are safe).
+    loses a stored run nor leaves a partial one. `put` raises `StoreLostError` if the
+    file was deleted or replaced since it was opened (its runs would otherwise go to
+    an unlinked file and vanish). Use as a context manager or call `close()`. Not
+    shared across processes by design: the parent of a sweep is the only writer (other
+    readers are safe).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         if not isinstance(path, (str, os.PathLike)) or str(path) == "":
             raise ValueError(f"path must be a non-empty file path; got {path!r}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = None
+        marked = _recognise(self.path) if self.path.exists() else None
+        if not self.path.exists():
+            self._create_parent()
+        elif not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):
+            # WAL mode writes PATH-wal and PATH-shm next to the file.
+            raise _refuse(self.path, "exists but is not writable here (file or its folder)")
+        try:
+            self._open(marked)
+        except sqlite3.Error as error:
+            self.close()
+            raise _refuse(self.path, f"cannot be opened for writing ({error})") from None
+        self._inode = os.stat(self.path).st_ino
+
+    def _create_parent(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _refuse(self.path, f"cannot create its folder ({error.strerror})") from None
+        if not os.access(self.path.parent, os.W_OK):
+            raise _refuse(self.path, f"cannot create it: folder {self.path.parent} is not "
+                                     "writable")
+
+    def _open(self, marked: bool | None) -> None:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per put.
         self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL (not NORMAL): in WAL mode NORMAL may lose the last commits on power loss.
         self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        self._init_meta()
+        if marked is None:
+            self._conn.executescript(_SCHEMA)
+        if not marked:
+            self._init_meta()
 
     def _init_meta(self) -> None:
         with self._transaction():
-            stored = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
-            if "schema_version" in stored and int(stored["schema_version"]) != SCHEMA_VERSION:
-                raise ValueError(
-                    f"path {self.path} has store schema {stored['schema_version']}, "
-                    f"this package reads schema {SCHEMA_VERSION}"
-                )
             defaults = {
+                "application": _MARKER,
                 "schema_version": str(SCHEMA_VERSION),
                 "created_with_version": package_version(),
                 "created": repr(time.time()),
@@ -155,10 +256,23 @@ class ResultsStore:
         if not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty string; got {key!r}")
         payload = _encode(record)
+        self._check_not_lost()
         with self._transaction():
             self._conn.execute(
                 "INSERT OR REPLACE INTO runs (key, version, record, written) VALUES (?, ?, ?, ?)",
                 (key, package_version(), payload, time.time()),
+            )
+
+    def _check_not_lost(self) -> None:
+        try:
+            same = os.stat(self.path).st_ino == self._inode
+        except OSError:
+            same = False
+        if not same:
+            raise StoreLostError(
+                f"the results store {self.path} was deleted or replaced while open; "
+                "stopping (runs written to it are gone; choose a --store outside folders "
+                "that get cleaned)"
             )
 
     # -- lifetime ------------------------------------------------------------------
@@ -177,3 +291,16 @@ class ResultsStore:
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.path)!r})"
+
+
+def default_store_path() -> Path:
+    """Where sweeps store their runs unless told otherwise: one store per user.
+
+    `$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite` (default
+    `~/.local/share/...`). It lives outside every output folder on purpose: deleting or
+    cleaning an output folder, even mid-sweep, loses no stored run
+    (docs/usage.md#results-store). Keys include every setting and the package version,
+    so one store serves every preset.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "incidental-polysemanticity" / "store.sqlite"

@@ -21,14 +21,33 @@ from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
-from ._cli import OneLineErrorParser, jsonable
-from ._executors import run_all
-from ._report import ANCHORS, CI_LEVEL, report_rows, slope_fits
-from ._specs import DEFAULT_PRESET, PRESETS, build_specs, instance_seed, package_version
+from . import _memory
+from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
+from ._cli import write_outputs as _write_outputs
+from ._executors import SchedulerError, available_cores, run_all
+from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
+from ._specs import (
+    DEFAULT_PRESET,
+    PRESETS,
+    PresetGrid,
+    check_step_sizes,
+    instance_seed,
+    is_unstable,
+    overridden,
+    package_version,
+    resolve_grid,
+)
+from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
+
+PROG = "python -m simulations.compare"
 
 # Smoke mode (--quick): the chosen experiment's optimizer and settings on a tiny
-# grid, so that the whole pipeline runs in seconds. Not a measurement.
-SMOKE = {"n": [16], "m": [16, 32, 64], "instances": 4, "max_steps": 4000}
+# grid, so that the whole pipeline runs in seconds. Not a measurement. The step cap
+# applies only without an explicit --steps. With the quick preset's tol, prox-gd at
+# n = 16 converged in 5977, 6953 and 6362 steps on average at m = 16, 32, 64 (4
+# instances each, all converged); a cap of 20 000 leaves about 3x margin, and runs stop
+# at convergence, so the cap costs nothing when it is not reached.
+SMOKE = {"n": [16], "m": [16, 32, 64], "instances": 4, "max_steps": 20_000}
 
 # Columns of the printed table: (header, row key, format).
 _TABLE = [
@@ -37,6 +56,7 @@ _TABLE = [
     ("lam", "lam", "g"),
     ("optimizer", "optimizer", "s"),
     ("k", "measured_instances", "d"),
+    ("excl.", "excluded", "d"),
     ("sim mean", "sim_mean", ".2f"),
     ("95% CI", None, None),
     ("assign.", "sim_mean_assignment", ".2f"),
@@ -53,39 +73,73 @@ _TABLE = [
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(
-        prog="python -m simulations.compare",
+        prog=PROG,
         description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
     )
     p.add_argument("preset", nargs="?", default=DEFAULT_PRESET, help=f"one of {sorted(PRESETS)}")
-    p.add_argument("--n", type=int, nargs="+", help="feature counts (replaces the preset's n)")
-    p.add_argument("--m", type=int, nargs="+", help="neuron counts (replaces the preset's m)")
-    p.add_argument("--m-range", type=int, nargs=3, metavar=("START", "STOP", "STEP"))
+    p.add_argument("--n", type=integer, nargs="+", help="feature counts (replaces the preset's n)")
+    p.add_argument("--m", type=integer, nargs="+", help="neuron counts (replaces the preset's m)")
+    p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"))
     p.add_argument("--lam", type=float, nargs="+", help="L1 coefficients, code units")
     p.add_argument("--optimizer", help="prox-gd, gd, sgd or adamw")
     p.add_argument("--lr", type=float, help="step size on the code loss")
-    p.add_argument("--steps", type=int, help="maximum steps (exact steps without --tol)")
+    p.add_argument("--steps", type=integer, help="maximum steps (exact steps without --tol)")
     p.add_argument("--tol", type=float, help="convergence tolerance; 0 = none")
-    p.add_argument("--instances", type=int, help="independent initialisations per grid point")
-    p.add_argument("--seed", type=int, help="master seed")
-    p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    p.add_argument("--instances", type=integer,
+                   help="independent initialisations per grid point")
+    p.add_argument("--seed", type=integer, help="master seed")
+    p.add_argument("--workers", type=integer, help="local worker processes (default: cores)")
     p.add_argument("--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster")
-    p.add_argument("--out", type=Path, help="output folder (default ./results/PRESET)")
-    p.add_argument("--store", type=Path, help="results store (default OUT/results.sqlite)")
+    p.add_argument("--out", help="output folder (default ./results/PRESET)")
+    p.add_argument("--store", help="results store (default "
+                   "$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite)")
+    p.add_argument("--allow-unstable", action="store_true",
+                   help="run an lr at or above the optimizer's stability bound; its runs are "
+                   "flagged and excluded from the counts (default: refuse)")
     p.add_argument("--fresh", action="store_true", help="recompute and overwrite stored runs")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--quick", action="store_true", help="smoke mode: a tiny grid, seconds")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke mode: a tiny grid, seconds (explicit flags win)")
     return p
 
 
 def _overrides(args: argparse.Namespace) -> dict:
+    """The flags as build_specs overrides; --quick fills what no explicit flag gave."""
     keys = ("n", "m", "m_range", "lam", "optimizer", "lr", "steps", "tol", "instances", "seed")
     out = {k: getattr(args, k) for k in keys}
     if args.quick:
-        out.update({k: out[k] or SMOKE[k] for k in ("n", "instances")})
+        for k in ("n", "instances"):
+            if out[k] is None:
+                out[k] = SMOKE[k]
         if out["m"] is None and out["m_range"] is None:
             out["m"] = SMOKE["m"]
     return out
+
+
+def _grid(args: argparse.Namespace) -> PresetGrid:
+    grid = resolve_grid(args.preset, _overrides(args))
+    if args.quick and args.steps is None:
+        # The smoke cap applies only when --steps was not given: explicit flags win.
+        steps = min(grid.common["steps"], SMOKE["max_steps"])
+        grid = replace(grid, common={**grid.common, "steps": steps})
+    return grid
+
+
+def memory_estimate(grid: PresetGrid, workers: int, local: bool, figures: bool) -> float:
+    """Peak bytes of a sweep over `grid`, from the measured constants of simulations/_memory.py.
+
+    The parent holds one record per run (size a + b n) and, for the E4 figure, retrains
+    the largest spec; each local worker trains one spec at a time (bytes per weight n m).
+    A remote cluster's workers use their own machines' memory, not this one's.
+    """
+    runs = grid.size * grid.common.get("instances", 1)
+    largest = max(grid.n) * max(grid.m)
+    per_record = _memory.RECORD_BYTES_FIXED + _memory.RECORD_BYTES_PER_FEATURE * max(grid.n)
+    train = _memory.TRAIN_BYTES_PER_WEIGHT * largest
+    parent = _memory.PROCESS_BASELINE + runs * per_record + (train if figures else 0)
+    workers = min(workers, runs) if local else 0
+    return parent + workers * (_memory.PROCESS_BASELINE + train)
 
 
 def _provenance(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -124,8 +178,15 @@ def format_table(rows: list[dict], fits: list[dict]) -> str:
     widths = [max(len(c[i]) for c in cells) for i in range(len(_TABLE))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     lines.append("")
+    excluded = {k: sum(r[f"excluded_{k}"] for r in rows) for k in EXCLUSION_REASONS}
+    if any(excluded.values()):
+        lines.append(
+            "excl.: runs left out of k and of every count: "
+            + "; ".join(f"{v} {EXCLUSION_REASONS[k]}" for k, v in excluded.items() if v)
+        )
     lines.append(
-        "sim mean: window rule |w| in [0.8, 1.2] (PAPER.md 4.4); assign.: dominant-neuron rule; "
+        "sim mean: window rule |w| in [0.8, 1.2] (arXiv 2312.03096, docs/paper.md); "
+        "assign.: dominant-neuron rule; "
         f"CI: {CI_LEVEL:.0%} Student-t; z uses the exact model's SD."
     )
     for key, anchor in ANCHORS.items():
@@ -185,8 +246,12 @@ def _figures(out: Path, specs, rows: list[dict]) -> list[str]:
     from ._compare_figures import figure_e3, figure_e4, figure_e5
 
     made = {"e3_count_vs_m": figure_e3(rows)}
-    cross, label = _e4_matrix(specs, rows)
-    made["e4_init_vs_final"] = figure_e4(cross, rows, label)
+    # E4 retrains one instance; a spec at or above the stability bound (--allow-unstable)
+    # would show a diverging run, not the theory's picture, and is never used for it.
+    stable = [s for s in specs if not is_unstable(s)]
+    if stable:
+        cross, label = _e4_matrix(stable, rows)
+        made["e4_init_vs_final"] = figure_e4(cross, rows, label)
     if len({r["lam"] for r in rows}) > 1:
         made["e5_count_vs_m_per_lambda"] = figure_e5(rows)
     made["e1_sparsification"] = _e1_figure()
@@ -201,28 +266,64 @@ def _figures(out: Path, specs, rows: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.preset not in PRESETS:
         parser.error(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be an integer >= 1; got {args.workers}")
     try:
-        specs = build_specs(args.preset, _overrides(args))
-        if args.quick:
-            specs = [replace(s, steps=min(s.steps, SMOKE["max_steps"])) for s in specs]
+        grid = _grid(args)
     except ValueError as error:
         parser.error(str(error))
-    out = args.out or Path("results") / (args.preset + ("-smoke" if args.quick else ""))
-    out.mkdir(parents=True, exist_ok=True)
-    store = args.store or out / "results.sqlite"
+    workers = args.workers or available_cores()
+    local = args.scheduler in (None, "local")
+    estimate = memory_estimate(grid, workers, local, figures=not args.no_figures)
+    try:
+        _memory.check_memory(estimate, f"this sweep ({grid.size * grid.common['instances']} "
+                                       f"runs, largest n*m = {max(grid.n) * max(grid.m)}, "
+                                       f"{workers if local else 0} local workers)")
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    try:
+        specs = grid.specs()
+        check_step_sizes(specs, args.allow_unstable)
+    except ValueError as error:
+        parser.error(str(error))
+    default_out = Path("results") / (args.preset + ("-smoke" if args.quick else ""))
+    out = output_dir(default_out if args.out is None else args.out)
+    if args.store == "":
+        raise CliError("--store must be a file path; got an empty string")
+    try:
+        store = ResultsStore(default_store_path() if args.store is None else args.store)
+    except StoreError as error:
+        raise CliError(str(error)) from None
+    changes = overridden(args.preset, grid)
     try:
         summary = run_all(
-            specs, store=store, workers=args.workers, scheduler=args.scheduler, fresh=args.fresh
+            specs,
+            store=store,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            fresh=args.fresh,
+            allow_unstable=args.allow_unstable,
         )
+    except (SchedulerError, StoreLostError) as error:
+        raise CliError(str(error), status=1) from None
     except ValueError as error:
-        parser.error(str(error))
-    except KeyboardInterrupt:
-        return 130
+        raise CliError(str(error)) from None
+    finally:
+        store.close()
+    return _report(args, argv, specs, summary, out, store.path, changes)
+
+
+def _report(args, argv, specs, summary, out: Path, store_path: Path, changes) -> int:
     rows = report_rows(specs, summary.records)
     fits = slope_fits(rows)
     report = {
@@ -230,20 +331,34 @@ def main(argv: list[str] | None = None) -> int:
         "fits": fits,
         "anchors": ANCHORS,
         "runs": {"done": summary.done, "reused": summary.reused, "failed": summary.failed},
+        "excluded": {k: sum(r[f"excluded_{k}"] for r in rows) for k in EXCLUSION_REASONS},
+        "store": str(store_path),
+        "overrides": changes,
         "provenance": _provenance(args, argv),
     }
-    if not args.no_figures:
-        report["figures"] = _figures(out, specs, rows)
+
+    def write() -> list[str]:
+        if not args.no_figures:
+            report["figures"] = _figures(out, specs, rows)
+        clean = jsonable(report)
+        (out / "report.json").write_text(json.dumps(clean, indent=1))
+        _write_csv(out / "results.csv", clean["rows"])
+        return [str(out / "results.csv"), str(out / "report.json")]
+
+    # The runs are in the store already; only the report files are at risk here.
+    _write_outputs(out, write)
     report = jsonable(report)
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    _write_csv(out / "results.csv", report["rows"])
     if args.json:
         print(json.dumps(report))
     else:
+        if changes:
+            source = "--quick and flags" if args.quick else "flags"
+            print(f"{source} override preset {args.preset!r}: " + "; ".join(changes) + "\n")
         print(format_table(rows, fits))
         print(
             f"\nwrote {out / 'results.csv'}, {out / 'report.json'}"
             + (", figures" if not args.no_figures else "")
+            + f"; runs stored in {store_path}"
         )
     return 0
 

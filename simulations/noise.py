@@ -44,12 +44,24 @@ from dynamics import (
     polysemantic_neurons,
     train,
 )
-from simulations._cli import OneLineErrorParser
+from simulations import _memory
+from simulations._cli import (
+    CliError,
+    Interrupted,
+    OneLineErrorParser,
+    integer,
+    output_dir,
+    run_cli,
+    write_outputs,
+)
 from theory import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
 
 __all__ = ["PARTS", "NoiseConfig", "run_noise_experiments", "main"]
 
 PARTS = ("e2", "kdraws", "phase", "counts")
+PROG = "python -m simulations.noise"
+# Config fields that --steps replaces.
+_STEP_FIELDS = ("e2_steps", "k_steps", "phase_steps", "count_steps")
 
 
 @dataclass(frozen=True)
@@ -387,8 +399,18 @@ def summary(results: dict) -> dict:
     return s
 
 
+def memory_estimate(cfg: NoiseConfig, parts) -> float:
+    """Peak bytes of the run, from the measured constants of simulations/_memory.py.
+
+    Only `e2_instances` (--instances) scales memory with a user's number: the e2 and
+    kdraws parts hold (instances, n, m) weights, noise draws and per-instance records.
+    The other parts have fixed sizes and steps do not allocate (records are log-spaced).
+    """
+    scaled = cfg.e2_instances if {"e2", "kdraws"} & set(parts) else 0
+    return _memory.PROCESS_BASELINE + _memory.NOISE_BYTES_PER_INSTANCE * scaled
+
+
 def _write(results: dict, out: Path, figures: bool) -> list[str]:
-    out.mkdir(parents=True, exist_ok=True)
     (out / "noise_results.json").write_text(json.dumps(results, indent=1))
     written = [str(out / "noise_results.json")]
     if figures:
@@ -417,15 +439,18 @@ def _write(results: dict, out: Path, figures: bool) -> list[str]:
 
 
 def _parse(argv) -> argparse.Namespace:
-    p = OneLineErrorParser(prog="python -m simulations.noise", description=__doc__.split("\n\n")[0])
+    p = OneLineErrorParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and step counts")
-    p.add_argument("--seed", type=int, default=13, help="master seed (default 13, as the paper)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="override the step count of every part (default: 1e5 for every part)")
-    p.add_argument("--instances", type=int, default=None, help="override e2 instances (5)")
-    p.add_argument("--out", type=Path, default=Path("results/noise"),
+    p.add_argument("--seed", type=integer, default=13,
+                   help="master seed, integer >= 0 (default 13, as the paper)")
+    p.add_argument("--steps", type=integer, default=None,
+                   help="override the step count of every part, also under --quick "
+                   "(default: 1e5 for every part)")
+    p.add_argument("--instances", type=integer, default=None,
+                   help="override e2 instances (5), also under --quick")
+    p.add_argument("--out", default="results/noise",
                    help="output directory for JSON and figures (default results/noise)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
@@ -434,13 +459,19 @@ def _parse(argv) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on bad arguments)."""
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv) -> int:
     parser, args = _parse(argv)
     parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
     bad = [x for x in parts if x not in PARTS]
     if bad or not parts:
         parser.error(f"--parts must be a comma-separated subset of {','.join(PARTS)}, got "
                      f"{args.parts!r}")
+    if args.seed < 0:
+        parser.error(f"--seed must be an integer >= 0, got {args.seed}")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be an integer >= 1, got {args.steps}")
     if args.instances is not None and args.instances < 2:
@@ -449,17 +480,35 @@ def main(argv=None) -> int:
     cfg = NoiseConfig(seed=args.seed)
     if args.quick:
         cfg = replace(cfg, **QUICK)
+    explicit = {}
     if args.steps is not None:
-        cfg = replace(cfg, e2_steps=args.steps, k_steps=args.steps, phase_steps=args.steps,
-                      count_steps=args.steps)
+        explicit.update({name: args.steps for name in _STEP_FIELDS})
     if args.instances is not None:
-        cfg = replace(cfg, e2_instances=args.instances)
-    results = run_noise_experiments(cfg, parts, progress=not args.no_progress)
-    written = _write(results, args.out, figures=not args.no_figures)
+        explicit["e2_instances"] = args.instances
+    changed = [f"{k} {getattr(cfg, k)} -> {v}" for k, v in explicit.items()
+               if getattr(cfg, k) != v]
+    cfg = replace(cfg, **explicit)
+    try:
+        _memory.check_memory(memory_estimate(cfg, parts), f"--instances {cfg.e2_instances}")
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    out = output_dir(args.out)
+    note = ""
+    if changed:
+        source = "--quick" if args.quick else "default"
+        note = f"explicit flags override the {source} values: " + "; ".join(changed)
+    try:
+        results = run_noise_experiments(cfg, parts, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; nothing was written (outputs are written at the "
+                          "end), rerun the same command") from None
+    written = write_outputs(out, lambda: _write(results, out, figures=not args.no_figures))
     s = summary(results)
     if args.json:
-        print(json.dumps({"summary": s, "written": written}, indent=1))
+        print(json.dumps({"summary": s, "overrides": changed, "written": written}, indent=1))
     else:
+        if note:
+            print(note)
         for key, val in s.items():
             print(f"{key}: {val}")
         print("wrote: " + ", ".join(written))

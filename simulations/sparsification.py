@@ -21,7 +21,17 @@ from pathlib import Path
 import numpy as np
 
 from dynamics._sparsity_flow import LAM_MAX, SparsificationOptions, integrate_sparsification
-from simulations._cli import OneLineErrorParser, jsonable
+from simulations import _memory
+from simulations._cli import (
+    CliError,
+    Interrupted,
+    OneLineErrorParser,
+    integer,
+    jsonable,
+    output_dir,
+    run_cli,
+    write_outputs,
+)
 from theory.sparsification import (
     SIGMA0_PAPER,
     mean_field,
@@ -31,10 +41,12 @@ from theory.sparsification import (
     t_full_distribution,
 )
 
+PROG = "python -m simulations.sparsification"
 METHODS = ("exact", "ode", "euler")
-# Largest m each method is allowed at from the CLI: `ode` restarts at deaths and its steps are
-# bounded by stiffness (about 1 min at m = 1e4, several at 1e5); Euler is O(m') per step.
-MAX_M = {"exact": 200_000_000, "ode": 100_000, "euler": 10_000_000}
+# Largest m each method is allowed at from the CLI, for run time: `ode` restarts at deaths
+# and its steps are bounded by stiffness (about 1 min at m = 1e4, several at 1e5); Euler
+# is O(m') per step. `exact` is limited by memory only (memory_estimate).
+MAX_M = {"ode": 100_000, "euler": 10_000_000}
 # Mean field is reported only where it is meaningful: at least this many survivors.
 MF_MIN_SURVIVORS = 10
 
@@ -69,46 +81,50 @@ def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
 
     stages = ["draw", "t_full prediction"] + list(methods) + ["theory"]
     bar = tqdm(total=len(stages), desc="E1", disable=not progress, file=sys.stderr)
-    timings = {}
+    # Closed in `finally`: a bar left open on Ctrl-C would redraw itself after the
+    # one-line message when the interpreter exits.
+    try:
+        timings = {}
 
-    def tick(name, t0):
-        timings[name] = time.perf_counter() - t0
-        bar.set_postfix_str(f"done: {name}")
-        bar.update(1)
+        def tick(name, t0):
+            timings[name] = time.perf_counter() - t0
+            bar.set_postfix_str(f"done: {name}")
+            bar.update(1)
 
-    t0 = time.perf_counter()
-    w0 = initial_weights(m, seed, sigma0)
-    tick("draw", t0)
-    t0 = time.perf_counter()
-    t_pred = t_full_adiabatic(w0, lam)
-    tick("t_full prediction", t0)
-    if t_max is None:
-        t_max = float(max(4.0 / lam, 1.5 * t_pred))
-    tt = table_times(lam, n_table)
-    t_rec = np.unique(np.concatenate([[0.0], np.geomspace(1.0, t_max, n_times), tt]))
-    t_rec = t_rec[t_rec <= t_max]
-    curves = {}
-    t_full = math.inf
-    for meth in methods:
         t0 = time.perf_counter()
-        opt = SparsificationOptions(t_eval=tuple(t_rec), dt=dt)
-        r = integrate_sparsification(w0, lam, t_max, method=meth, options=opt)
-        curves[meth] = {"t": r.t.tolist(), "m_prime": r.m_prime.tolist(), "l1": r.l1.tolist(),
-                        "l2sq": r.l2sq.tolist(), "t_full": r.t_full,
-                        "stats": r.stats.__dict__}
-        if meth == "exact":
-            t_full = r.t_full
-            t_exact = r.t
-        tick(meth, t0)
-    if "exact" not in curves:
-        t_exact = t_rec
-    t0 = time.perf_counter()
-    pm, pl = paper_law(t_exact, m, lam)
-    rm, rl = refined_law(t_exact, m, lam, sigma0)
-    mf = mean_field(t_exact, m, lam, sigma0)
-    dist = t_full_distribution(m, lam, sigma0, n_draws=n_draws, seed=seed)
-    tick("theory", t0)
-    bar.close()
+        w0 = initial_weights(m, seed, sigma0)
+        tick("draw", t0)
+        t0 = time.perf_counter()
+        t_pred = t_full_adiabatic(w0, lam)
+        tick("t_full prediction", t0)
+        if t_max is None:
+            t_max = float(max(4.0 / lam, 1.5 * t_pred))
+        tt = table_times(lam, n_table)
+        t_rec = np.unique(np.concatenate([[0.0], np.geomspace(1.0, t_max, n_times), tt]))
+        t_rec = t_rec[t_rec <= t_max]
+        curves = {}
+        t_full = math.inf
+        for meth in methods:
+            t0 = time.perf_counter()
+            opt = SparsificationOptions(t_eval=tuple(t_rec), dt=dt)
+            r = integrate_sparsification(w0, lam, t_max, method=meth, options=opt)
+            curves[meth] = {"t": r.t.tolist(), "m_prime": r.m_prime.tolist(), "l1": r.l1.tolist(),
+                            "l2sq": r.l2sq.tolist(), "t_full": r.t_full,
+                            "stats": r.stats.__dict__}
+            if meth == "exact":
+                t_full = r.t_full
+                t_exact = r.t
+            tick(meth, t0)
+        if "exact" not in curves:
+            t_exact = t_rec
+        t0 = time.perf_counter()
+        pm, pl = paper_law(t_exact, m, lam)
+        rm, rl = refined_law(t_exact, m, lam, sigma0)
+        mf = mean_field(t_exact, m, lam, sigma0)
+        dist = t_full_distribution(m, lam, sigma0, n_draws=n_draws, seed=seed)
+        tick("theory", t0)
+    finally:
+        bar.close()
     curves["paper"] = {"m_prime": pm.tolist(), "l1": pl.tolist()}
     curves["refined"] = {"m_prime": rm.tolist(), "l1": rl.tolist()}
     curves["mean_field"] = {"m_prime": mf.m_prime.tolist(), "l1": mf.l1.tolist(),
@@ -164,8 +180,17 @@ def _provenance() -> dict:
             "machine": platform.machine(), "seed_sequence": "numpy SeedSequence(seed) -> PCG64"}
 
 
+def memory_estimate(m: int, n_times: int, n_draws: int) -> float:
+    """Peak bytes of `run_e1` (exact method) from the measured constants (simulations/_memory.py).
+
+    Linear in the weights m (draw, sort and the affine reduction's arrays), the record
+    times and the t_full draws; fitted by benchmarks/bench_memory.py.
+    """
+    return (_memory.PROCESS_BASELINE + _memory.E1_BYTES_PER_WEIGHT * m
+            + _memory.E1_BYTES_PER_TIME * n_times + _memory.E1_BYTES_PER_DRAW * n_draws)
+
+
 def _write(res: dict, out: Path, figures: bool) -> list[str]:
-    out.mkdir(parents=True, exist_ok=True)
     p = res["params"]
     stem = f"e1_m{p['m']:.0e}_lam{p['lam']:.0e}_seed{res['seed']}".replace("+", "")
     path = out / f"{stem}.json"
@@ -227,7 +252,8 @@ def _parse(argv):
                    help="number of weights m, integer >= 2 (default 1e5, as the paper)")
     p.add_argument("--lam", type=_number, default=1e-5,
                    help=f"L1 strength, normalized units, in (0, {LAM_MAX:.4f}) (default 1e-5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial draw (default 0)")
+    p.add_argument("--seed", type=integer, default=0,
+                   help="seed of the initial draw, integer >= 0 (default 0)")
     p.add_argument("--sigma0", type=_number, default=SIGMA0_PAPER,
                    help="init scale: |N(0, sigma0^2/m)| (default 0.9, as the paper)")
     p.add_argument("--t-max", type=_number, default=None,
@@ -236,13 +262,13 @@ def _parse(argv):
                    help="comma-separated subset of exact,ode,euler (default exact); "
                         f"limits: ode m <= {MAX_M['ode']:.0e}, euler m <= {MAX_M['euler']:.0e}")
     p.add_argument("--dt", type=_number, default=0.5, help="Euler step (default 0.5, as paper)")
-    p.add_argument("--n-times", type=int, default=80,
+    p.add_argument("--n-times", type=integer, default=80,
                    help="number of log-spaced record times (default 80)")
-    p.add_argument("--n-table", type=int, default=5,
+    p.add_argument("--n-table", type=integer, default=5,
                    help="rows of the ratio table, log-spaced in [10, 1/lam] (default 5)")
-    p.add_argument("--n-draws", type=int, default=400,
+    p.add_argument("--n-draws", type=integer, default=400,
                    help="draws for the t_full distribution (default 400)")
-    p.add_argument("--out", type=Path, default=Path("results/sparsification"),
+    p.add_argument("--out", default="results/sparsification",
                    help="output directory (default results/sparsification)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (params, seed, t, m_prime, l1, t_full, ...)")
@@ -252,13 +278,17 @@ def _parse(argv):
 
 
 def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on bad arguments)."""
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv) -> int:
     parser, args = _parse(argv)
     if not (math.isfinite(args.m) and args.m == int(args.m) and args.m >= 2):
         parser.error(f"--m must be an integer >= 2, got {args.m:g}")
     m = int(args.m)
-    if m > MAX_M["exact"]:
-        parser.error(f"--m must be <= {MAX_M['exact']:.0e} (memory: ~40 bytes per weight)")
+    if args.seed < 0:
+        parser.error(f"--seed must be an integer >= 0, got {args.seed}")
     if not (0 < args.lam < LAM_MAX):
         parser.error(f"--lam must be in (0, {LAM_MAX:.6f}), got {args.lam:g}")
     if not (0 < args.sigma0 < math.inf):
@@ -271,7 +301,7 @@ def main(argv=None) -> int:
         parser.error(f"--methods must be a comma-separated subset of exact,ode,euler, got "
                      f"{args.methods!r}")
     for meth in methods:
-        if m > MAX_M[meth]:
+        if m > MAX_M.get(meth, math.inf):
             parser.error(f"--methods {meth} needs m <= {MAX_M[meth]:.0e}, got m = {m:.0e}")
     if not (0 < args.dt <= 1):
         parser.error(f"--dt must be in (0, 1] (Euler is unstable above 1), got {args.dt:g}")
@@ -281,10 +311,20 @@ def main(argv=None) -> int:
         parser.error(f"--n-table must be >= 1, got {args.n_table}")
     if args.n_draws < 2:
         parser.error(f"--n-draws must be >= 2, got {args.n_draws}")
-    res = run_e1(m, args.lam, seed=args.seed, sigma0=args.sigma0, t_max=args.t_max,
-                 methods=methods, dt=args.dt, n_times=args.n_times, n_table=args.n_table,
-                 n_draws=args.n_draws, progress=not args.no_progress)
-    written = _write(res, args.out, figures=not args.no_figures)
+    try:
+        _memory.check_memory(memory_estimate(m, args.n_times, args.n_draws),
+                             f"--m {m:g} --n-times {args.n_times:g} --n-draws {args.n_draws:g}")
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    out = output_dir(args.out)
+    try:
+        res = run_e1(m, args.lam, seed=args.seed, sigma0=args.sigma0, t_max=args.t_max,
+                     methods=methods, dt=args.dt, n_times=args.n_times, n_table=args.n_table,
+                     n_draws=args.n_draws, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; nothing was written (outputs are written at the "
+                          "end), rerun the same command") from None
+    written = write_outputs(out, lambda: _write(res, out, figures=not args.no_figures))
     if args.json:
         out = {k: res[k] for k in ("params", "seed", "t", "m_prime", "l1", "t_full",
                                    "t_full_predicted", "t_full_distribution", "table",

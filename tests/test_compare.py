@@ -114,7 +114,8 @@ def test_bad_arguments_exit_status_from_the_shell(tmp_path):
 
 
 def test_quick_smoke_end_to_end(tmp_path):
-    out = run_cli("--quick", "--json", "--out", str(tmp_path))
+    store = str(tmp_path / "store" / "results.sqlite")
+    out = run_cli("--quick", "--json", "--out", str(tmp_path), "--store", store)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     keys = {
@@ -125,6 +126,9 @@ def test_quick_smoke_end_to_end(tmp_path):
     }  # fmt: skip
     assert report["rows"] and keys <= set(report["rows"][0])
     assert [r["m"] for r in report["rows"]] == [16, 32, 64]
+    # The smoke cap (20 000 steps) leaves every run room to reach the quick tol: all measured.
+    assert [r["measured_instances"] for r in report["rows"]] == [4, 4, 4]
+    assert report["store"] == store
     for name in (
         "results.csv",
         "report.json",
@@ -135,11 +139,42 @@ def test_quick_smoke_end_to_end(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "report.json").read_text())["rows"] == report["rows"]
     # A second run reuses every stored run and reports the same rows.
-    again = run_cli("--quick", "--json", "--no-figures", "--out", str(tmp_path))
+    again = run_cli("--quick", "--json", "--no-figures", "--out", str(tmp_path), "--store", store)
     second = json.loads(again.stdout)
     assert second["runs"]["reused"] == len(report["rows"]) * 4 and second["runs"]["done"] == 0
     assert second["rows"] == report["rows"]
     assert np.isfinite([r["pred_exact"] for r in second["rows"]]).all()
+
+
+def _record(status, window, assignment=None):
+    return {"train_status": status, "train_converged": status == "converged",
+            "train_steps": 10, "window_count": window,
+            "assignment_count": window if assignment is None else assignment,
+            "composition": [], "opposite_sign_pairs": 0, "features_represented": 8,
+            "winner_is_init_argmax": True, "init_final_diag": [1.0],
+            "init_final_offdiag_std": 0.1}
+
+
+def test_failed_unconverged_and_unstable_runs_are_never_measured():
+    """A diverged run with finite weights, and one short of the requested tol, are excluded."""
+    spec = ExperimentSpec(n=8, m=16, lam=0.01, tol=1e-6, instances=4)
+    records = [_record("converged", 1), _record("converged", 3), _record("diverged", 7),
+               _record("max_steps", 9)]
+    (row,) = report_rows([spec], records)
+    assert row["measured_instances"] == 2 and row["sim_mean"] == 2.0
+    assert (row["excluded_failed"], row["excluded_not_converged"], row["failed"]) == (1, 1, 1)
+    assert row["excluded_unstable_lr"] == 0 and row["excluded"] == 2
+    table = compare.format_table([row], [])
+    assert "excl.: runs left out of k and of every count: 1 training diverged or failed; " \
+        "1 a tolerance was requested" in table
+    # Without a tol, max_steps is the normal end of a run and is measured.
+    (free,) = report_rows([ExperimentSpec(n=8, m=16, lam=0.01, instances=1)],
+                          [_record("max_steps", 9)])
+    assert free["measured_instances"] == 1 and free["excluded"] == 0
+    # lr at or above the bound (run with --allow-unstable): flagged, never measured.
+    unstable = ExperimentSpec(n=8, m=16, lam=0.01, lr=0.3, instances=1)
+    (row,) = report_rows([unstable], [_record("max_steps", 9)])
+    assert row["measured_instances"] == 0 and row["excluded_unstable_lr"] == 1
 
 
 @pytest.mark.slow

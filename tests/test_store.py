@@ -106,3 +106,28 @@ def test_every_put_survives_kill_9(tmp_path):
     with ResultsStore(path) as store:
         assert store.records(f"k{i}" for i in range(20)) == [{"i": i} for i in range(20)]
         assert store._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_store_written_before_the_marker_is_recognised_and_marked(tmp_path):
+    """Schema-1 stores from before the application marker keep working (exact schema match)."""
+    from simulations._store import _SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), "
+                     "('created_with_version', '0.1.0')")
+    conn.close()
+    with ResultsStore(path) as store:
+        assert store.meta["application"] == "incidental-polysemanticity results store"
+
+
+def test_a_store_of_another_schema_version_is_refused_untouched(tmp_path):
+    path = tmp_path / "future.sqlite"
+    with ResultsStore(path) as store:
+        store._conn.execute("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"future\.sqlite: has store schema 99, this package "
+                                         r"reads schema 1"):
+        ResultsStore(path)
+    assert path.read_bytes() == before

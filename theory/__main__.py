@@ -1,13 +1,26 @@
-"""Command line for the theory package: `python -m theory collisions --n N --m M [--json]`."""
+"""Command line for the theory package: `python -m theory collisions --n N --m M [--json]`.
+
+Counts may be written like 1e9. Errors are one line with exit status 2, Ctrl-C exits
+with status 130 (docs/usage.md#errors).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
-from theory import cascades
-from theory.collisions import ANCHORS, collision_table
+from theory import cascades, collisions
+from theory.collisions import ANCHORS
+
+PROG = "python -m theory"
+# Threshold keys and the asymptotic functions used where the exact search cannot run
+# (a threshold beyond 2**52): eq. 12 and eq. 17 of docs/theory/collisions.md.
+_THRESHOLDS = {
+    "m_threshold_expected_below_one": collisions.m_threshold_expected_below_one_asymptotic,
+    "m_threshold_p_no_poly_half": collisions.m_threshold_p_no_poly_half_asymptotic,
+}
 
 # Printed label of each quantity, in the order the table shows them.
 _LABELS = {
@@ -37,14 +50,21 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number == int(number)):
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= 1, got {text!r}") from None
+        value = int(number)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m theory", description=__doc__)
+    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     col = sub.add_parser(
         "collisions",
@@ -61,9 +81,51 @@ def _format(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def collision_table_any_size(n: int, m: int) -> dict:
+    """`collisions.collision_table`, with asymptotic thresholds where exact ones cannot run.
+
+    A threshold beyond 2**52 (n above about 1e8) is replaced by its asymptotic form and
+    the key `<threshold>_method` says "asymptotic" (it is "exact" otherwise).
+    """
+    thresholds = {}
+    for key, asymptotic in _THRESHOLDS.items():
+        try:
+            value, method = getattr(collisions, key)(n), "exact"
+        except ValueError:
+            value, method = asymptotic(n), "asymptotic"
+        thresholds[key] = int(round(float(value)))
+        thresholds[f"{key}_method"] = method
+    # Assembled from the quantity functions (the keys of collisions.collision_table)
+    # because collision_table itself raises where an exact threshold cannot run.
+    table = {"n": int(n), "m": int(m)}
+    for key in _LABELS:
+        if key in _THRESHOLDS:
+            table[key] = thresholds[key]
+            table[f"{key}_method"] = thresholds[f"{key}_method"]
+        else:
+            table[key] = float(getattr(collisions, key)(n, m))
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    tables = [_with_best(collision_table(n, m)) for n in args.n for m in args.m]
+    """CLI entry point; returns the exit status."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    tables = []
+    for n in args.n:
+        for m in args.m:
+            try:
+                tables.append(_with_best(collision_table_any_size(n, m)))
+            except ValueError as error:
+                parser.error(f"n={n}, m={m}: {error}")
     if args.json:
         for table in tables:
             print(json.dumps(table))
@@ -71,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     for table in tables:
         print(f"n = {table['n']}, m = {table['m']}")
         for key, label in _LABELS.items():
-            print(f"  {label:<36} {_format(table[key]):>14}   {ANCHORS[key]}")
+            note = " (asymptotic)" if table.get(f"{key}_method") == "asymptotic" else ""
+            print(f"  {label:<36} {_format(table[key]):>14}   {ANCHORS[key]}{note}")
         for key, label in _BEST_LABELS.items():
             print(f"  {label:<36} {_format(table[key]):>14}   {cascades.ANCHORS[key]}")
         print(f"  best model: {table['model_best']}")

@@ -409,9 +409,23 @@ def p_no_poly(n_, m_):
     return _out(np.array(flat, dtype=np.float64).reshape(nn.shape))
 
 
-def _smallest_m(predicate, lo: int, hi: int) -> int:
+# Largest count the functions accept (_counts): float64 holds every integer up to 2**52.
+_MAX_COUNT = 2**52
+
+
+def _smallest_m(predicate, lo: int, hi: int, what: str = "threshold") -> int:
     """Smallest m in [lo, hi] with predicate(m) true, for a predicate monotone in m
-    that holds at hi."""
+    that holds at hi.
+
+    The search never evaluates an m above _MAX_COUNT: when hi is beyond it, the
+    predicate is checked at _MAX_COUNT first, and a threshold that lies beyond raises
+    ValueError naming `what` (the asymptotic forms, eqs. 12 and 17, still apply).
+    """
+    if hi > _MAX_COUNT:
+        hi = _MAX_COUNT
+        if not predicate(hi):
+            raise ValueError(f"{what} exceeds 2**52, the largest m computed exactly; "
+                             "use its _asymptotic form")
     if predicate(lo):
         return lo
     while hi - lo > 1:
@@ -430,7 +444,8 @@ def _m_expected_below_one_one(n_: int) -> int:
     start = n_ // 2 + 1
     hi = n_ * (n_ - 1) // 4 + 1  # E <= n(n-1)/(4m) < 1 there (eq. 7 bounds eq. 5)
     if expected_poly_exact(n_, start) >= 1:
-        return _smallest_m(lambda mm: expected_poly_exact(n_, mm) < 1, start, max(hi, start))
+        return _smallest_m(lambda mm: expected_poly_exact(n_, mm) < 1, start, max(hi, start),
+                           f"m_threshold_expected_below_one at n={n_}")
     rising = np.asarray(expected_poly_exact(n_, np.arange(1, start + 1)))
     above = np.nonzero(rising >= 1)[0]
     return 1 if above.size == 0 else int(above[-1]) + 2
@@ -456,7 +471,8 @@ def m_threshold_p_no_poly_half(n_):
     """
     nn = _counts("n", n_)
     res = [
-        _smallest_m(lambda mm, a=int(a): p_no_poly(a, mm) >= 0.5, 1, int(a * (a - 1) // 2) + 1)
+        _smallest_m(lambda mm, a=int(a): p_no_poly(a, mm) >= 0.5, 1, int(a * (a - 1) // 2) + 1,
+                    f"m_threshold_p_no_poly_half at n={int(a)}")
         for a in nn.ravel()
     ]
     return _out(np.array(res, dtype=np.float64).reshape(nn.shape))
