@@ -64,6 +64,10 @@ BEST_SWITCH_RATIO = 1.5
 # error of the mean is SD/sqrt(4000) = SD/63, below a tenth of the standard error
 # SD/sqrt(k) of a k <= 40-instance simulation mean (docs/theory/cascades.md#monte-carlo).
 DEFAULT_SAMPLES = 4000
+# Largest n the Monte Carlo accepts: it is pure Python, about n draws per sample, so
+# DEFAULT_SAMPLES samples at n = 4096 already take minutes. Above it the best prediction
+# falls back to the sign-bin model and says so.
+CASCADE_MAX_N = 4096
 # Fixed seed of the Monte Carlo, so that the reported prediction is reproducible.
 DEFAULT_SEED = 20251126
 
@@ -191,6 +195,8 @@ def sample_poly_cascade(n: int, m: int, samples: int = DEFAULT_SAMPLES,
     docs/theory/cascades.md#monte-carlo
     """
     n, m, samples = _size("n", n), _size("m", m), _size("samples", samples)
+    if n > CASCADE_MAX_N:
+        raise ValueError(f"n must be <= {CASCADE_MAX_N} for the cascade Monte Carlo; got {n}")
     seeds = np.random.SeedSequence(seed).spawn(samples)
     return np.array([_sample_one(n, m, np.random.Generator(np.random.PCG64(s))) for s in seeds],
                     dtype=np.int64)
@@ -267,17 +273,21 @@ def enumerate_poly_cascade(n: int, m: int) -> tuple[Fraction, Fraction]:
 
 def _cascade_is_best(n: int, m: int) -> bool:
     n, m = _size("n", n), _size("m", m)
-    return m < BEST_SWITCH_RATIO * n
+    return m < BEST_SWITCH_RATIO * n and n <= CASCADE_MAX_N
 
 
 def best_model_name(n: int, m: int) -> str:
     """Name of the model behind expected_poly_best(n, m). docs/theory/cascades.md#verdict"""
-    return MODEL_NAME if _cascade_is_best(n, m) else SIGN_BIN_NAME
+    if _cascade_is_best(n, m):
+        return MODEL_NAME
+    if m < BEST_SWITCH_RATIO * n:
+        return f"{SIGN_BIN_NAME}; the cascade model is not computed for n > {CASCADE_MAX_N}"
+    return SIGN_BIN_NAME
 
 
 def expected_poly_best(n: int, m: int) -> float:
-    """The project's best prediction of E[X]: the cascade model for m < 1.5 n (crowded),
-    the exact sign-bin model for m >= 1.5 n. docs/theory/cascades.md#verdict
+    """The project's best prediction of E[X]: the cascade model for m < 1.5 n (crowded)
+    and n <= CASCADE_MAX_N, the exact sign-bin model otherwise. docs/theory/cascades.md#verdict
     """
     if _cascade_is_best(n, m):
         return expected_poly_cascade(n, m)
