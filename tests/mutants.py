@@ -210,7 +210,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "a soft-threshold written with positive weights in mind",
         (Edit(K, "a = abs(x) - threshold", "a = x - threshold"),
          Edit(T, "np.maximum(np.abs(X) - threshold, 0.0)", "np.maximum(X - threshold, 0.0)")),
-        ("tests/test_toy_model.py", "tests/test_training_kernels.py"),
+        ("tests/test_toy_model.py",),
     ),
     Mutant(
         "prox-threshold-without-lr",
@@ -220,7 +220,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (Edit(K, "    thr = lr * lam\n    res2 = 0.0\n", "    thr = lam\n    res2 = 0.0\n"),
          Edit(T, "return soft_threshold(W - lr * smooth_gradient(W), lr * lam)",
               "return soft_threshold(W - lr * smooth_gradient(W), lam)")),
-        ("tests/test_training.py", "tests/test_compare.py"),
+        ("tests/test_training_kernels.py",),
     ),
     Mutant(
         "sign-of-zero-is-one",
