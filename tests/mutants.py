@@ -370,6 +370,7 @@ def apply_edits(mutant: Mutant, root: Path) -> None:
         by_file[e.path] = text.replace(e.old, e.new, 1)
     for path, text in by_file.items():
         compile(text, path, "exec")  # a SyntaxError is the mutant's fault, not a kill
+    for path, text in by_file.items():  # write only once every file compiles
         (root / path).write_text(text)
 
 
@@ -454,7 +455,12 @@ def run_mutant(mutant: Mutant | None, tests: list[str] | None, keep: bool) -> Ou
             except SyntaxError as exc:
                 return Outcome(name, "error", None, time.perf_counter() - start,
                                f"mutated file does not compile: {exc}", bool(tests))
-        check_imports(copy)
+        try:
+            check_imports(copy)
+        except subprocess.CalledProcessError as exc:  # the mutant breaks an import: error
+            last = (exc.stderr or "").strip().splitlines()[-1:] or ["import failed"]
+            return Outcome(name, "error", None, time.perf_counter() - start,
+                           f"import failed: {last[0][:140]}", bool(tests))
         if tests:
             paths = list(tests)
         else:
@@ -549,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[Outcome] = []
     if not args.no_baseline:
         base = run_mutant(None, args.tests, args.keep)
-        print(f"[baseline] {base.verdict} in {base.seconds:.0f} s", flush=True)
+        passed = "passed" if base.verdict == "survived" else f"failed ({base.verdict})"
+        print(f"[baseline] unmutated copy {passed} in {base.seconds:.0f} s", flush=True)
         if base.verdict != "survived":
             print(f"error: the unmutated copy does not pass ({base.killed_by})", file=sys.stderr)
             return 2
