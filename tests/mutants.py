@@ -16,8 +16,8 @@ Verdict rule (docs/testing.md#mutation-check):
               mutated file that no longer compiles). An error is never counted as a kill:
               a mutant must be importable and reach the assertions to count.
 
-Each mutant names the test files most likely to fail (``first``); they are passed to pytest
-before ``tests`` so that ``-x`` stops early. pytest collects each test once, so the set of
+Each mutant names the test files most likely to fail (``first``); pytest gets every test
+file of the default suite explicitly, those first, so that ``-x`` stops early. The set of
 tests is the default suite whatever the order (checked by ``--collect-check``).
 The score is killed / total. Exit status: 0 if every mutant was killed, 1 otherwise,
 2 if the unmutated copy does not pass (then no verdict means anything).
@@ -381,6 +381,17 @@ def copy_tree(dest: Path) -> Path:
     return target
 
 
+def suite_paths(root: Path, first: tuple[str, ...] = ()) -> list[str]:
+    """The default suite's test files (testpaths = tests, files test_*.py), ``first`` first.
+
+    Listed file by file: pytest collects a file named before its directory at the
+    directory's position, so ``[first, "tests"]`` would not change the order.
+    """
+    files = sorted(p.relative_to(root).as_posix() for p in (root / "tests").glob("test_*.py"))
+    head = [f for f in first if f in files]
+    return head + [f for f in files if f not in head]
+
+
 def _env(copy: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(copy)
@@ -461,11 +472,7 @@ def run_mutant(mutant: Mutant | None, tests: list[str] | None, keep: bool) -> Ou
             last = (exc.stderr or "").strip().splitlines()[-1:] or ["import failed"]
             return Outcome(name, "error", None, time.perf_counter() - start,
                            f"import failed: {last[0][:140]}", bool(tests))
-        if tests:
-            paths = list(tests)
-        else:
-            first = [p for p in (mutant.first if mutant else ()) if (copy / p).exists()]
-            paths = [*first, "tests"]
+        paths = list(tests) if tests else suite_paths(copy, mutant.first if mutant else ())
         code, output = run_suite(copy, paths)
         if keep:
             (tmp / "pytest-output.txt").write_text(output)
@@ -503,19 +510,21 @@ def score_line(outcomes: list[Outcome]) -> str:
 
 
 def collect_check() -> int:
-    """Show that listing files first does not change the collected set (pytest dedups)."""
+    """Show that listing files first keeps the default suite's tests and changes the order."""
     def ids(paths):
         out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
                               "-p", "no:cacheprovider", *paths], cwd=ROOT, capture_output=True,
                              text=True, timeout=600)
         return [ln for ln in out.stdout.splitlines() if "::" in ln]
 
-    plain = ids(["tests"])
-    first = ids(["tests/test_toy_model.py", "tests/test_collisions.py", "tests"])
-    same = sorted(plain) == sorted(first) and len(first) == len(set(first))
-    print(f"default suite: {len(plain)} tests; with files listed first: {len(first)} "
-          f"tests; same set: {same}")
-    return 0 if same else 1
+    plain = ids([])
+    first = "tests/test_toy_model.py"
+    reordered = ids(suite_paths(ROOT, (first,)))
+    same = sorted(plain) == sorted(reordered) and len(reordered) == len(set(reordered))
+    leads = bool(reordered) and reordered[0].startswith(first + "::")
+    print(f"default suite: {len(plain)} tests; reordered: {len(reordered)} tests; same set: "
+          f"{same}; {first} runs first: {leads}")
+    return 0 if same and leads else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -531,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the unmutated run that must pass first")
     parser.add_argument("--collect-check", action="store_true",
-                        help="check that ordering files first keeps the default test set")
+                        help="check that the reordered file list is the default suite")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MUTANTS}
     if args.collect_check:
