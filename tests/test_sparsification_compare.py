@@ -21,6 +21,7 @@ from theory.sparsification import (
 )
 
 SIGMA0 = 0.9
+R0 = math.pi / 2 - 1  # relative variance at the start, its minimum (eq. 11)
 
 
 def e1_draw(m, seed):
@@ -96,30 +97,69 @@ def test_mean_field_matches_exact_at_m_1e7_within_sampling_error():
     _compare_mean_field(10**7, 1e-5, 7, np.geomspace(10.0, 1.5e4, 8))
 
 
-def test_paper_law_band():
-    """PAPER.md 3.6 says m' sits 2-3x above the plotted law mid-way. The mean field (the
-    m -> inf limit, no sampling error; integrator error 1e-10) gives the band exactly:
-    the ratio starts at 1 (t -> 0), peaks at 2.6-2.8 for lam t ~ 0.03-0.2, and tends to
-    2 (= 1 + r with r -> 1) while the mean field is valid. Measured maxima are recorded in
-    docs#paper-law; the asserted interval [2.5, 3.0] is the paper's claim tightened to them.
+def _paper_ratio_band(t, r, l1_t0, t0, m, lam):
+    """Derived band [low, high] for R = m' / m'_paper at times t >= t0 (docs#paper-law).
+
+    R = (1 + r) l1^2 (1/sqrt m + lam t)^2 / q exactly (eq. 15 with eq. 12). By eq. (14),
+    1/l1(t) = 1/l1(t0) + lam int_t0^t r ds, to relative accuracy eps (the neglected
+    O(lam l1) terms, test_refined_law_l1_increments_follow_the_mean_field), and r increases
+    in t (eq. 11 along eq. 10), so the integral lies between r(t0)(t - t0) and r(t)(t - t0).
+    With q <= 1 below and q >= 1 - 2 lam l1(t0) above:
+        low  = (1 + r) [(b + lam t) / (1/l1(t0) + lam r(t) (t - t0))]^2 (1 - eps)^2,
+        high = (1 + r) [(b + lam t) / (1/l1(t0) + lam r(t0) (t - t0))]^2 (1 + eps)^2 / q_min,
+    b = 1/sqrt m. For lam t >> b these tend to (1 + r)/r^2 >= 2 and (1 + r)/r0^2 <= 2/r0^2,
+    r0 = pi/2 - 1: the law is low by a factor between 2 and 6.1 late, and right (R = 1) at
+    t = 0, where m' = m. Returns (low, high, eps, q_min).
     """
+    r0_t = r[0]
+    lam_l1 = lam * l1_t0
+    q_min = 1 - 2 * lam_l1
+    eps = lam_l1 * (2 + 1 / R0) / q_min
+    b = 1 / math.sqrt(m)
+    low = (1 + r) * ((b + lam * t) / (1 / l1_t0 + lam * r * (t - t0))) ** 2 * (1 - eps) ** 2
+    high = (1 + r) * ((b + lam * t) / (1 / l1_t0 + lam * r0_t * (t - t0))) ** 2
+    return low, high * (1 + eps) ** 2 / q_min, eps, q_min
+
+
+def test_paper_law_band():
+    """PAPER.md 3.6 says m' sits 2-3x above the plotted law mid-way. The band follows from
+    eqs. (11)-(15) and the range of r (``_paper_ratio_band``); here the mean field (the
+    m -> inf limit, integrator error 1e-10) is checked to lie in it at every time from
+    t0 = 20 (after the O(1) norm transient) while m' >= 10. At t = 1, m' <= m gives
+    R <= (1 + lam sqrt m)^2. The measured peaks, 2.71 (m = 1e5) and 2.69 (m = 1e7), are
+    recorded in docs#paper-law, not asserted.
+    """
+    t0 = 20.0
     for m, lam in [(1e5, 1e-5), (1e7, 1e-5)]:
-        tv = np.geomspace(1.0, 1.0 / lam, 400)
+        tv = np.concatenate([[1.0], np.geomspace(t0, 1.0 / lam, 400)])
         mf = mean_field(tv, m, lam, SIGMA0)
         pm, _ = paper_law(tv, m, lam)
-        valid = mf.m_prime >= 10  # mean field meaningful
-        ratio = mf.m_prime[valid] / pm[valid]
-        assert ratio[0] < 1.05  # early: the law is right (both ~ m)
-        assert 2.5 <= ratio.max() <= 3.0, ratio.max()
+        ratio = mf.m_prime / pm
+        assert ratio[0] <= (1 + lam * math.sqrt(m)) ** 2
+        valid = mf.m_prime[1:] >= 10  # mean field meaningful
+        t, r, R = tv[1:][valid], mf.r[1:][valid], ratio[1:][valid]
+        low, high, eps, q_min = _paper_ratio_band(t, r, mf.l1[1], t0, m, lam)
+        assert np.all(low <= R) and np.all(R <= high), (m, (R / low).min(), (R / high).max())
+        # the band reaches above 2: the law is low by at least 2x mid-way (PAPER.md 3.6)
+        assert low.max() >= 2.0
+        # constants only, every t: 1 + r in [pi/2, 2], and (b + lam t) l1 lies between
+        # sqrt(2/pi) (l1(0+) = sqrt(2m/pi)) and 1/r0, so 1 <= R <= 2/r0^2 (up to eps, q_min)
+        assert np.all(R >= (1 - eps) ** 2) and np.all(R <= 2 / R0**2 * (1 + eps) ** 2 / q_min)
 
 
 def test_simulated_paper_ratio_at_m_1e5_follows_the_mean_field():
     """The E1 configuration (m = 1e5, lam = 1e-5): simulated m'/law at log-spaced times equals
-    the mean-field ratio within the sampling error (same derivation as above)."""
-    ex, mf = _compare_mean_field(10**5, 1e-5, 0, np.geomspace(10.0, 1e4, 4))
-    pm, _ = paper_law(ex.t, 1e5, 1e-5)
+    the mean-field ratio within the sampling error (same derivation as above), and at
+    t = 1e4 it lies above the derived band's lower edge minus that sampling error."""
+    m, lam, t0 = 10**5, 1e-5, 20.0
+    ex, mf = _compare_mean_field(m, lam, 0, np.geomspace(10.0, 1e4, 4))
+    pm, _ = paper_law(ex.t, m, lam)
     ratio = ex.m_prime / pm
-    assert ratio[-1] >= 2.0  # mid-way (t = 1e3 .. 1e4) the law is off by a factor 2-3
+    band_mf = mean_field(np.array([t0, ex.t[-1]]), m, lam, SIGMA0)
+    low, _, _, _ = _paper_ratio_band(ex.t[-1:], band_mf.r[1:], band_mf.l1[0], t0, m, lam)
+    sd_m, _ = influence_sd(float(band_mf.gamma[1]), m)
+    z = two_sided_z(FFR / (2 * ex.t.size))  # the bound _compare_mean_field asserted
+    assert ratio[-1] >= low[0] - z * sd_m * m / pm[-1], (ratio[-1], low[0])
 
 
 @pytest.mark.parametrize("m, lam, seed", [(10**5, 1e-5, 0), (10**4, 1e-4, 2), (10**3, 1e-3, 4)])
@@ -135,6 +175,8 @@ def test_t_full_matches_the_corrected_adiabatic_prediction(m, lam, seed):
     bound = 0.75 * lam * math.sqrt(2 * m / math.pi) / r_min**2
     bound += 1e-10 * (r.stats.n_steps + r.stats.n_restarts) * r.t_full
     assert abs(r.t_full - pred) <= bound, (r.t_full, pred, bound)
-    # uncorrected adiabatic law: off by the (1/4) ln(S(0)/S(x_(2))) term, a few time units
+    # the uncorrected law (16) is late by at least the q < 1 correction of eq. (19),
+    # (1/4) ln(S(0)/S(x_(2))) (the transient bracket is >= 0 for q_0 < 1), a few time units
     raw = t_full_adiabatic(w0, lam, corrected=False)
-    assert raw - r.t_full > 1.0
+    top2 = np.sort(w0)[-2:]
+    assert raw - r.t_full >= 0.25 * math.log(np.sum(w0**2) / (top2[1] - top2[0]) ** 2) - bound

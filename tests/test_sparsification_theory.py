@@ -150,7 +150,10 @@ def test_t_full_adiabatic_equals_quadrature_of_the_integral():
 def test_refined_law_starts_from_the_balanced_l1():
     mp, l1 = refined_law([0.0], 1e6, 1e-5)
     assert l1[0] == pytest.approx(math.sqrt(2e6 / math.pi), rel=1e-12)
-    assert mp[0] > 1.5 * l1[0] ** 2  # (1 + r) l1^2 / q with r(0) = 0.571
+    # eq. (15) at t = 0: m' = (1 + r(0)) l1^2 / q with r(0) = pi/2 - 1 and q the larger root
+    # of q (1 - q) = lam l1; a handful of roundings, 16 eps relative
+    q = 0.5 * (1 + math.sqrt(1 - 4e-5 * l1[0]))
+    assert mp[0] == pytest.approx(math.pi / 2 * l1[0] ** 2 / q, rel=16 * EPS)
 
 
 @pytest.mark.parametrize("bad", [dict(m_value=0), dict(lam_value=-1.0), dict(m_value=np.nan)])
