@@ -14,7 +14,15 @@ import numpy as np
 
 from dynamics import TrainOptions, init_weights, measure, train
 
-from ._specs import ExperimentSpec, canonical_key, instance_seed, is_unstable, package_version
+from ._specs import (
+    ExperimentSpec,
+    canonical_key,
+    instance_seed,
+    is_unstable,
+    noise_label,
+    noise_seed,
+    package_version,
+)
 
 __all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
 
@@ -46,6 +54,10 @@ def train_options(spec: ExperimentSpec) -> TrainOptions:
         kwargs["weight_decay"] = spec.weight_decay
     if spec.optimizer == "sgd":
         kwargs["batch_size"] = spec.batch_size
+    if spec.noise is not None:
+        kwargs["noise"] = spec.noise
+    if spec.dtype != "float64":
+        kwargs["dtype"] = spec.dtype
     # the sweep refused unstable specs unless --allow-unstable (check_step_sizes); the engine
     # refuses them too unless told, and then flags their records
     kwargs["allow_unstable"] = is_unstable(spec)
@@ -92,11 +104,14 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
     key = canonical_key(spec, instance)
     seed = instance_seed(spec, instance)
     W0 = init_weights(spec.n, spec.m, [seed], init_std=spec.init_std)
-    (run,) = train(W0, train_options(spec), seeds=[seed], throw=False)
+    noise = None if spec.noise is None else noise_seed(spec, instance)
+    (run,) = train(W0, train_options(spec), seeds=[seed], noise_seed=noise, throw=False)
     W0, W = W0[0], run.W
 
     record = {"key": key, "version": package_version()}
     record.update({k: v for k, v in spec.to_dict().items() if k not in _SPEC_FIELDS_DROPPED})
+    # flat records (CSV): the noise as "shape:sigma:sharing:draws"
+    record["noise"] = None if spec.noise is None else noise_label(spec.noise)
     record["instance"] = int(instance)
     record["seed_entropy"] = int(seed.entropy)
     record["seed_spawn_key"] = [int(k) for k in seed.spawn_key]

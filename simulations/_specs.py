@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from dynamics import HiddenNoise
+
 __all__ = [
     "ADAMW_WEIGHT_DECAY",
     "DEFAULT_PRESET",
@@ -48,6 +50,9 @@ __all__ = [
     "resolve_grid",
     "step_size_bound",
     "instance_seed",
+    "noise_label",
+    "noise_seed",
+    "parse_noise",
     "package_version",
 ]
 
@@ -121,9 +126,14 @@ class ExperimentSpec:
     # AdamW decoupled weight decay (dimensionless, per unit lr); finite, >= 0, and
     # nonzero only with optimizer "adamw" (torch's AdamW default is 0.01, PAPER.md 1.4).
     weight_decay: float = 0.0
-    # Hidden-layer noise (PAPER.md 5). Reserved so that specs and keys stay forward
-    # compatible: only None is accepted until the engine supports noise.
-    noise: str | float | None = None
+    # Hidden-layer noise (docs/theory/noise.md#setup): None, or a dynamics.HiddenNoise
+    # (sigma per hidden coordinate, shape, sharing, draws); only with optimizer "gd" and
+    # tol None. Instances share one noise stream ("shared") or get their own
+    # ("independent"), see `noise_seed`.
+    noise: HiddenNoise | None = None
+    # Floating-point type of the weights: "float64", or "float32" for adamw only (as the
+    # authors trained; docs/dynamics/training.md#precision).
+    dtype: str = "float64"
     # Master seed of the spec; instance i uses SeedSequence(seed, spawn_key=(i,)).
     # Integer >= 0.
     seed: int = 0
@@ -170,11 +180,23 @@ class ExperimentSpec:
                 f"weight_decay must be 0 unless optimizer is 'adamw'; got "
                 f"weight_decay={self.weight_decay} with optimizer={self.optimizer!r}"
             )
+        if isinstance(self.noise, Mapping):  # the JSON form of to_dict()
+            set_("noise", HiddenNoise(**self.noise))
+        if isinstance(self.noise, str):  # the CLI and record form, noise_label()
+            set_("noise", parse_noise(self.noise))
         if self.noise is not None:
-            raise ValueError(
-                f"noise must be None: hidden-layer noise is reserved for a future engine; "
-                f"got {self.noise!r}"
-            )
+            if not isinstance(self.noise, HiddenNoise):
+                raise ValueError(f"noise must be None or a dynamics.HiddenNoise; got "
+                                 f"{self.noise!r}")
+            if self.optimizer != "gd" or self.tol is not None:
+                raise ValueError("noise needs optimizer 'gd' and tol None (the noisy step is "
+                                 f"not a prox-gradient step); got optimizer={self.optimizer!r}, "
+                                 f"tol={self.tol!r}")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be 'float64' or 'float32'; got {self.dtype!r}")
+        if self.dtype == "float32" and self.optimizer != "adamw":
+            raise ValueError(f"dtype 'float32' is for optimizer 'adamw' only; got "
+                             f"optimizer={self.optimizer!r}")
 
     @property
     def flow_time(self) -> float | None:
@@ -222,6 +244,40 @@ def canonical_key(spec: ExperimentSpec, instance: int) -> str:
         "version": package_version(),
     }
     return hashlib.sha256(_canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def noise_label(noise: HiddenNoise) -> str:
+    """The flat form "shape:sigma:sharing:draws" of a noise option (records, CLI)."""
+    return f"{noise.shape}:{noise.sigma!r}:{noise.sharing}:{noise.draws}"
+
+
+def parse_noise(text: str) -> HiddenNoise:
+    """Parse "shape:sigma[:sharing[:draws]]" (e.g. "bernoulli:0.1:independent")."""
+    parts = text.split(":")
+    if not 2 <= len(parts) <= 4:
+        raise ValueError(f"noise must be 'shape:sigma[:sharing[:draws]]'; got {text!r}")
+    try:
+        sigma = float(parts[1])
+        draws = int(parts[3]) if len(parts) == 4 else 1
+    except ValueError:
+        raise ValueError(f"noise must be 'shape:sigma[:sharing[:draws]]' with a number "
+                         f"sigma and an integer draws; got {text!r}") from None
+    sharing = parts[2] if len(parts) >= 3 else "shared"
+    return HiddenNoise(sigma, parts[0], sharing, draws)
+
+
+# spawn_key of the noise stream shared by all instances of a spec; instance indices stay
+# far below it, so it never coincides with an instance's key.
+_SHARED_NOISE_KEY = 1 << 32
+
+
+def noise_seed(spec: ExperimentSpec, instance: int) -> np.random.SeedSequence:
+    """Seed of an instance's hidden-layer noise: one stream for all instances of the spec
+    when ``spec.noise.sharing == "shared"`` (as the authors' code shares one draw),
+    else ``SeedSequence(spec.seed, spawn_key=(instance, 1))``, distinct from its W0 seed."""
+    if spec.noise is not None and spec.noise.sharing == "shared":
+        return np.random.SeedSequence(spec.seed, spawn_key=(_SHARED_NOISE_KEY,))
+    return np.random.SeedSequence(spec.seed, spawn_key=(int(instance), 1))
 
 
 def instance_seed(spec: ExperimentSpec, instance: int) -> np.random.SeedSequence:
@@ -388,6 +444,8 @@ OVERRIDE_KEYS = (
     "tol",
     "instances",
     "seed",
+    "dtype",
+    "noise",
 )
 
 
@@ -434,7 +492,8 @@ def resolve_grid(preset: str = DEFAULT_PRESET, overrides: Mapping | None = None)
             n, m, lam: a value or a list of values replacing that grid axis.
             m_range: (start, stop, step), stop inclusive; replaces the m axis (give
                 either m or m_range, not both).
-            optimizer, lr, steps, seed, instances: replace that spec field. Changing
+            optimizer, lr, steps, seed, instances, dtype, noise: replace that spec
+                field (noise a dynamics.HiddenNoise). Changing
                 the optimizer away from adamw sets weight_decay to 0, changing it to
                 adamw sets the paper's 0.01; it does not change lr.
             tol: a tolerance > 0, or 0 for "no tolerance, run exactly `steps`".
@@ -466,7 +525,7 @@ def resolve_grid(preset: str = DEFAULT_PRESET, overrides: Mapping | None = None)
         lam = overrides["lam"]
         is_list = isinstance(lam, Iterable) and not isinstance(lam, str)
         axes["lam"] = tuple(lam) if is_list else (lam,)
-    for name in ("optimizer", "lr", "steps", "seed", "instances"):
+    for name in ("optimizer", "lr", "steps", "seed", "instances", "dtype", "noise"):
         if name in overrides:
             common[name] = overrides[name]
     if common.get("optimizer") != "adamw":

@@ -28,6 +28,7 @@ from ._executors import SchedulerError, available_cores, run_all
 from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
 from ._specs import (
     DEFAULT_PRESET,
+    OVERRIDE_KEYS,
     PRESETS,
     PresetGrid,
     check_step_sizes,
@@ -88,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=integer,
                    help="independent initialisations per grid point")
     p.add_argument("--seed", type=integer, help="master seed")
+    p.add_argument("--dtype", choices=("float64", "float32"),
+                   help="weights' floating-point type; float32 is for adamw only")
+    p.add_argument("--noise", metavar="SHAPE:SIGMA[:SHARING[:DRAWS]]",
+                   help="hidden-layer noise for optimizer gd without tol, e.g. "
+                        "bernoulli:0.1:independent (docs/theory/noise.md#setup)")
     p.add_argument("--workers", type=integer, help="local worker processes (default: cores)")
     p.add_argument("--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster")
     p.add_argument("--out", help="output folder (default ./results/PRESET)")
@@ -106,8 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> dict:
     """The flags as build_specs overrides; --quick fills what no explicit flag gave."""
-    keys = ("n", "m", "m_range", "lam", "optimizer", "lr", "steps", "tol", "instances", "seed")
-    out = {k: getattr(args, k) for k in keys}
+    out = {k: getattr(args, k) for k in OVERRIDE_KEYS}
     if args.quick:
         for k in ("n", "instances"):
             if out[k] is None:
