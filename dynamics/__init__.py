@@ -3,7 +3,7 @@
 `dynamics` never imports `theory` or `simulations`.
 """
 
-# Training engine and measurements on trained weights (issue 4): public re-exports.
+# Measurements on trained weights: public re-exports.
 from dynamics._measurements import (
     Measurement,  # noqa: F401
     assign_features,  # noqa: F401
