@@ -24,10 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dynamics._sparsity_flow import (  # noqa: E402
-    SparsificationOptions,
-    integrate_sparsification,
-)
+from dynamics import SparsificationOptions, integrate_sparsification  # noqa: E402
 
 
 def e1_draw(m: int, seed: int = 0) -> np.ndarray:

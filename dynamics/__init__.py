@@ -3,7 +3,7 @@
 `dynamics` never imports `theory` or `simulations`.
 """
 
-# Training engine and measurements on trained weights (issue 4): public re-exports.
+# Measurements on trained weights: public re-exports.
 from dynamics._measurements import (
     Measurement,  # noqa: F401
     assign_features,  # noqa: F401
@@ -27,12 +27,12 @@ from dynamics._noise import (  # noqa: F401
     draw_noise,
 )
 
-# Single-feature sparsification under L1 (issue 3, docs/theory/sparsification.md).
-from dynamics._sparsity_flow import (  # noqa: F401
+# Single-feature sparsification under L1 (docs/theory/sparsification.md).
+from dynamics._sparsification import integrate_sparsification  # noqa: F401
+from dynamics._sparsification_types import (  # noqa: F401
     SparsificationOptions,
     SparsificationResult,
     SparsificationStats,
-    integrate_sparsification,
 )
 from dynamics._toy_model import (
     lam_from_normalized,  # noqa: F401

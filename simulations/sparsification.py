@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics._sparsity_flow import LAM_MAX, SparsificationOptions, integrate_sparsification
+from dynamics import SparsificationOptions, integrate_sparsification
+from dynamics._sparsification_types import LAM_MAX
 from simulations import _memory
 from simulations._cli import (
     CliError,

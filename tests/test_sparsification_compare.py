@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from dynamics._sparsity_flow import integrate_sparsification
+from dynamics import SparsificationOptions, integrate_sparsification
 from tests.helpers import two_sided_z
 from theory.sparsification import (
     _tail_moments,
@@ -71,8 +71,6 @@ FFR = 1e-3
 def _compare_mean_field(m, lam, seed, times):
     w0 = e1_draw(m, seed)
     tv = np.asarray(times)
-    from dynamics._sparsity_flow import SparsificationOptions
-
     ex = integrate_sparsification(w0, lam, float(tv[-1]), method="exact",
                                   options=SparsificationOptions(t_eval=tuple(tv)))
     mf = mean_field(ex.t, m, lam, SIGMA0)

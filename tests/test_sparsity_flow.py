@@ -1,4 +1,4 @@
-"""Numerical-method tests of dynamics._sparsity_flow (docs/theory/sparsification.md).
+"""Numerical-method tests of the single-feature L1 solvers (docs/theory/sparsification.md).
 
 Layers: a closed-form single-weight reference; exact vs ode on random initial conditions
 (deaths and trajectories within a bound derived from the integrator tolerance); Euler's
@@ -14,13 +14,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from dynamics._sparsity_flow import (
-    LAM_MAX,
-    SparsificationOptions,
-    _euler_kernel,
-    _euler_reference,
-    integrate_sparsification,
-)
+from dynamics import SparsificationOptions, integrate_sparsification
+from dynamics._sparsification_euler import euler_kernel, euler_reference
+from dynamics._sparsification_types import LAM_MAX
 from tests.helpers import rng
 
 RTOL = 1e-10  # integrator tolerance used by the comparisons below
@@ -170,13 +166,13 @@ def test_euler_kernel_matches_numpy_oracle():
     g = rng(5)
     m, lam, dt, n = 50, 0.01, 0.1, 20
     x0 = np.abs(g.normal(0, 1 / math.sqrt(m), m))
-    ref = _euler_reference(x0, lam, dt, n)
+    ref = euler_reference(x0, lam, dt, n)
     x = x0.copy()
     rec = np.array([n], np.int64)
     mp, l1, l2 = np.zeros(1, np.int64), np.zeros(1), np.zeros(1)
     rw = np.zeros((1, m))
     death = np.full(m, -1, np.int64)
-    _euler_kernel(x, lam, dt, n, rec, mp, l1, l2, rw, death)
+    euler_kernel(x, lam, dt, n, rec, mp, l1, l2, rw, death)
     bound = n * dt * m * EPS * math.exp(3 * n * dt) * x0.max()
     assert np.max(np.abs(rw[0] - ref)) <= bound
     assert mp[0] == np.count_nonzero(ref)

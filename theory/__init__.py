@@ -6,9 +6,24 @@ a compiled numeric function (for `simulations`). `theory` never imports
 that knows nothing about it.
 """
 
-# Incidental collisions: how many polysemantic neurons random initialization
-# produces (issue 2, docs/theory/collisions.md).
-from theory import collisions  # noqa: F401
+# The two collision models as modules: theory.collisions (the sign-bin model) and
+# theory.cascades (the magnitude-rule cascade model).
+from theory import cascades, collisions  # noqa: F401
+
+# Collisions with cascades: a feature that loses a same-sign collision falls back to its
+# next neuron; the cascade model and the project's best count prediction
+# (docs/theory/cascades.md).
+from theory.cascades import (  # noqa: F401
+    best_model_name,
+    cascade_assignment,
+    expected_poly_best,
+    expected_poly_cascade,
+    sd_poly_best,
+    sd_poly_cascade,
+)
+
+# Incidental collisions: how many polysemantic neurons random initialization produces
+# under the sign-bin model (docs/theory/collisions.md).
 from theory.collisions import (  # noqa: F401
     expected_multi,
     expected_pairs,
@@ -26,20 +41,8 @@ from theory.collisions import (  # noqa: F401
     var_poly_exact,
 )
 
-# Collisions with cascades: the magnitude-rule cascade model and the project's best
-# count prediction (issue 10, docs/theory/cascades.md).
-from theory import cascades  # noqa: F401
-from theory.cascades import (  # noqa: F401
-    best_model_name,
-    cascade_assignment,
-    expected_poly_best,
-    expected_poly_cascade,
-    sd_poly_best,
-    sd_poly_cascade,
-)
-
-# Second origin story: hidden-layer noise with negative excess kurtosis (issue 6,
-# docs/theory/noise.md).
+# Second origin story: hidden-layer noise with negative excess kurtosis
+# (docs/theory/noise.md).
 from theory.noise import (  # noqa: F401
     NOISE_KURTOSIS,
     noise_edgeworth_correction,
@@ -55,7 +58,7 @@ from theory.noise import (  # noqa: F401
 )
 from theory.noise import expressions as noise_expressions  # noqa: F401
 
-# Single-feature sparsification under L1 (issue 3, docs/theory/sparsification.md).
+# Single-feature sparsification under L1 (docs/theory/sparsification.md).
 from theory.sparsification import (  # noqa: F401
     MeanFieldCurve,
     mean_field,

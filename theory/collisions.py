@@ -350,6 +350,8 @@ def sd_poly_exact(n_, m_):
 # Trapezoid points per standard deviation of the tilted occupancy in the Cauchy
 # integral: aliasing from coefficients N away from n is then below e^{-(30)^2/2}.
 _POINTS_PER_SD = 30
+# Floor on the number of points for a narrow bump (few features): the nearest alias, n + N,
+# is then at least 64 coefficients away from n.
 _MIN_POINTS = 64
 
 

@@ -40,6 +40,21 @@ __all__ = [
 ]
 
 SIGMA0_PAPER = 0.9  # the authors' init scale in E1: |N(0, 0.9^2 / m)| (PAPER.md 1.3)
+# Absolute tolerance of the mean-field integration: A and gamma are O(1) (gamma <~ 6 while
+# m' >= 1 for m <= 1e9), so the relative tolerance governs; this only guards their start at 0.
+MEAN_FIELD_ATOL = 1e-12
+# Grid of the time integral of r in refined_law: 0, then log-spaced from REFINED_GRID_START
+# (r is smooth in log t); 4000 points over 10 decades are steps of 0.006 in log t, a
+# trapezoid error of order 0.006^2 / 12 = 3e-6 relative.
+REFINED_GRID_POINTS = 4000
+REFINED_GRID_START = 1e-3
+# Table of the bulk integral int_0^gamma G_2^{-1/2} in t_full_distribution (eq. (18)). gamma of
+# the k_top-th largest of m half-normals solves 2 Q(gamma) = k_top / m: about 7.1 at
+# k_top / m = 1e-12, so 12 covers every feasible draw (np.interp clamps beyond). The
+# integrand grows like e^{gamma^2 / 4}; with step 6e-4 the trapezoid error is ~1e-6 relative
+# at gamma = 12 and smaller below.
+BULK_GAMMA_MAX = 12.0
+BULK_GRID_POINTS = 20001
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +149,7 @@ def _tail_moments(gam):
     return 2 * phi * R, 2 * phi * (1 - gam * R), 2 * phi * ((1 + gam**2) * R - gam)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=1)
 def _g_numeric():
     """Lambdified G_0, G_1, G_2 and r from :func:`expressions` (reference for tests)."""
     ex = expressions()
@@ -196,7 +211,7 @@ def mean_field(t_values, m_value: float, lam_value: float, sigma0_value: float =
     t_end = float(tv[-1])
     if t_end > 0:
         sol = integrate.solve_ivp(fun, (0.0, t_end), [0.0, 0.0], method="Radau",
-                                          jac=jac, t_eval=tv, rtol=rtol, atol=1e-12)
+                                  jac=jac, t_eval=tv, rtol=rtol, atol=MEAN_FIELD_ATOL)
         if sol.status < 0:
             raise RuntimeError(f"mean_field: integration failed: {sol.message}")
         a, gam = sol.y
@@ -227,9 +242,11 @@ def refined_law(t_values, m_value: float, lam_value: float,
     tv = np.asarray(t_values, dtype=np.float64).ravel()
     if tv.size == 0 or np.any(tv < 0) or np.any(np.diff(tv) < 0):
         raise ValueError("t must be a non-empty non-decreasing array of times >= 0")
-    # fine grid for the time integral of r: log-spaced plus the requested points
+    # fine grid for the time integral of r: log-spaced plus the requested points (a positive
+    # t_end keeps geomspace defined when every requested time is 0)
     t_end = max(float(tv[-1]), 1e-12)
-    grid = np.unique(np.concatenate([[0.0], np.geomspace(min(1e-3, t_end), t_end, 4000), tv]))
+    log_grid = np.geomspace(min(REFINED_GRID_START, t_end), t_end, REFINED_GRID_POINTS)
+    grid = np.unique(np.concatenate([[0.0], log_grid, tv]))
     mf = mean_field(grid, m_value, lam_value, sigma0_value)
     int_r = integrate.cumulative_trapezoid(mf.r, grid, initial=0.0)
     # after the O(1) norm transient e^A = 1/sigma_0, so ||w||_1 starts from sqrt(2m/pi)
@@ -255,8 +272,8 @@ def two_weight_stage_time(gap_value, delta_value, lam_value: float):
     return (np.arcsinh(1 + 2 * d_ / g_) - np.arcsinh(1.0)) / (math.sqrt(2) * lam_value)
 
 
-def _adiabatic_segments(x_desc: np.ndarray, c_lo: np.ndarray, c_hi: np.ndarray,
-                        n: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
+def _adiabatic_segments(c_lo: np.ndarray, c_hi: np.ndarray, n: np.ndarray, p1: np.ndarray,
+                        p2: np.ndarray) -> np.ndarray:
     """int_{c_lo}^{c_hi} dc / sqrt(S(c)) per segment with n survivors (S quadratic, eq. (16)).
 
     S(c) = n (mu - c)^2 + V with mu = P1/n, V = P2 - P1^2/n >= 0; the antiderivative is
@@ -299,13 +316,13 @@ def t_full_adiabatic(w0, lam_value: float, *, corrected: bool = True) -> float:
         return 0.0
     p1 = np.cumsum(x)
     p2 = np.cumsum(x * x)
-    # segment j (j = 1..M-1 survivors j+... ): survivors are the top n, c in [x_(n+1), x_(n)]
+    # one segment per number n = 2..M of survivors (the top n): c in [x_(n+1), x_(n)]
     nn = np.arange(2, x.size + 1)  # number of survivors on the segment (>= 2 before t_full)
     c_hi = x[1:]  # x_(n) for n = 2..M
     c_lo = np.append(x[2:], 0.0)  # x_(n+1), 0 for the first segment (all M alive)
     if x[0] == x[1]:
         return math.inf
-    total = _adiabatic_segments(x, c_lo, c_hi, nn.astype(np.float64), p1[1:], p2[1:])
+    total = _adiabatic_segments(c_lo, c_hi, nn.astype(np.float64), p1[1:], p2[1:])
     t_ad = float(np.sum(total[c_hi > c_lo]) / lam_value)
     if not corrected:
         return t_ad
@@ -316,7 +333,7 @@ def t_full_adiabatic(w0, lam_value: float, *, corrected: bool = True) -> float:
 
 
 @functools.lru_cache(maxsize=4)
-def _bulk_table(n_grid: int = 20001, g_max: float = 12.0):
+def _bulk_table(n_grid: int = BULK_GRID_POINTS, g_max: float = BULK_GAMMA_MAX):
     """Cumulative int_0^gamma G_2^{-1/2} on a fine grid (bulk part of eq. (18))."""
     g = np.linspace(0.0, g_max, n_grid)
     _, _, g2 = _tail_moments(g)
@@ -357,7 +374,7 @@ def t_full_distribution(m_value: float, lam_value: float, sigma0_value: float = 
         c_hi = x[1:]
         # the last segment (n = K) is covered by the bulk integral when m > K, else it starts at 0
         c_lo = np.append(x[2:], x[-1] if m_value > k else 0.0)
-        top = _adiabatic_segments(x, c_lo, c_hi, nn, p1[1:], p2[1:])
+        top = _adiabatic_segments(c_lo, c_hi, nn, p1[1:], p2[1:])
         bulk = 0.0
         if m_value > k:
             gam_K = x[-1] / scale
