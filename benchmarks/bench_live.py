@@ -119,12 +119,23 @@ def _run_once(W0, lam, tol, mode, trace=None, record_weights=False):
     def on_chunk(done, W, live):
         now = time.process_time()
         trace.append({"step": done, "ms_per_step": 1e3 * (now - last[0]) / (done - last[1]),
-                      "live_weights": int(np.count_nonzero(W)), "live": bool(live[0])})
-        last[0], last[1] = now, done
+                      "live_weights": int(np.count_nonzero(W)), "live": bool(live[0]),
+                      "ops": _ops(W[0])})
+        last[0], last[1] = time.process_time(), done  # the ops count is not timed
 
     t = time.process_time()
     rec = train(W0, opts, on_chunk=on_chunk if trace is not None else None)[0]
     return rec, time.process_time() - t
+
+
+def _ops(W):
+    """Operations (S1) of one live step at W (docs/dynamics/training.md#sparse-representation)."""
+    n, m = W.shape
+    live = W != 0
+    r = live.sum(axis=0)
+    G = W @ W.T
+    np.fill_diagonal(G, 0.0)
+    return float(n + m + live.sum() + (r * r).sum() + ((G > 0) * live.sum(axis=1)).sum())
 
 
 def converged_run(args, n, m, lam, tol, modes=("auto", "legacy")):
@@ -207,9 +218,17 @@ def _trace_figure(traces):
         live = np.array([r["live"] for r in t["trace"]])
         ax.loglog(z[~live], ms[~live], ".", ms=3, color="tab:blue", label="dense steps")
         ax.loglog(z[live], ms[live], ".", ms=3, color="tab:orange", label="live steps")
+        ops = np.array([r["ops"] for r in t["trace"]])
+        n = 256
+        dense_units = S.dense_step_cost(n, m)
         dense_ms = np.median(ms[~live]) if (~live).any() else np.nan
+        ms_per_unit = dense_ms / dense_units  # the dense step fixes the unit's price
         ax.axhline(dense_ms, color="tab:blue", lw=1, ls="--",
-                   label=f"dense step, model 4n²m (measured {dense_ms:.2f} ms)")
+                   label=f"model, dense: 4n²m + {S.DENSE_ELEMENTWISE:.0f} nm units "
+                         f"({dense_ms:.2f} ms)")
+        order = np.argsort(z)
+        ax.loglog(z[order], (S.SPARSE_OP_COST * ops * ms_per_unit)[order], "-", lw=1,
+                  color="tab:red", label=f"model, live: {S.SPARSE_OP_COST:.0f} units x ops (S1)")
         ax.set_xlabel("live weights z (end of each 100-step chunk)")
         ax.set_ylabel("ms per step")
         ax.set_title(f"n = 256, m = {m}, lam = 1e-3, lr = 0.05: {t['steps']} steps, "

@@ -197,8 +197,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "R_ij = G_ij off the diagonal also when G_ij <= 0 (no ReLU derivative), kernel and "
         "reference (T2)",
         "the gradient of the linear autoencoder's loss",
-        (Edit(K, "                R[i, j] = 0.0\n",
-              "                R[i, j] = 0.0 if i == j else g\n"),
+        (Edit(K, "                R[i, j] = 0.0\n                if i == j:",
+              "                R[i, j] = 0.0 if i == j else g\n                if i == j:"),
          Edit(T, "return np.where(G > 0.0, G - np.eye(n), 0.0)",
               "return np.where((G > 0.0) | (np.eye(n) == 0), G - np.eye(n), 0.0)")),
         ("tests/test_toy_model.py",),
