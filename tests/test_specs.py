@@ -253,3 +253,38 @@ def test_overrides_keep_order_and_drop_duplicates():
 def test_build_specs_rejects(preset, overrides, match):
     with pytest.raises(ValueError, match=match):
         build_specs(preset, overrides)
+
+
+def test_noise_and_dtype_fields_are_real():
+    """A spec's noise is a dynamics.HiddenNoise (given as one, as its JSON dict or as
+    'shape:sigma:sharing:draws'), allowed with gd and no tol only; dtype float32 with adamw
+    only; run_instance trains exactly what dynamics.train does with the spec's seeds."""
+    from dynamics import HiddenNoise, TrainOptions, init_weights, train
+    from simulations._run import run_instance
+    from simulations._specs import noise_seed
+
+    noise = HiddenNoise(0.1, "bernoulli", "independent", 1)
+    base = dict(n=6, m=12, lam=0.0, optimizer="gd", lr=0.02, steps=50, seed=3, instances=2)
+    forms = [ExperimentSpec(noise=form, **base) for form in
+             (noise, {"sigma": 0.1, "shape": "bernoulli", "sharing": "independent", "draws": 1},
+              "bernoulli:0.1:independent:1", "bernoulli:0.1:independent")]
+    assert all(spec == forms[0] for spec in forms)
+    assert ExperimentSpec(**json.loads(json.dumps(forms[0].to_dict()))) == forms[0]
+    for bad in (dict(optimizer="prox-gd"), dict(tol=1e-6)):
+        with pytest.raises(ValueError, match="noise"):
+            ExperimentSpec(noise=noise, **{**base, **bad})
+    with pytest.raises(ValueError, match="noise"):
+        ExperimentSpec(noise="bernoulli", **base)
+    with pytest.raises(ValueError, match="dtype"):
+        ExperimentSpec(dtype="float32", **base)
+    spec = forms[0]
+    rec = run_instance(spec, 1)
+    W0 = init_weights(6, 12, [instance_seed(spec, 1)])
+    direct = train(W0, TrainOptions(optimizer="gd", lr=0.02, lam=0.0, max_steps=50, noise=noise,
+                                    record_weights=True), noise_seed=noise_seed(spec, 1))[0]
+    assert rec["noise"] == "bernoulli:0.1:independent:1"
+    assert rec["train_final_loss"] == direct.final_loss
+    # shared noise: one stream for every instance of the spec
+    shared = ExperimentSpec(noise="bernoulli:0.1:shared", **base)
+    assert noise_seed(shared, 0).spawn_key == noise_seed(shared, 1).spawn_key
+    assert noise_seed(spec, 0).spawn_key != noise_seed(spec, 1).spawn_key
