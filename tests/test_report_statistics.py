@@ -21,9 +21,11 @@ Z = two_sided_z(FFR)
 
 
 def _records(counts):
-    """Minimal outcome records (simulations/_run.py) with the given window counts."""
+    """Minimal outcome records (simulations/_run.py) with the given window counts, from runs
+    that completed their budget (the report measures only those, _report.exclusion)."""
     return [{"window_count": float(c), "assignment_count": float(c), "composition": [],
              "opposite_sign_pairs": 0, "features_represented": 1, "train_converged": True,
+             "train_status": "max_steps",
              "winner_is_init_argmax": 0.0, "train_steps": 1, "init_final_diag": [1.0],
              "init_final_offdiag_std": 0.0} for c in counts]
 

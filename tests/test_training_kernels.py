@@ -34,7 +34,8 @@ def _advance(opt, W, n_steps=1, lr=0.1, lam=LAM, M1=None, M2=None, t0=None, batc
     t0 = np.zeros(n_inst, np.int64) if t0 is None else t0
     batches = np.zeros((n_inst, 0, 0), np.int64) if batches is None else batches
     out = np.zeros((n_inst, 6))
-    S.advance(opt, W, M1, M2, t0, batches, lr, lam, 0.9, 0.999, 1e-8, 0.01, tol,
+    S.advance(opt, W, M1, M2, t0, batches, np.zeros((0, 1, 1, 1, 1)), lr, lam, 0.9, 0.999,
+              1e-8, 0.01, tol,
               np.full(n_inst, 1e12), n_steps, sparse, np.zeros(n_inst, bool),
               np.ones(n_inst, bool), out)
     return out
