@@ -57,9 +57,9 @@ from theory import (
 
 __all__ = ["PARTS", "OptimumConfig", "run", "classify_simplex", "t_half", "main"]
 
-PARTS = ("speed", "simplex", "counts")
+PARTS = ("speed", "simplex", "counts", "long")
 # Part ids in the seed keys: SeedSequence([seed, part, ...]).
-_PART_ID = {"speed": 1, "simplex": 2, "counts": 3}
+_PART_ID = {"speed": 1, "simplex": 2, "counts": 3, "long": 3}
 # A row counts as dense when its participation ratio sum w^4 / (sum w^2)^2 is below 1/2: a
 # 1-sparse row has 1, the anchor 1/(n-1), every near-axis row of both simplices > 0.8.
 DENSE_Q = 0.5
@@ -94,13 +94,24 @@ class OptimumConfig:
         (8, (1.0, 2.0)), (16, (1.0, 2.5)))
     count_instances: int = 16
     count_steps: int = 100_000
+    # --- long: count cells that are still dense at count_steps, rerun longer from the same
+    # initial weights as their counts cell: (n, m, sigma (n-1), steps) ---
+    count_long: tuple[tuple[int, int, float, int], ...] = ((8, 128, 1.0, 400_000),)
 
 
 QUICK = dict(
     n_records=10, speed_ns=(4,), speed_scaled_sigmas=(1.0, 2.0), speed_instances=2,
     speed_steps=1000, simplex_ns=(8,), simplex_instances=2, simplex_steps=1000,
     stability_steps=500, count_sizes=((8, 16),), count_scaled_sigmas=((8, (1.0,)),),
-    count_instances=2, count_steps=1000,
+    count_instances=2, count_steps=1000, count_long=((8, 16, 1.0, 1500),),
+)
+
+
+# The exploration grid of the speed part (docs/theory/noise.md#optimum: master seed 101):
+# four n, eight sigma (n-1), Gaussian controls for the phase map's index.
+EXPLORATION = dict(
+    speed_ns=(4, 8, 16, 32), speed_scaled_sigmas=(0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0),
+    speed_shapes=("bernoulli", "gaussian"),
 )
 
 
@@ -297,61 +308,81 @@ def _run_simplex(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
 # --- counts ---------------------------------------------------------------------------------
 
 
+def _count_cell(cfg, n, m, x, steps, W0, noise_key, rows, summary) -> None:
+    """Train one (n, m, sigma (n-1)) cell of count_instances models; append its CSV rows and
+    its summary entry."""
+    sigma = x / (n - 1)
+    recs = _train(W0, sigma, "bernoulli", steps, 2, cfg.lr, _seed(cfg, *noise_key))
+    a, w, done = [], [], []
+    for i, r in enumerate(recs):
+        W = r.snapshots[-1]
+        kinds = polysemantic_neurons(W)
+        row = {"n": n, "m": m, "scaled_sigma": x, "sigma": sigma, "instance": i,
+               "steps": steps, "status": r.status,
+               "assignment": count_polysemantic_assignment(W),
+               "window": count_polysemantic_window(W),
+               "opposite_pairs": sum(1 for _, p, q in kinds if p == 1 and q == 1),
+               "dense_rows": classify_simplex(W)["dense_rows"],
+               "f4_final": float(fourth_norms(W).mean()),
+               "seed": "/".join(str(k) for k in (cfg.seed, *noise_key))}
+        rows.append(row)
+        done.append(row)
+        if r.status != "diverged":  # a diverged model has no count
+            a.append(row["assignment"])
+            w.append(row["window"])
+    k = len(a)
+    key = f"{n},{m},{x},{steps}"
+    summary[key] = {
+        "n": n, "m": m, "scaled_sigma": x, "models": k, "steps": steps,
+        "assignment_mean": float(np.mean(a)),
+        "assignment_se": float(np.std(a, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
+        "window_mean": float(np.mean(w)),
+        "window_se": float(np.std(w, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
+        "f4_mean": float(np.mean([rw["f4_final"] for rw in done
+                                  if rw["status"] != "diverged"])),
+        "diverged": sum(rw["status"] == "diverged" for rw in done),
+        # the L1 story's collision count, for contrast (docs/theory/collisions.md)
+        "collision_theory": float(expected_poly_exact(n, m)),
+    }
+    _say(f"counts n={n} m={m} sigma(n-1)={x:g} steps={steps}: " + json.dumps(
+        {q: round(v, 3) for q, v in summary[key].items() if q.endswith(("mean", "se"))}))
+
+
+def _count_init(cfg, n, m):
+    return init_weights(n, m, _seed(cfg, 3, n, m, 0).spawn(cfg.count_instances))
+
+
 def _run_counts(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
     rows, summary = [], {}
     xs_of = dict(cfg.count_scaled_sigmas)
-    steps = cfg.count_steps
     for n, m in cfg.count_sizes:
-        W0 = init_weights(n, m, _seed(cfg, 3, n, m, 0).spawn(cfg.count_instances))
+        W0 = _count_init(cfg, n, m)
         for b, x in enumerate(xs_of[n]):
-            sigma = x / (n - 1)
-            recs = _train(W0, sigma, "bernoulli", steps, 2, cfg.lr,
-                          _seed(cfg, 3, n, m, 1 + b))
+            _count_cell(cfg, n, m, x, cfg.count_steps, W0, (3, n, m, 1 + b), rows, summary)
             bar.update(1)
-            a, w = [], []
-            for i, r in enumerate(recs):
-                W = r.snapshots[-1]
-                kinds = polysemantic_neurons(W)
-                if r.status != "diverged":  # a diverged model has no count
-                    a.append(count_polysemantic_assignment(W))
-                    w.append(count_polysemantic_window(W))
-                rows.append({"n": n, "m": m, "scaled_sigma": x, "sigma": sigma, "instance": i,
-                             "steps": steps, "status": r.status,
-                             "assignment": count_polysemantic_assignment(W),
-                             "window": count_polysemantic_window(W),
-                             "opposite_pairs": sum(1 for _, p, q in kinds if p == 1 and q == 1),
-                             "dense_rows": classify_simplex(W)["dense_rows"],
-                             "f4_final": float(fourth_norms(W).mean()),
-                             "seed": f"{cfg.seed}/3/{n}/{m}/{1 + b}"})
-            k = len(a)
-            done = rows[-len(recs):]
-            summary[f"{n},{m},{x}"] = {
-                "n": n, "m": m, "scaled_sigma": x, "models": k, "steps": steps,
-                "assignment_mean": float(np.mean(a)),
-                "assignment_se": float(np.std(a, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
-                "window_mean": float(np.mean(w)),
-                "window_se": float(np.std(w, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
-                "f4_mean": float(np.mean([rw["f4_final"] for rw in done
-                                          if rw["status"] != "diverged"])),
-                "diverged": sum(rw["status"] == "diverged" for rw in done),
-                # the L1 story's collision count, for contrast (docs/theory/collisions.md)
-                "collision_theory": float(expected_poly_exact(n, m)),
-            }
-            _say(f"counts n={n} m={m} sigma(n-1)={x:g}: " + json.dumps(
-                {k: round(v, 3) for k, v in summary[f"{n},{m},{x}"].items()
-                 if k.endswith(("mean", "se"))}))
+    return rows, summary
+
+
+def _run_long(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
+    rows, summary = [], {}
+    for j, (n, m, x, steps) in enumerate(cfg.count_long):
+        _count_cell(cfg, n, m, x, steps, _count_init(cfg, n, m), (3, n, m, 100 + j),
+                    rows, summary)
+        bar.update(1)
     return rows, summary
 
 
 # --- driver ---------------------------------------------------------------------------------
 
-_RUNNERS = {"speed": _run_speed, "simplex": _run_simplex, "counts": _run_counts}
+_RUNNERS = {"speed": _run_speed, "simplex": _run_simplex, "counts": _run_counts,
+            "long": _run_long}
 
 
 def _n_runs(cfg: OptimumConfig, parts) -> int:
     sizes = {"speed": 2 * len(cfg.speed_ns) * len(cfg.speed_scaled_sigmas),
              "simplex": 3 * len(cfg.simplex_ns),
-             "counts": sum(len(dict(cfg.count_scaled_sigmas)[n]) for n, _ in cfg.count_sizes)}
+             "counts": sum(len(dict(cfg.count_scaled_sigmas)[n]) for n, _ in cfg.count_sizes),
+             "long": len(cfg.count_long)}
     return sum(sizes[p] for p in parts)
 
 
@@ -466,6 +497,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=OptimumConfig.seed,
                    help=f"master seed (default {OptimumConfig.seed}, the docs' confirmation)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and step counts")
+    p.add_argument("--exploration", action="store_true",
+                   help="the exploration grid of the speed part (n = 4..32, eight sigma (n-1), "
+                        "with Gaussian controls); the docs ran it with --seed 101")
     p.add_argument("--out", type=Path, default=Path("results/noise_optimum"),
                    help="output directory (default results/noise_optimum)")
     p.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
@@ -482,6 +516,8 @@ def main(argv=None) -> int:
         p.error(f"--parts must be a comma-separated subset of {','.join(PARTS)}, "
                 f"got {args.parts!r}")
     cfg = OptimumConfig(seed=args.seed)
+    if args.exploration:
+        cfg = replace(cfg, **EXPLORATION)
     if args.quick:
         cfg = replace(cfg, **QUICK)
     results = {}
