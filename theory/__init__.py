@@ -45,15 +45,23 @@ from theory.collisions import (  # noqa: F401
 # (docs/theory/noise.md).
 from theory.noise import (  # noqa: F401
     NOISE_KURTOSIS,
+    SIMPLEX_KINDS,
+    noise_advantage_argmax,
+    noise_bernoulli_row_leak,
+    noise_centred_simplex_fourth,
     noise_edgeworth_correction,
     noise_leak_edgeworth,
     noise_leak_gaussian,
     noise_leak_one_sparse,
     noise_margin_limit,
     noise_projection_kurtosis,
+    noise_sigma_optimum,
     noise_sigma_star,
     noise_simplex_fourth,
+    noise_simplex_leak,
     noise_simplex_weights,
+    noise_sparse_advantage,
+    noise_sparsest_simplex,
     noise_window,
 )
 from theory.noise import expressions as noise_expressions  # noqa: F401

@@ -24,6 +24,7 @@ reconstruction: the paper's text was not available (docs/theory/noise.md#provena
 from __future__ import annotations
 
 import itertools
+import math
 from functools import cache, lru_cache
 
 import numpy as np
@@ -45,7 +46,20 @@ __all__ = [
     "noise_sigma_star",
     "noise_simplex_fourth",
     "noise_simplex_weights",
+    "noise_sparse_advantage",
+    "noise_advantage_argmax",
+    "noise_sigma_optimum",
+    "noise_centred_simplex_fourth",
+    "noise_sparsest_simplex",
+    "noise_bernoulli_row_leak",
+    "noise_simplex_leak",
+    "SIMPLEX_KINDS",
 ]
+
+#: The two regular simplices at the margin bound compared in docs/theory/noise.md#simplices:
+#: "anchored" (eq. 10-11: n - 1 near-axis rows and one dense anchor, fits in n - 1 neurons) and
+#: "centred" (eq. 13: rows sqrt(n/(n-1)) (e_i - 1/n), needs n neurons).
+SIMPLEX_KINDS = ("anchored", "centred")
 
 #: Excess kurtosis of one noise coordinate for the four shapes at matched variance sigma^2
 #: (docs/theory/noise.md#shapes). Exact rationals; -2 is the minimum over all distributions.
@@ -115,7 +129,14 @@ def expressions() -> dict[str, sp.Expr]:
       * ``sigma_star``: the noise scale where the window peaks for unit-norm rows (eq. 8);
       * ``simplex_main``, ``simplex_off``: main and off weights of the n - 1 sparse rows of the
         anchored simplex (eq. 10); ``simplex_mean_fourth``: its mean sum_k W_ik^4 (eq. 11),
-        the predicted plateau of noise training (below 1: one row must stay dense).
+        the measured plateau of noise training (below 1: one row must stay dense);
+      * ``advantage_bernoulli``: the exact leak of a dense (Gaussian) row minus that of a
+        1-sparse Bernoulli row, in units of s^2, as a function of a = c/s (eq. 12);
+        ``advantage_slope``: its derivative on a < 1; ``advantage_argmax``: the root a* of
+        the slope (a 30-digit Float, by ``nsolve``); ``sigma_optimum``: 1 / (a* (n - 1)),
+        the noise that maximises eq. (12) for unit rows at the margin bound;
+      * ``centred_main``, ``centred_off``, ``centred_mean_fourth``: the centred regular
+        simplex sqrt(n/(n-1)) (e_i - 1/n) and its mean sum_k W_ik^4 (eq. 13).
     Sympy derives each from its integral; the call is cached (a few seconds the first time).
     """
     # Integrals are taken in the standardised variable x = z / s with a = c / s, so that
@@ -168,6 +189,23 @@ def expressions() -> dict[str, sp.Expr]:
     v_sol = sp.simplify(v_sol)
     u_sol = sp.simplify(u_of_v.subs(v, v_sol))
     simplex_f4 = sp.simplify(((n - 1) * (u_sol**4 + (n - 2) * v_sol**4) + 1 / (n - 1)) / n)
+    # eq. (12): exact s^2-normalised advantage of a 1-sparse Bernoulli row over a dense row,
+    # whose projected noise is Gaussian by the CLT (q -> 0 in eq. 2): Gaussian leak (eq. 4) minus
+    # the 1-sparse Bernoulli leak (eq. 9), both divided by s^2 at c = a s.
+    gauss_std = sp.simplify((leak_g / s**2).subs(c, a * s))
+    bern_std = (1 - a) ** 2 / 2  # eq. (9) / s^2 on a < 1; zero for a >= 1
+    advantage = sp.Piecewise((gauss_std - bern_std, a < 1), (gauss_std, True))
+    # On a >= 1 the advantage is the Gaussian leak alone, decreasing in a, so the maximum lies
+    # on a < 1, where the slope is 2 a Q(a) - 2 phi(a) + 1 - a: positive at 0 (1 - 2 phi(0)),
+    # negative at 1 (2 Q(1) - 2 phi(1)). Transcendental: no closed form; nsolve to 30 digits.
+    slope = sp.simplify(sp.diff(gauss_std - bern_std, a))
+    a_opt = sp.nsolve(slope, a, 0.7, prec=30)
+    sigma_opt = 1 / (a_opt * (n - 1))  # a = c/s = 1/((n-1) sigma) for unit rows at the bound
+    # eq. (13): centred simplex, rows sqrt(n/(n-1)) (e_i - 1/n) in n neurons.
+    scale = sp.sqrt(n / (n - 1))
+    cen_main = sp.simplify(scale * (1 - 1 / n))
+    cen_off = sp.simplify(-scale / n)
+    cen_f4 = sp.simplify(cen_main**4 + (n - 1) * cen_off**4)  # every row has the same profile
     return {
         "projection_kurtosis": kappa * q,
         "leak_gaussian": leak_g,
@@ -184,6 +222,13 @@ def expressions() -> dict[str, sp.Expr]:
         "simplex_main": u_sol,
         "simplex_off": v_sol,
         "simplex_mean_fourth": simplex_f4,
+        "advantage_bernoulli": advantage,
+        "advantage_slope": slope,
+        "advantage_argmax": a_opt,
+        "sigma_optimum": sigma_opt,
+        "centred_main": cen_main,
+        "centred_off": cen_off,
+        "centred_mean_fourth": cen_f4,
     }
 
 
@@ -293,9 +338,13 @@ def noise_margin_limit(n_features) -> np.ndarray:
 
 
 def noise_sigma_star(n_features) -> np.ndarray:
-    """Noise scale where the kurtosis incentive peaks for unit rows: sigma* = 1/(n-1) (eq. 8).
+    """The noise *scale* 1/(n-1): where the noise sd equals the margin of eq. (7) (a = 1).
 
-    docs/theory/noise.md#margin. The predicted window is sigma (n-1) of order 1.
+    Math: eq. (8), docs/theory/noise.md#margin: sigma (n-1) = 1 is where the standardised
+    margin a = c/s of unit rows at the bound is 1 and where the first-order Edgeworth term,
+    divided by s^2, peaks. It is a scale, not the optimum of the exact effect: the exact
+    s^2-normalised advantage peaks at sigma (n-1) = 1/a* = 1.375 (``noise_sigma_optimum``) and
+    the measured fastest sparsification lies above it too (docs/theory/noise.md#optimum).
     """
     nn = _as_float("n_features", n_features, positive=True)
     if np.any(nn < 2):
@@ -328,3 +377,114 @@ def noise_simplex_fourth(n_features) -> np.ndarray:
     if np.any(nn < 3):
         raise ValueError("n_features must be >= 3")
     return np.asarray(_compiled("simplex_mean_fourth", ("n",))(nn), dtype=np.float64)
+
+
+def noise_sparse_advantage(a_ratio) -> np.ndarray:
+    """Exact leak of a dense row minus that of a 1-sparse Bernoulli row, per s^2 (eq. 12).
+
+    D(a) = (1 + a^2) Q(a) - a phi(a) - (1 - a)_+^2 / 2 with a = c/s: the s^2-normalised
+    expected-loss gain of one off-target output when its row W_j is 1-sparse instead of dense
+    (the dense row's projected noise is Gaussian, q -> 0 in eq. 2). D(0) = 0, D -> 0 as
+    a -> infinity, unique maximum D(a*) = 0.0971 at a* = 0.7272 (``noise_advantage_argmax``).
+    docs/theory/noise.md#optimum. Vectorised over a > 0.
+    """
+    aa = _as_float("a_ratio", a_ratio, positive=True)
+    fn = _compiled("advantage_bernoulli", ("a",))
+    return np.asarray(np.vectorize(fn, otypes=[np.float64])(aa), dtype=np.float64)
+
+
+def noise_advantage_argmax() -> float:
+    """a* = argmax_a of eq. (12), the root of 2 a Q(a) - 2 phi(a) + 1 - a on (0, 1).
+
+    docs/theory/noise.md#optimum; sympy's ``nsolve`` to 30 digits, returned as a float
+    (0.727152181943...). Exact for the stated objective; no closed form (transcendental).
+    """
+    return float(expressions()["advantage_argmax"])
+
+
+def noise_sigma_optimum(n_features) -> np.ndarray:
+    """Noise sd that maximises eq. (12) for unit rows at the margin bound: 1 / (a* (n - 1)).
+
+    sigma (n-1) = 1/a* = 1.3752 for every n. docs/theory/noise.md#optimum. Regime: unit rows,
+    mean overlap at the bound -1/(n-1) (eq. 7), one row compared at a time; the norm shrink at
+    large sigma (docs/theory/noise.md#phase-map) is not included. Requires n >= 2.
+    """
+    nn = _as_float("n_features", n_features, positive=True)
+    if np.any(nn < 2):
+        raise ValueError("n_features must be >= 2")
+    return np.asarray(_compiled("sigma_optimum", ("n",))(nn), dtype=np.float64)
+
+
+def noise_centred_simplex_fourth(n_features) -> np.ndarray:
+    """Mean sum_k W_ik^4 of the centred regular simplex sqrt(n/(n-1)) (e_i - 1/n) (eq. 13).
+
+    ((n-1)/n)^2 + 1/(n^2 (n-1)); it meets the margin bound of eq. (7) like the anchored one
+    (eq. 11) and is sparser from n = 13 on. docs/theory/noise.md#simplices. Requires n >= 2.
+    """
+    nn = _as_float("n_features", n_features, positive=True)
+    if np.any(nn < 2):
+        raise ValueError("n_features must be >= 2")
+    return np.asarray(_compiled("centred_mean_fourth", ("n",))(nn), dtype=np.float64)
+
+
+def noise_sparsest_simplex(n_features: int) -> str:
+    """Which of ``SIMPLEX_KINDS`` has the larger mean sum_k W_ik^4 at n (eq. 11 vs eq. 13).
+
+    "anchored" for 3 <= n <= 12, "centred" for n >= 13 (docs/theory/noise.md#simplices).
+    A numerical search over all rotations of the simplex (the docs) found nothing sparser.
+    """
+    if isinstance(n_features, bool) or not isinstance(n_features, int | np.integer) \
+            or n_features < 3:
+        raise ValueError(f"n_features must be an integer >= 3, got {n_features!r}")
+    anchored = float(noise_simplex_fourth(n_features))
+    centred = float(noise_centred_simplex_fourth(n_features))
+    return "centred" if centred > anchored else "anchored"
+
+
+def noise_bernoulli_row_leak(main: float, off: float, k: int, sigma, c_margin) -> np.ndarray:
+    """Exact E[ReLU(Z - c)^2] for Bernoulli noise and a row with one weight ``main`` and ``k``
+    weights ``off`` (all other weights 0): Z = sigma (main e_0 + off sum_{l=1..k} e_l), e = +-1.
+
+    Math: eq. (3) summed over the 2^(k+1) sign patterns, grouped by the number of + signs
+    among the k equal weights (binomial weights). docs/theory/noise.md#simplices. ``sigma``
+    and ``c_margin`` are vectorised; k >= 0.
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
+        raise ValueError(f"k must be an integer >= 0, got {k!r}")
+    sg = _as_float("sigma", sigma, positive=True)
+    cc = _as_float("c_margin", c_margin, positive=True)
+    from scipy.stats import binom
+
+    plus = np.arange(k + 1)
+    weight = binom.pmf(plus, k, 0.5) / 2  # and 1/2 for the sign of the main weight
+    sums = 2 * plus - k  # sum of the k signs
+    out = np.zeros(np.broadcast(sg, cc).shape)
+    for e0 in (1.0, -1.0):
+        z = np.multiply.outer(sg, float(main) * e0 + float(off) * sums)  # (..., k + 1)
+        out = out + np.sum(weight * np.maximum(z - np.asarray(cc)[..., None], 0.0) ** 2, axis=-1)
+    return out
+
+
+def noise_simplex_leak(kind: str, n_features: int, sigma) -> np.ndarray:
+    """Exact Bernoulli leak summed over the n rows of a unit simplex at the bound, c = 1/(n-1).
+
+    sum_j E[ReLU(Z_j - 1/(n-1))^2]; every row is off-target in n - 1 outputs, so the
+    off-target part of the expected loss is (n - 1) times this. "anchored": n - 1 rows
+    (u, v on n - 2) of eq. (10) plus the anchor (1/sqrt(n-1) on n - 1); "centred": n rows
+    (main, off on n - 1) of eq. (13). docs/theory/noise.md#simplices. ``sigma`` vectorised.
+    """
+    if kind not in SIMPLEX_KINDS:
+        raise ValueError(f"kind must be one of {SIMPLEX_KINDS}, got {kind!r}")
+    if isinstance(n_features, bool) or not isinstance(n_features, int | np.integer) \
+            or n_features < 3:
+        raise ValueError(f"n_features must be an integer >= 3, got {n_features!r}")
+    nn = int(n_features)
+    c_b = 1.0 / (nn - 1)
+    if kind == "anchored":
+        u_, v_ = (float(x) for x in noise_simplex_weights(nn))
+        sparse = noise_bernoulli_row_leak(u_, v_, nn - 2, sigma, c_b)
+        anchor = noise_bernoulli_row_leak(0.0, 1 / math.sqrt(nn - 1), nn - 1, sigma, c_b)
+        return (nn - 1) * sparse + anchor
+    main = float(_compiled("centred_main", ("n",))(nn))
+    off = float(_compiled("centred_off", ("n",))(nn))
+    return nn * noise_bernoulli_row_leak(main, off, nn - 1, sigma, c_b)
