@@ -3,8 +3,8 @@
 Identity batch expanded over instances, hidden = batch @ W through einsum, output =
 ReLU(hidden @ W^T), loss = sum-MSE + lam * ||W||_1 via ``torch.norm(W, p=1)``, autograd,
 and a torch optimizer (``AdamW``) -- as in the authors' ``train_autoencoder``
-(PAPER.md 1.2, 1.4). Proximal GD, which the authors did not use, is written the same
-way: ``SGD`` on the summed squared error, then soft-thresholding under ``no_grad``.
+(docs/paper.md#loss, docs/paper.md#optimizers). Proximal GD, which the authors did not use, is
+written the same way: ``SGD`` on the summed squared error, then soft-thresholding under ``no_grad``.
 
 Only ``benchmarks/`` imports torch; it is never a runtime dependency.
 """

@@ -1,7 +1,7 @@
 """Measurements on trained weights of the tied ReLU autoencoder (single instance).
 
 Every function takes one instance's weights ``W`` of shape ``(n, m)`` (row ``W[i]`` is
-the encoding of feature ``i`` in the ``m`` neurons, PAPER.md 1.1) and, where the
+the encoding of feature ``i`` in the ``m`` neurons, docs/paper.md#architecture) and, where the
 initial weights matter, ``W0`` of the same shape. Pure numpy; no numba, no state.
 For a batch of shape ``(instances, n, m)`` call them once per instance.
 
@@ -68,7 +68,7 @@ def assign_features(W) -> tuple[np.ndarray, np.ndarray]:
 
 
 def count_polysemantic_window(W, low: float = 0.8, high: float = 1.2) -> int:
-    """Neurons with at least two weights ``low <= |W_ik| <= high`` (PAPER.md 4.4).
+    """Neurons with at least two weights ``low <= |W_ik| <= high`` (docs/paper.md#counting-rule).
 
     This is the rule of the authors' code: a "hit" is a weight inside the window, and
     a neuron is polysemantic when it has ``>= 2`` hits (``per_neuron > 1.1``). It
@@ -102,7 +102,7 @@ def polysemantic_neurons(W) -> list[tuple[int, int, int]]:
     """``(neuron, n_positive, n_negative)`` for every neuron dominating ``>= 2`` features.
 
     Signs are those of ``assign_features``. Sorted by neuron index. In a converged L1
-    solution every entry should be ``(k, 1, 1)`` (PAPER.md 4.2, 8.16).
+    solution every entry should be ``(k, 1, 1)`` (docs/paper.md#benign-collisions).
     """
     W = _as_weights(W)
     neuron, sign = assign_features(W)
@@ -115,7 +115,8 @@ def polysemantic_neurons(W) -> list[tuple[int, int, int]]:
 
 
 def winner_is_init_argmax(W0, W) -> float:
-    """Fraction of features whose final dominant neuron is ``argmax_k |W0_ik|`` (PAPER.md 4.6).
+    """Fraction of features whose final dominant neuron is ``argmax_k |W0_ik|``
+    (docs/paper.md#winner-argmax).
 
     The denominator is ``n`` (all features); an all-zero final row never counts as a match.
     """
@@ -126,7 +127,8 @@ def winner_is_init_argmax(W0, W) -> float:
 
 
 def fourth_norms(W) -> np.ndarray:
-    """Per-feature ``sum_k W_ik^4``, shape (n,): the 4th power of the l4 norm (PAPER.md 8.8)."""
+    """Per-feature ``sum_k W_ik^4``, shape (n,): the 4th power of the l4 norm
+    (docs/paper.md#fourth-norm)."""
     W = _as_weights(W)
     return np.sum(W**4, axis=1)
 
@@ -161,7 +163,8 @@ def features_represented(W, threshold: float = 0.5) -> int:
 
 
 def init_final_correlation(W0, W) -> np.ndarray:
-    """``W0 @ W.T``, shape (n, n): entry (i, j) = <initial row i, final row j> (E4, PAPER.md 6)."""
+    """``W0 @ W.T``, shape (n, n): entry (i, j) = <initial row i, final row j> (E4,
+    docs/paper.md#experiments)."""
     W0, W = _as_pair(W0, W)
     return W0 @ W.T
 

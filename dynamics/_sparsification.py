@@ -1,6 +1,6 @@
 """Single-feature sparsification under L1: the interference-free gradient flow of one encoding.
 
-Normalized units (PAPER.md 2.2): for one feature with encoding w in R^m,
+Normalized units (docs/paper.md#normalized-units): for one feature with encoding w in R^m,
 
     dw_k/dt = (1 - ||w||^2) w_k - lam sign(w_k),      a weight that reaches 0 stays 0.
 

@@ -96,7 +96,7 @@ def euler_reference(x0, lam, dt, n_steps):
 
 
 def integrate_euler(w0, lam, t_max, options: SparsificationOptions, t_eval):
-    """Authors' fixed-step scheme (PAPER.md 6, E1); first order in dt.
+    """Authors' fixed-step scheme (docs/paper.md#e1); first order in dt.
 
     Records at the step nearest each requested time. See docs/theory/sparsification.md#euler.
     """

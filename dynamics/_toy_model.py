@@ -3,7 +3,7 @@
 Single instance, ``W`` of shape ``(n, m)`` (row ``W_i`` encodes feature ``i``). The
 inputs are the ``n`` one-hot vectors, the output for input ``e_i`` is
 ``ReLU(W W^T e_i)``, and the loss, in the *code units* of the authors' code
-(PAPER.md 1.2), is
+(docs/paper.md#loss), is
 
     L(W) = sum_ij (ReLU(G_ij) - delta_ij)^2 + lam * ||W||_1,      G = W W^T.      (T1)
 
@@ -39,12 +39,14 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- units
 def lam_to_normalized(lam_code: float) -> float:
-    """Code-unit L1 strength -> the normalized ``lam~ = lam / 4`` of PAPER.md 2.2 (eq. T4)."""
+    """Code-unit L1 strength -> the normalized ``lam~ = lam / 4`` of
+    docs/paper.md#normalized-units (eq. T4)."""
     return lam_code / 4.0
 
 
 def lam_from_normalized(lam_normalized: float) -> float:
-    """Normalized ``lam~`` (PAPER.md 2.2) -> code units, ``lam = 4 lam~`` (eq. T4)."""
+    """Normalized ``lam~``
+    (docs/paper.md#normalized-units) -> code units, ``lam = 4 lam~`` (eq. T4)."""
     return 4.0 * lam_normalized
 
 

@@ -1,6 +1,6 @@
 """Training driver: options, initial weights, the ``train`` entry point and its run records.
 
-Trains many independent instances of the tied ReLU autoencoder (PAPER.md 1.1-1.4) with
+Trains many independent instances of the tied ReLU autoencoder (docs/paper.md#model) with
 one of four update rules, derived in ``docs/dynamics/training.md``:
 
 * ``"prox-gd"`` (default ground truth): gradient step on the summed squared error, then
@@ -10,7 +10,7 @@ one of four update rules, derived in ``docs/dynamics/training.md``:
 * ``"adamw"``: PyTorch's ``torch.optim.AdamW`` semantics (T5d), the paper's optimizer.
 
 All numbers are in the code units of the authors' loss (T1); ``lam_to_normalized`` and
-``lam_from_normalized`` convert to the normalized units of PAPER.md 2.2.
+``lam_from_normalized`` convert to the normalized units of docs/paper.md#normalized-units.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ __all__ = [
 OPTIMIZERS = ("prox-gd", "gd", "sgd", "adamw")
 _OPT_CODES = {"prox-gd": K.OPT_PROX_GD, "gd": K.OPT_GD, "sgd": K.OPT_SGD, "adamw": K.OPT_ADAMW}
 # Learning rate used when TrainOptions.lr is None: prox-GD/GD well inside the stability
-# bound 1/4 (T7); SGD as in the paper's noise experiment; AdamW as in the paper (PAPER.md 1.4).
+# bound 1/4 (T7); SGD as in the paper's noise experiment; AdamW as in the paper
+# (docs/paper.md#optimizers).
 DEFAULT_LR = {"prox-gd": 0.05, "gd": 0.05, "sgd": 0.02, "adamw": 1e-3}
 # Largest eigenvalue of the Hessian of the summed squared error at a converged solution
 # (every feature with ||W_i|| = 1 and no positive overlap): 8 (T7).
@@ -100,7 +101,7 @@ class TrainOptions:
             0.05 for prox-gd/gd, 0.02 for sgd, 1e-3 for adamw. (Prox-)GD is stable only
             for ``lr < 1/4`` (``gd_step_size_bound``).
         lam: L1 strength >= 0 in code units (T1); default 1e-3 as in the paper.
-            ``lam_from_normalized`` converts from the lam~ of PAPER.md 2.2.
+            ``lam_from_normalized`` converts from the lam~ of docs/paper.md#normalized-units.
         max_steps: step budget, integer >= 0 (default 10 000).
         tol: ``None`` (default) runs exactly ``max_steps`` steps; a number > 0 stops an
             instance once the Frobenius norm of its prox-gradient mapping (T6),
@@ -350,7 +351,8 @@ def _check_seeds(seeds, count: int | None = None, name: str = "seeds") -> list:
 
 def init_weights(n: int, m: int, seeds: Sequence[np.random.SeedSequence],
                  init_std: float = 1.0) -> np.ndarray:
-    """Initial weights W0 ~ N(0, init_std^2 / m), shape (len(seeds), n, m) (PAPER.md 1.3).
+    """Initial weights W0 ~ N(0, init_std^2 / m), shape (len(seeds), n, m)
+    (docs/paper.md#initialization).
 
     Instance i is drawn from ``Generator(PCG64(seeds[i]))`` (one ``standard_normal`` call
     of shape (n, m), scaled), so it depends on its own seed only.

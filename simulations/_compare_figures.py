@@ -1,7 +1,7 @@
 """Figures of the main job. Each function takes report data and returns a figure.
 
 E3: count vs m (log-log) with CI bands and both theory curves; E4: initial vs
-final encodings; E5: count vs m per lambda (PAPER.md section 6).
+final encodings; E5: count vs m per lambda (docs/paper.md#experiments).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
             features_represented, max_positive_overlap, mean_offdiagonal_overlap,
             mean_fourth_norm, nonzeros); None when the final weights are not finite.
         init_final_diag: <W_i(0), W_i(T)> for every feature i (diagonal of E4's matrix
-            W(0) W(T)^T, PAPER.md 6); init_final_offdiag_mean/_std: mean and standard
+            W(0) W(T)^T, docs/paper.md#experiments); init_final_offdiag_mean/_std: mean and standard
             deviation of its off-diagonal entries, for the heatmap's noise level.
         wall_time: seconds for the whole run (init, training, measurement).
         cpu_time: CPU seconds this process spent on the run (all its threads).

@@ -7,9 +7,9 @@ functions returning a `PresetGrid`; `build_specs` turns a preset plus command-li
 overrides into a list of specs. How presets and flags are used is in
 `docs/usage.md`.
 
-Units. Everything is in the units of the authors' code (PAPER.md 1.2): the loss is
+Units. Everything is in the units of the authors' code (docs/paper.md#loss): the loss is
 sum-SSE + lam * ||W||_1 and `lr` is the step size on that loss. The analysis uses
-normalized units (PAPER.md 2.2): flow time tau = 4 t and lam_tilde = lam / 4, so
+normalized units (docs/paper.md#normalized-units): flow time tau = 4 t and lam_tilde = lam / 4, so
 
     one (proximal) GD step of size lr advances normalized flow time by 4 * lr,
     tau = FLOW_TIME_PER_LR_STEP * lr * steps.
@@ -64,9 +64,10 @@ _FALLBACK_VERSION = "0.1.0"
 
 # Optimizers the training engine accepts (dynamics.TrainOptions.optimizer).
 OPTIMIZERS = ("prox-gd", "gd", "sgd", "adamw")
-# Optimizers that follow the gradient flow with time step 4 * lr (PAPER.md 2.2).
+# Optimizers that follow the gradient flow with time step 4 * lr (docs/paper.md#normalized-units).
 _FLOW_OPTIMIZERS = ("prox-gd", "gd")
-# d(tau)/d(step) / lr: the code loss' gradient is 4x the normalized one (PAPER.md 2.2).
+# d(tau)/d(step) / lr: the code loss' gradient is 4x the normalized one
+# (docs/paper.md#normalized-units).
 FLOW_TIME_PER_LR_STEP = 4.0
 
 # Spec fields that do not change what one instance computes, so they stay out of
@@ -118,13 +119,13 @@ class ExperimentSpec:
     # by prox-gd, rarely by gd/sgd/adamw. None trains exactly `steps` steps. Finite, > 0.
     tol: float | None = None
     # Initial weights W_ik ~ N(0, (init_std)^2 / m), i.e. in units of the paper's
-    # 1/sqrt(m) (PAPER.md 1.3; dynamics.init_weights). Finite, > 0.
+    # 1/sqrt(m) (docs/paper.md#initialization; dynamics.init_weights). Finite, > 0.
     init_std: float = 1.0
     # Mini-batch size for sgd, in inputs (features) per step; None = full batch (all n
     # one-hot inputs). Integer in [1, n] when given.
     batch_size: int | None = None
     # AdamW decoupled weight decay (dimensionless, per unit lr); finite, >= 0, and
-    # nonzero only with optimizer "adamw" (torch's AdamW default is 0.01, PAPER.md 1.4).
+    # nonzero only with optimizer "adamw" (torch's AdamW default is 0.01, docs/paper.md#optimizers).
     weight_decay: float = 0.0
     # Hidden-layer noise (docs/theory/noise.md#setup): None, or a dynamics.HiddenNoise
     # (sigma per hidden coordinate, shape, sharing, draws); only with optimizer "gd" and
@@ -203,7 +204,7 @@ class ExperimentSpec:
         """Normalized flow time tau = 4 * lr * steps reached after `steps` steps (gd/prox-gd).
 
         None for sgd and adamw, whose steps are not a discretisation of the gradient
-        flow (PAPER.md 8.4). With a `tol` the run may stop earlier.
+        flow (docs/paper.md#optimizer-gap). With a `tol` the run may stop earlier.
         """
         if self.optimizer not in _FLOW_OPTIMIZERS:
             return None
@@ -211,7 +212,8 @@ class ExperimentSpec:
 
     @property
     def lam_normalized(self) -> float:
-        """lam_tilde = lam / 4, the L1 coefficient of the normalized flow (PAPER.md 2.2)."""
+        """lam_tilde = lam / 4, the L1 coefficient of the normalized flow
+        (docs/paper.md#normalized-units)."""
         return self.lam / FLOW_TIME_PER_LR_STEP
 
     def to_dict(self) -> dict:
@@ -338,11 +340,11 @@ class PresetGrid:
         return list(dict.fromkeys(out))
 
 
-# E3's neuron grid: m = 256..4096 step 256 (PAPER.md 6).
+# E3's neuron grid: m = 256..4096 step 256 (docs/paper.md#experiments).
 _E3_M = tuple(range(256, 4096 + 1, 256))
-# PyTorch's AdamW default weight decay, used by the paper (PAPER.md 1.4).
+# PyTorch's AdamW default weight decay, used by the paper (docs/paper.md#optimizers).
 ADAMW_WEIGHT_DECAY = 0.01
-# The authors' AdamW: torch defaults apart from lr (PAPER.md 1.4).
+# The authors' AdamW: torch defaults apart from lr (docs/paper.md#optimizers).
 _PAPER_ADAMW = {
     "optimizer": "adamw",
     "lr": 1e-3,
@@ -355,10 +357,10 @@ def _quick() -> PresetGrid:
     # Sized to finish in < 3 minutes on 2 cores from a cold start, numba compilation
     # included (measured: docs/usage.md#quick). lam = 1e-2 instead of the paper's 1e-3:
     # prox-gd then converges in ~1e4 steps instead of ~2.5e4 (sparsification time is
-    # ~1/(lam lr) steps, PAPER.md 3.8); at n = 64 the count agrees with the sign-bin
+    # ~1/(lam lr) steps, docs/paper.md#assumptions); at n = 64 the count agrees with the sign-bin
     # model at both lam = 1e-3 and 1e-2 (docs/results.md, item 4; at n = 256 it
     # does depend on lam), and lam_tilde sqrt(m) = 0.08 << 1 keeps the balance regime
-    # (PAPER.md Appendix A). lr = 0.05 is the engine's default, 5x inside the GD
+    # (docs/paper.md#quick-reference). lr = 0.05 is the engine's default, 5x inside the GD
     # stability bound 1/4. tol = 1e-6 on the prox-gradient mapping norm is reached by
     # every instance tried well before the 50 000-step cap.
     return PresetGrid(
@@ -390,7 +392,7 @@ def _paper() -> PresetGrid:
 
 
 def _gradient_flow() -> PresetGrid:
-    # The regime the theory is about (PAPER.md 8.4): proximal GD at the engine's
+    # The regime the theory is about (docs/paper.md#optimizer-gap): proximal GD at the engine's
     # default lr (5x inside the stability bound 1/4), lam as in E3, stopped when the
     # prox-gradient mapping norm is <= tol; `steps` is only a cap. Convergence takes
     # about 5 / (lam lr) steps (measured: 113 445 steps at n = m = 256, and ~1e4 at

@@ -2,7 +2,7 @@
 
 Run ``python -m simulations.noise --help``. Parts (``--parts``, default all):
 
-* ``e2``: the paper's experiment (PAPER.md 5.1): n=8, m=16, 5 instances, SGD lr 0.02,
+* ``e2``: the paper's experiment (docs/paper.md#noise-model): n=8, m=16, 5 instances, SGD lr 0.02,
   1e5 steps, sigma in {0.07, 0.1, 0.15}, noise shared by batch and instances; all four noise
   shapes (the paper shows Bernoulli and Gaussian). Figure: mean sum_k W_ik^4 vs step, log-log,
   mean with a 95% t-band over instances (PNG + PDF).
@@ -13,7 +13,7 @@ Run ``python -m simulations.noise --help``. Parts (``--parts``, default all):
 * ``counts``: polysemantic-neuron counts of noise-trained models (independent noise, so
   instances are independent) against the collision theory (``theory.expected_poly_exact``).
 
-Units: code units (PAPER.md 1.2), loss = sum of squared errors, no L1; one SGD step of size lr
+Units: code units (docs/paper.md#loss), loss = sum of squared errors, no L1; one SGD step of size lr
 advances code time by lr. Every output carries its config, seeds and package versions.
 """
 
@@ -66,11 +66,11 @@ _STEP_FIELDS = ("e2_steps", "k_steps", "phase_steps", "count_steps")
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Configuration of every part; code units (PAPER.md 1.2). Defaults reproduce E2."""
+    """Configuration of every part; code units (docs/paper.md#loss). Defaults reproduce E2."""
 
     seed: int = 13  # master seed; every run's seeds derive from it (see _seed)
     lr: float = 0.02  # SGD step size (paper: 0.02); code time = lr * steps
-    # --- e2 (PAPER.md 5.1) ---
+    # --- e2 (docs/paper.md#noise-model) ---
     e2_n: int = 8  # features
     e2_m: int = 16  # neurons
     e2_instances: int = 5  # independent initialisations

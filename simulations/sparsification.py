@@ -53,7 +53,8 @@ MF_MIN_SURVIVORS = 10
 
 
 def initial_weights(m: int, seed: int, sigma0: float = SIGMA0_PAPER) -> np.ndarray:
-    """The authors' E1 initial condition: |N(0, sigma0^2/m)| i.i.d. (PAPER.md 1.3), seeded.
+    """The authors' E1 initial condition: |N(0, sigma0^2/m)| i.i.d.
+    (docs/paper.md#initialization), seeded.
 
     The stream is numpy.random.SeedSequence(seed) -> PCG64; memory 8 m bytes.
     """

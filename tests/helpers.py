@@ -21,7 +21,8 @@ def assert_close_matrices(actual, expected, rtol: float, name: str = "") -> None
     diff = np.linalg.norm(actual - expected)
     scale = max(np.linalg.norm(expected), np.finfo(float).tiny)
     rel = diff / scale
-    assert rel <= rtol, f"{name}: relative Frobenius error {rel:.3e} > rtol {rtol:.1e} (abs {diff:.3e})"
+    assert rel <= rtol, (f"{name}: relative Frobenius error {rel:.3e} > rtol {rtol:.1e} "
+                         f"(abs {diff:.3e})")
 
 
 def two_sided_z(false_failure_rate: float) -> float:

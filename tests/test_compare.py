@@ -53,7 +53,7 @@ def test_mean_count_matches_the_exact_sign_bin_prediction(sparse_regime):
         # |z| <= Z fails with probability FALSE_FAILURE when the theory holds.
         se = row["pred_exact_sd"] / math.sqrt(row["measured_instances"])
         assert abs(row["sim_mean"] - row["pred_exact"]) <= Z * se, row
-        # Converged prox-gd weights sit at sqrt(1 - lam/4) (PAPER.md 2.3), inside
+        # Converged prox-gd weights sit at sqrt(1 - lam/4) (docs/paper.md#identities), inside
         # the window, so both counting rules must agree exactly.
         assert row["sim_mean_assignment"] == row["sim_mean"]
 
@@ -68,7 +68,7 @@ def test_log_log_slope_in_m_contains_minus_one(sparse_regime):
 
 def test_polysemantic_neurons_are_opposite_sign_pairs(sparse_regime):
     rows, _ = sparse_regime
-    # Deterministic consequence of the loss (PAPER.md 4.2): a same-sign pair has
+    # Deterministic consequence of the loss (docs/paper.md#benign-collisions): a same-sign pair has
     # a positive overlap that a converged run cannot keep.
     for row in rows:
         if not math.isnan(row["opposite_sign_fraction"]):

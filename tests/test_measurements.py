@@ -104,7 +104,7 @@ def test_opposite_sign_pairs_are_exactly_one_plus_one_minus():
     """Measurement.opposite_sign_pairs counts neurons of composition exactly (1, 1): a neuron
     with a third feature, or two of one sign, is polysemantic but not a benign pair."""
     W = np.zeros((7, 3))
-    W[0, 0], W[1, 0] = 1.0, -1.0  # (1, 1): the benign pair of PAPER.md 4.2
+    W[0, 0], W[1, 0] = 1.0, -1.0  # (1, 1): the benign pair of docs/paper.md#benign-collisions
     W[2, 1], W[3, 1], W[4, 1] = 1.0, 0.9, -1.0  # (2, 1)
     W[5, 2], W[6, 2] = 1.0, 0.9  # (2, 0)
     meas = measure(W, W)

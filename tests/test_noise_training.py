@@ -6,7 +6,7 @@ Statistical tests run on fixed seeds (deterministic). Each compares instance mea
 Welch-type Student-t bound built from the instance spread; the stated false-failure rate is
 the rate the bound would have if the seed were drawn at random. Instances use "independent"
 noise so that their spread is an honest estimate of the sampling error (shared noise
-correlates the instances, PAPER.md 5.5).
+correlates the instances, docs/paper.md#noise-quirks).
 """
 
 import math

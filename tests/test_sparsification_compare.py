@@ -120,7 +120,7 @@ def _paper_ratio_band(t, r, l1_t0, t0, m, lam):
 
 
 def test_paper_law_band():
-    """PAPER.md 3.6 says m' sits 2-3x above the plotted law mid-way. The band follows from
+    """docs/paper.md#e1 says m' sits 2-3x above the plotted law mid-way. The band follows from
     eqs. (11)-(15) and the range of r (``_paper_ratio_band``); here the mean field (the
     m -> inf limit, integrator error 1e-10) is checked to lie in it at every time from
     t0 = 20 (after the O(1) norm transient) while m' >= 10. At t = 1, m' <= m gives
@@ -138,7 +138,7 @@ def test_paper_law_band():
         t, r, R = tv[1:][valid], mf.r[1:][valid], ratio[1:][valid]
         low, high, eps, q_min = _paper_ratio_band(t, r, mf.l1[1], t0, m, lam)
         assert np.all(low <= R) and np.all(R <= high), (m, (R / low).min(), (R / high).max())
-        # the band reaches above 2: the law is low by at least 2x mid-way (PAPER.md 3.6)
+        # the band reaches above 2: the law is low by at least 2x mid-way (docs/paper.md#e1)
         assert low.max() >= 2.0
         # constants only, every t: 1 + r in [pi/2, 2], and (b + lam t) l1 lies between
         # sqrt(2/pi) (l1(0+) = sqrt(2m/pi)) and 1/r0, so 1 <= R <= 2/r0^2 (up to eps, q_min)

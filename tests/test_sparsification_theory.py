@@ -38,7 +38,7 @@ def test_tail_moments_closed_forms_and_identities():
     assert sp.simplify(g2.subs(gamma, 0) - 1) == 0
     assert sp.simplify(sp.diff(g2, gamma) + 2 * g1) == 0
     assert sp.simplify(sp.diff(g1, gamma) + g0) == 0
-    assert ex["r_at_0"] == sp.pi / 2 - 1  # PAPER.md 3.5: r starts at pi/2 - 1
+    assert ex["r_at_0"] == sp.pi / 2 - 1  # docs/paper.md#relative-variance: r starts at pi/2 - 1
 
 
 def test_paper_law_special_values():

@@ -123,7 +123,7 @@ def test_exact_handles_zeros_ties_and_one_weight():
     assert np.allclose(ex.l1, od.l1, rtol=bound, atol=0)
     one = integrate_sparsification(np.array([-0.4]), lam, 50.0, method="exact")
     assert one.t_full == 0.0 and np.all(one.m_prime == 1)
-    # fixed point of a lone weight: x (1 - x^2) = lam, the larger root (PAPER.md 2.3)
+    # fixed point of a lone weight: x (1 - x^2) = lam, the larger root (docs/paper.md#identities)
     long = integrate_sparsification(np.array([0.4]), lam, 200.0, method="exact")
     x_star = long.l1[-1]
     # a relative error b of x moves x (1 - x^2) by |1 - 3 x^2| x b to first order

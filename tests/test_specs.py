@@ -164,7 +164,7 @@ def test_validation_names_the_field(field, value):
 
 def test_flow_time_conversion():
     spec = ExperimentSpec(n=4, m=8, lam=4e-3, lr=0.05, steps=1000)
-    # tau = 4 lr steps and lam_tilde = lam / 4 (PAPER.md 2.2).
+    # tau = 4 lr steps and lam_tilde = lam / 4 (docs/paper.md#normalized-units).
     assert spec.flow_time == pytest.approx(200.0)
     assert spec.lam_normalized == pytest.approx(1e-3)
     adam = ExperimentSpec(n=4, m=8, lam=4e-3, optimizer="adamw", lr=1e-3)

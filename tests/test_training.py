@@ -1,5 +1,5 @@
 """The public training API: options, initial weights, records, determinism, errors, and the
-mechanism checks of PAPER.md 4.2 on converged proximal-GD runs."""
+mechanism checks of docs/paper.md#benign-collisions on converged proximal-GD runs."""
 
 import json
 import math
@@ -227,8 +227,9 @@ MECH_LR, MECH_LAM, MECH_TOL = 0.1, 0.05, 1e-9
 
 
 def test_mechanism_on_converged_prox_gd_runs():
-    """PAPER.md 4.2: at convergence every feature is represented, every polysemantic neuron
-    holds exactly two features of opposite sign, and no pair overlaps positively."""
+    """docs/paper.md#benign-collisions: at convergence every feature is represented, every
+    polysemantic neuron holds exactly two features of opposite sign, and no pair overlaps
+    positively."""
     seeds = _seeds(2024, MECH_SEEDS)
     W0 = init_weights(MECH_N, MECH_M, seeds)
     recs = train(W0, TrainOptions(lr=MECH_LR, lam=MECH_LAM, tol=MECH_TOL, max_steps=20_000,
@@ -272,8 +273,8 @@ def test_bit_identical_when_blas_gets_several_threads():
 
 @pytest.mark.slow
 def test_mechanism_under_the_papers_adamw_setting():
-    """PAPER.md 4.2 under the paper's optimizer (AdamW lr 1e-3, lam 1e-3, wd 0.01, 7500
-    steps) at n=64, m=256, 20 seeds: every feature represented, and every polysemantic
+    """docs/paper.md#benign-collisions under the paper's optimizer (AdamW lr 1e-3, lam 1e-3, wd
+    0.01, 7500 steps) at n=64, m=256, 20 seeds: every feature represented, and every polysemantic
     neuron (assignment rule) holds one positive and one negative feature. ~1-2 min."""
     seeds = _seeds(77, 20)
     W0 = init_weights(64, 256, seeds)

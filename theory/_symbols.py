@@ -12,7 +12,8 @@ n = sp.Symbol("n", integer=True, positive=True)  # number of features
 m = sp.Symbol("m", integer=True, positive=True)  # number of hidden neurons
 eps = sp.Symbol("epsilon", positive=True)  # expansion parameter, eps = 1/m, for m >> n series
 
-# --- training (normalized units of PAPER.md 2.2; docs/theory/sparsification.md) ---
+# --- training (normalized units of
+# docs/paper.md#normalized-units; docs/theory/sparsification.md) ---
 lam = sp.Symbol("lambda", positive=True)  # L1 strength in normalized units (lambda_code / 4)
 t = sp.Symbol("t", nonnegative=True)  # gradient-flow time in normalized units (4 x code time)
 sigma0 = sp.Symbol("sigma_0", positive=True)  # init scale: |w_k(0)| ~ |N(0, sigma_0^2 / m)|

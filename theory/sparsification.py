@@ -1,4 +1,5 @@
-"""Theory of single-feature sparsification under L1 (PAPER.md 3; docs/theory/sparsification.md).
+"""Theory of single-feature sparsification under L1
+(docs/paper.md#sparsification; docs/theory/sparsification.md).
 
 Flow (normalized units): dw_k/dt = (1 - ||w||^2) w_k - lam sign(w_k), zero absorbing.
 Initial condition of the paper (E1): |w_k(0)| ~ |N(0, sigma_0^2 / m)| i.i.d., sigma_0 = 0.9.
@@ -39,7 +40,8 @@ __all__ = [
     "two_weight_stage_time",
 ]
 
-SIGMA0_PAPER = 0.9  # the authors' init scale in E1: |N(0, 0.9^2 / m)| (PAPER.md 1.3)
+SIGMA0_PAPER = 0.9  # the authors' init scale in E1: |N(0, 0.9^2 / m)|
+                    # (docs/paper.md#initialization)
 # Absolute tolerance of the mean-field integration: A and gamma are O(1) (gamma <~ 6 while
 # m' >= 1 for m <= 1e9), so the relative tolerance governs; this only guards their start at 0.
 MEAN_FIELD_ATOL = 1e-12
@@ -122,7 +124,8 @@ def _check_positive(name, value, upper=math.inf):
 
 
 def paper_law(t_values, m_value: float, lam_value: float) -> tuple[np.ndarray, np.ndarray]:
-    """The authors' plotted law (PAPER.md 3.4.5; docs/theory/sparsification.md#paper-law).
+    """The authors' plotted law
+    (docs/paper.md#plotted-law; docs/theory/sparsification.md#paper-law).
 
     m'(t) = max(1, (1/sqrt m + lam t)^-2),  ||w||_1(t) = max(1, (1/sqrt m + lam t)^-1),
     eqs. (12)-(13). Returns (m_prime, l1) as float arrays of the shape of ``t_values``.
@@ -228,7 +231,7 @@ def mean_field(t_values, m_value: float, lam_value: float, sigma0_value: float =
 
 def refined_law(t_values, m_value: float, lam_value: float,
                 sigma0_value: float = SIGMA0_PAPER) -> tuple[np.ndarray, np.ndarray]:
-    """PAPER.md 3.4 made quantitative (docs/theory/sparsification.md#refined-law).
+    """docs/paper.md#l1-law made quantitative (docs/theory/sparsification.md#refined-law).
 
     Exact identity: d||w||_1/dt = (1 - ||w||^2)||w||_1 - lam m'. With the balance condition
     q(1 - q) = lam ||w||_1 (q = ||w||^2, eq. (7)) and m' = (1 + r)||w||_1^2 / q:

@@ -49,7 +49,7 @@ def _expand(package: str) -> str:
         lines.append(f"## {_title(module)}\n")
         lines.append(f"From `{module}`: " + ", ".join(f"`{public}`" for public, _ in names)
                      + ".\n")
-        for public, path in names:
+        for _public, path in names:
             if path == module:
                 # a submodule imported whole: its docstring only, its members have
                 # their own entries where the package re-exports them
