@@ -73,6 +73,8 @@ FLOW_TIME_PER_LR_STEP = 4.0
 # Spec fields that do not change what one instance computes, so they stay out of
 # the canonical key: raising `instances` from 16 to 32 reuses the first 16 runs.
 _KEY_EXCLUDED = ("instances",)
+# Spec fields added after stores existed, with the default that leaves them out of the key.
+_KEY_DEFAULTS_OMITTED = {"dtype": "float64"}
 
 
 def package_version() -> str:
@@ -240,8 +242,14 @@ def canonical_key(spec: ExperimentSpec, instance: int) -> str:
         raise ValueError(
             f"instance must be an integer in [0, instances={spec.instances}); got {instance!r}"
         )
+    fields_ = {k: v for k, v in spec.to_dict().items() if k not in _KEY_EXCLUDED}
+    # fields added later enter the key only when they differ from their default, so the
+    # runs stored before they existed keep their keys (and stay reusable)
+    for name, default in _KEY_DEFAULTS_OMITTED.items():
+        if fields_.get(name) == default:
+            del fields_[name]
     payload = {
-        "spec": {k: v for k, v in spec.to_dict().items() if k not in _KEY_EXCLUDED},
+        "spec": fields_,
         "instance": int(instance),
         "version": package_version(),
     }

@@ -277,6 +277,13 @@ def test_noise_and_dtype_fields_are_real():
         ExperimentSpec(noise="bernoulli", **base)
     with pytest.raises(ValueError, match="dtype"):
         ExperimentSpec(dtype="float32", **base)
+    # float64 is left out of the key (stores written before the field existed stay
+    # valid, test_canonical_key_is_pinned); float32 is a different run
+    adam = dict(n=6, m=12, lam=1e-3, optimizer="adamw", lr=1e-3, weight_decay=0.01)
+    assert canonical_key(ExperimentSpec(**adam), 0) == canonical_key(
+        ExperimentSpec(dtype="float64", **adam), 0)
+    assert canonical_key(ExperimentSpec(dtype="float32", **adam), 0) != canonical_key(
+        ExperimentSpec(**adam), 0)
     spec = forms[0]
     rec = run_instance(spec, 1)
     W0 = init_weights(6, 12, [instance_seed(spec, 1)])
