@@ -20,6 +20,7 @@ from numba import njit, prange
 
 from dynamics._sparse_kernels import SWITCH_TO_DENSE, live_prox_gd_steps
 from dynamics._training_kernels import (
+    CONVERGED,
     DIVERGED_GROWTH,
     DIVERGED_NONFINITE,
     LEGACY_BLAS_ADVANTAGE,
