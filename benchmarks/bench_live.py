@@ -151,7 +151,11 @@ def converged_run(args, n, m, lam, tol, modes=("auto", "legacy")):
     steps = row[modes[0]]["steps"]
     base = {"numpy": lambda: _numpy_trainer(W0, lam)}
     if not args.no_torch:
-        base["torch"] = lambda: _torch_trainer(W0, lam)
+        try:
+            import torch  # noqa: F401
+            base["torch"] = lambda: _torch_trainer(W0, lam)
+        except ImportError:
+            print("  torch: not installed (pip install -e '.[bench]'), baseline skipped")
     for name, make in base.items():
         per = time_trainer(make, 2.0, 3)
         row[name] = {"ms_per_step": 1e3 * per, "seconds_same_steps": per * steps}
