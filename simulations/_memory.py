@@ -46,10 +46,11 @@ E1_BYTES_PER_TIME = 852.0
 E1_BYTES_PER_DRAW = 16.1
 
 # --- python -m simulations.noise ---------------------------------------------------------
-# The e2 and kdraws parts (8 features, 16 neurons) per instance (--instances): measured at
-# 1000, 2000, 4000 instances (20 steps): peaks 271, 281, 302 MB, slope 10 922 B, residuals
-# < 0.4 MB.
-NOISE_BYTES_PER_INSTANCE = 10922.0
+# The e2 and kdraws parts (8 features, 16 neurons) per instance (--instances), through the
+# engine's noise option, which keeps a snapshot of W at each of the ~50 record steps:
+# measured at 1000, 2000, 4000 instances (20 steps): peaks 317, 366, 465 MB, slope
+# 51 802 B, residuals < 0.4 MB (benchmarks/bench_memory.py noise).
+NOISE_BYTES_PER_INSTANCE = 51802.0
 
 
 def available_memory() -> int:

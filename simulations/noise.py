@@ -164,13 +164,14 @@ def _train_noisy(W0, sigma, shape, sharing, draws, lr, steps, n_records, seed) -
     recs = train(W0, opts, noise_seed=seed, throw=False)
     diverged = [r for r in recs if r.status == "diverged"]
     n_rec = min(len(r.snapshot_steps) for r in recs)  # records every instance reached
-    snaps = np.stack([r.snapshots[:n_rec] for r in recs], axis=1)  # (R, I, n, m)
+    # summaries per instance and record, (R, I, ...), without a second copy of the snapshots
+    per = [r.snapshots[:n_rec] for r in recs]
     return _NoisyRuns(
         weights=np.stack([r.snapshots[-1] for r in recs]),
         record_steps=np.asarray(recs[0].snapshot_steps[:n_rec], dtype=np.int64),
-        mean_fourth=np.array([[fourth_norms(w).mean() for w in ws] for ws in snaps]),
-        sq_norms=np.sum(snaps**2, axis=-1),
-        mean_overlap=np.array([[mean_offdiagonal_overlap(w) for w in ws] for ws in snaps]),
+        mean_fourth=np.array([[fourth_norms(w).mean() for w in ws] for ws in per]).T,
+        sq_norms=np.stack([np.einsum("rij,rij->ri", ws, ws) for ws in per], axis=1),
+        mean_overlap=np.array([[mean_offdiagonal_overlap(w) for w in ws] for ws in per]).T,
         status="diverged" if diverged else "ok",
         message=diverged[0].message if diverged else "completed",
     )
