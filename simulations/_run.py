@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from dynamics import TrainOptions, init_weights, measure, train
+from dynamics import TrainOptions, assign_features, init_weights, measure, train
 
 from ._specs import (
     ExperimentSpec,
@@ -95,6 +95,13 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
         init_final_diag: <W_i(0), W_i(T)> for every feature i (diagonal of E4's matrix
             W(0) W(T)^T, docs/paper.md#experiments); init_final_offdiag_mean/_std: mean and standard
             deviation of its off-diagonal entries, for the heatmap's noise level.
+        final_neuron, final_sign: every feature's neuron argmax_k |W_ik(T)| and its sign
+            (dynamics.assign_features), so two runs from the same W(0) can be compared
+            feature by feature.
+        predictor_*, init_argmax_*: for prox-gd without noise, the per-instance
+            predictor's score against the trained weights and the init-argmax baseline's
+            (simulations.predict.score_prediction: feature_accuracy, poly_precision,
+            poly_recall, n_poly_predicted, n_poly_true); None otherwise.
         wall_time: seconds for the whole run (init, training, measurement).
         cpu_time: CPU seconds this process spent on the run (all its threads).
 
@@ -141,11 +148,37 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
         if name not in ("n", "m"):
             record[name] = _finite_or_none(value)
     record.update(summary)
+    record.update(_assignment_and_prediction(spec, W0, W))
     record["wall_time"] = time.perf_counter() - started
     # CPU seconds of this process during the run (numba compilation included on a
     # worker's first run): a cost that does not depend on how busy the machine is.
     record["cpu_time"] = time.process_time() - cpu_started
     return record
+
+
+def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarray) -> dict:
+    # The predictor models noiseless prox-gd (docs/theory/cascades.md#per-instance-predictor);
+    # its own fast phase costs ceil(1 / lr) steps, under 1% of a converged run.
+    from .predict import init_argmax, predict_instance, score_prediction
+
+    out: dict = {"final_neuron": None, "final_sign": None}
+    out.update({f"{who}_{name}": None for who in _PREDICTORS for name in _SCORES})
+    if not np.all(np.isfinite(W)):
+        return out
+    neuron, sign = assign_features(W)
+    out["final_neuron"], out["final_sign"] = neuron.tolist(), sign.tolist()
+    if spec.optimizer != "prox-gd" or spec.noise is not None:
+        return out
+    predictions = {"predictor": predict_instance(W0, lam=spec.lam, lr=spec.lr),
+                   "init_argmax": init_argmax(W0)}
+    for who, prediction in predictions.items():
+        for name, value in score_prediction(prediction, W).items():
+            out[f"{who}_{name}"] = _finite_or_none(value)
+    return out
+
+
+_PREDICTORS = ("predictor", "init_argmax")
+_SCORES = ("feature_accuracy", "poly_precision", "poly_recall", "n_poly_predicted", "n_poly_true")
 
 
 def _measurement_fields() -> tuple[str, ...]:

@@ -1,0 +1,354 @@
+"""The preregistered replication of the lam and step-size question.
+
+    python -m simulations.replication [--instances K] [--store PATH] [--out DIR] [--json]
+
+Hypotheses, grid and analysis were fixed in docs/preregistration-lam-lr.md before
+any run; this module only executes them. Runs go through the same specs, results
+store, executors and resume as `simulations.compare` (every cell of one m shares
+its W(0), so every comparison is paired). They are computed in rounds of
+`ROUND` instances, lr = 0.05 first: an interrupted or partial run leaves complete
+pairs for the first instances, and the analysis reads only complete pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+import theory
+from theory import cascades
+
+from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
+from ._cli import write_outputs as _write_outputs
+from ._executors import run_all
+from ._report import CI_LEVEL, exclusion
+from ._specs import ExperimentSpec
+from ._store import default_store_path
+
+PROG = "python -m simulations.replication"
+# Instances added per round (see the module docstring).
+ROUND = 4
+# Family-wise level of the Holm corrections (docs/preregistration-lam-lr.md#analysis-fixed-now).
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class ReplicationGrid:
+    """The grid of the replication; `PREREGISTERED` is the one that was registered."""
+
+    n: int
+    m: tuple[int, ...]
+    lam: tuple[float, ...]  # code units, ascending
+    lr: tuple[float, ...]  # the first is the step size H-lam is tested at
+    instances: int
+    seed: int
+    tol: float = 1e-6
+    # Step cap in units of 1 / (lam lr): convergence takes about 5 / (lam lr) steps
+    # (docs/usage.md#gradient-flow), so 15 leaves a 3x margin.
+    cap_units: float = 15.0
+
+    def step_cap(self, lam: float, lr: float) -> int:
+        return int(math.ceil(self.cap_units / (lam * lr)))
+
+    def spec(self, m: int, lam: float, lr: float, instances: int) -> ExperimentSpec:
+        return ExperimentSpec(n=self.n, m=m, lam=lam, optimizer="prox-gd", lr=lr,
+                              steps=self.step_cap(lam, lr), tol=self.tol, seed=self.seed,
+                              instances=instances)
+
+    def specs(self, instances: int, lrs: Sequence[float] | None = None) -> list[ExperimentSpec]:
+        return [self.spec(m, lam, lr, instances)
+                for lr in (self.lr if lrs is None else lrs) for m in self.m for lam in self.lam]
+
+
+PREREGISTERED = ReplicationGrid(n=256, m=(512, 1024, 2048), lam=(1e-3, 3e-3, 1e-2),
+                                lr=(0.05, 0.0125), instances=32, seed=20261126)
+# Smoke version: the same analysis on a grid that runs in seconds. Not a measurement.
+QUICK = ReplicationGrid(n=16, m=(16, 32), lam=(1e-2, 3e-2, 1e-1), lr=(0.05, 0.0125),
+                        instances=4, seed=7)
+
+
+def run(grid: ReplicationGrid, *, store, instances: int | None = None,
+        workers: int | None = None, progress: bool = True) -> list[dict]:
+    """Run the grid in rounds (lr order, then instances); returns every stored record."""
+    total = grid.instances if instances is None else instances
+    records: list[dict] = []
+    for lr in grid.lr:
+        for done in range(0, total, ROUND):
+            upto = min(done + ROUND, total)
+            summary = run_all(grid.specs(upto, [lr]), store=store, workers=workers,
+                              progress=progress)
+        records.extend(summary.records)
+    return records
+
+
+# ---------------------------------------------------------------------------------------
+# analysis (docs/preregistration-lam-lr.md#analysis-fixed-now)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    order = [i for i in np.argsort(p) if math.isfinite(p[i])]
+    adjusted = np.full(p.shape, math.nan)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def paired(d: np.ndarray) -> dict:
+    """Mean, CI_LEVEL t-interval, t and two-sided p of paired differences d."""
+    k = d.size
+    out = {"pairs": int(k), "mean_diff": float(d.mean()) if k else math.nan,
+           "ci_low": math.nan, "ci_high": math.nan, "t": math.nan, "p": math.nan}
+    if k < 2:
+        return out
+    sd = float(d.std(ddof=1))
+    half = stats.t.ppf(0.5 + CI_LEVEL / 2, k - 1) * sd / math.sqrt(k)
+    out.update(ci_low=out["mean_diff"] - half, ci_high=out["mean_diff"] + half)
+    if sd == 0:
+        # identical differences: no evidence either way unless they are all nonzero
+        out.update(t=math.nan if out["mean_diff"] == 0 else math.copysign(math.inf, out["mean_diff"]),
+                   p=1.0 if out["mean_diff"] == 0 else 0.0)
+        return out
+    out["t"] = out["mean_diff"] / (sd / math.sqrt(k))
+    out["p"] = float(2 * stats.t.sf(abs(out["t"]), k - 1))
+    return out
+
+
+def _usable(records: Sequence[dict]) -> dict[tuple, dict]:
+    """(m, lam, lr, instance) -> record, for runs without an exclusion."""
+    out = {}
+    for r in records:
+        spec = ExperimentSpec(n=r["n"], m=r["m"], lam=r["lam"], optimizer=r["optimizer"],
+                              lr=r["lr"], steps=r["steps"], tol=r["tol"], seed=r["seed"])
+        if exclusion(spec, r) is None:
+            out[(r["m"], r["lam"], r["lr"], r["instance"])] = r
+    return out
+
+
+def _pairs(ok: dict, a: tuple, b: tuple, instances: Sequence[int]) -> list[tuple[dict, dict]]:
+    return [(ok[a + (i,)], ok[b + (i,)]) for i in instances
+            if a + (i,) in ok and b + (i,) in ok]
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    d = paired(values)
+    return d["mean_diff"], d["ci_low"], d["ci_high"]
+
+
+def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
+    """Steps 1-6 of the preregistered analysis on the stored records."""
+    ok = _usable(records)
+    instances = sorted({r["instance"] for r in records})
+    lr0, lr1 = grid.lr
+    lo, hi = grid.lam[0], grid.lam[-1]
+    count = "assignment_count"
+
+    h_lam = []
+    for m in grid.m:
+        pairs = _pairs(ok, (m, hi, lr0), (m, lo, lr0), instances)
+        h_lam.append({"m": m, **paired(np.array([a[count] - b[count] for a, b in pairs], float))})
+    for row, p in zip(h_lam, holm([r["p"] for r in h_lam]), strict=True):
+        row["p_holm"] = p
+        row["rejected"] = bool(p < ALPHA)
+
+    trend = []
+    for row in h_lam:
+        if not row["rejected"]:
+            continue
+        m = row["m"]
+        full = [i for i in instances if all((m, lam, lr0, i) in ok for lam in grid.lam)]
+        data = np.array([[ok[(m, lam, lr0, i)][count] for lam in grid.lam] for i in full], float)
+        # Page's L for the direction H-lam found (increasing lam -> higher count if d > 0)
+        ranked = data if row["mean_diff"] > 0 else data[:, ::-1]
+        result = stats.page_trend_test(ranked)
+        trend.append({"m": m, "instances": len(full), "direction":
+                      "increasing" if row["mean_diff"] > 0 else "decreasing",
+                      "L": float(result.statistic), "p": float(result.pvalue)})
+
+    h_lr, fidelity = [], []
+    for m in grid.m:
+        for lam in grid.lam:
+            pairs = _pairs(ok, (m, lam, lr0), (m, lam, lr1), instances)
+            diff = np.array([a[count] - b[count] for a, b in pairs], float)
+            h_lr.append({"m": m, "lam": lam, **paired(diff)})
+            same = np.array([np.mean((np.array(a["final_neuron"]) == b["final_neuron"])
+                                     & (np.array(a["final_sign"]) == b["final_sign"]))
+                             for a, b in pairs], float)
+            mean, low, high = _t_interval(same)
+            fidelity.append({"m": m, "lam": lam, "pairs": len(pairs), "same_fraction": mean,
+                             "ci_low": low, "ci_high": high})
+    for row, p in zip(h_lr, holm([r["p"] for r in h_lr]), strict=True):
+        row["p_holm"] = p
+        row["rejected"] = bool(p < ALPHA)
+
+    against = []
+    for lr in grid.lr:
+        for m in grid.m:
+            for lam in grid.lam:
+                runs = [ok[(m, lam, lr, i)] for i in instances if (m, lam, lr, i) in ok]
+                against.append(_against_theory(grid.n, m, lam, lr, runs, count))
+    return {"grid": grid.__dict__, "instances_run": len(instances),
+            "records": len(records), "excluded": len(records) - len(ok),
+            "h_lam": h_lam, "h_lam_trend": trend, "h_lr": h_lr, "fidelity": fidelity,
+            "against_theory": against}
+
+
+def _against_theory(n, m, lam, lr, runs, count) -> dict:
+    values = np.array([r[count] for r in runs], float)
+    k = values.size
+    mean, low, high = _t_interval(values) if k else (math.nan,) * 3
+    row = {"m": m, "lam": lam, "lr": lr, "k": k, "mean": mean, "ci_low": low, "ci_high": high}
+    models = {"exact": (theory.expected_poly_exact(n, m), theory.sd_poly_exact(n, m)),
+              "best": (cascades.expected_poly_best(n, m), cascades.sd_poly_best(n, m))}
+    for name, (expected, sd) in models.items():
+        row[f"pred_{name}"] = float(expected)
+        row[f"z_{name}"] = (mean - expected) / (sd / math.sqrt(k)) if k and sd > 0 else math.nan
+    row["best_model"] = cascades.best_model_name(n, m)
+    # exploratory (step 7): the per-instance predictor against the init-argmax baseline
+    for who in ("predictor", "init_argmax"):
+        row[f"{who}_accuracy"] = float(np.mean([r[f"{who}_feature_accuracy"] for r in runs])) \
+            if k else math.nan
+    return row
+
+
+# ---------------------------------------------------------------------------------------
+# outputs
+
+CSV_FIELDS = ("m", "lam", "lr", "instance", "seed_entropy", "seed_spawn_key", "train_status",
+              "train_steps", "train_converged", "window_count", "assignment_count",
+              "final_digest", "final_neuron", "final_sign", "predictor_feature_accuracy",
+              "init_argmax_feature_accuracy", "cpu_time")
+
+
+def final_digest(record: dict) -> str | None:
+    """First 16 hex digits of the SHA-256 of the final (neuron, sign) of every feature."""
+    if record.get("final_neuron") is None:
+        return None
+    text = json.dumps([record["final_neuron"], record["final_sign"]], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def csv_row(record: dict) -> dict:
+    row = {name: record.get(name) for name in CSV_FIELDS}
+    row["final_digest"] = final_digest(record)
+    for name in ("final_neuron", "final_sign", "seed_spawn_key"):
+        if row[name] is not None:
+            row[name] = " ".join(str(v) for v in row[name])
+    return row
+
+
+def write_csv(records: Sequence[dict], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for r in sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"], r["instance"])):
+            writer.writerow(csv_row(r))
+
+
+def _f(x, spec=".3g") -> str:
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def format_report(analysis: dict) -> str:
+    """The preregistered tables as markdown (steps 2-6, then the exploratory columns)."""
+    lines = [f"Runs: {analysis['records']} ({analysis['excluded']} excluded), "
+             f"instances 0–{analysis['instances_run'] - 1}.", "",
+             "**H-lam** (lr = 0.05): d = count(lam = 1e-2) − count(lam = 1e-3), paired, Holm over m.",
+             "", "| m | pairs | mean d | 95% CI | t | p | p (Holm) | rejected |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in analysis["h_lam"]:
+        lines.append(f"| {r['m']} | {r['pairs']} | {_f(r['mean_diff'], '+.3f')} | "
+                     f"[{_f(r['ci_low'], '+.2f')}, {_f(r['ci_high'], '+.2f')}] | {_f(r['t'], '.2f')} | "
+                     f"{_f(r['p'])} | {_f(r['p_holm'])} | {'yes' if r['rejected'] else 'no'} |")
+    if analysis["h_lam_trend"]:
+        lines += ["", "**H-lam-trend** (Page's L, only where H-lam was rejected):", "",
+                  "| m | instances | direction | L | p |", "|---|---|---|---|---|"]
+        for r in analysis["h_lam_trend"]:
+            lines.append(f"| {r['m']} | {r['instances']} | {r['direction']} | {r['L']:.0f} | "
+                         f"{_f(r['p'])} |")
+    lines += ["", "**H-lr**: count(lr = 0.05) − count(lr = 0.0125), paired, Holm over the cells; "
+              "**fidelity**: fraction of features with the same final (neuron, sign).", "",
+              "| m | lam | pairs | mean diff | 95% CI | p (Holm) | rejected | same (neuron, sign) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r, fid in zip(analysis["h_lr"], analysis["fidelity"], strict=True):
+        lines.append(f"| {r['m']} | {r['lam']:g} | {r['pairs']} | {_f(r['mean_diff'], '+.3f')} | "
+                     f"[{_f(r['ci_low'], '+.2f')}, {_f(r['ci_high'], '+.2f')}] | "
+                     f"{_f(r['p_holm'])} | {'yes' if r['rejected'] else 'no'} | "
+                     f"{_f(fid['same_fraction'], '.3f')} [{_f(fid['ci_low'], '.3f')}, "
+                     f"{_f(fid['ci_high'], '.3f')}] |")
+    lines += ["", "**Against theory** (assignment count; z uses each model's SD / sqrt(k)); "
+              "the last two columns are exploratory (predictor and init-argmax feature accuracy).",
+              "", "| lr | m | lam | k | mean | 95% CI | sign-bin E | z | best E (model) | z best | "
+              "predictor | init-argmax |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in analysis["against_theory"]:
+        lines.append(f"| {r['lr']:g} | {r['m']} | {r['lam']:g} | {r['k']} | {_f(r['mean'], '.2f')} | "
+                     f"[{_f(r['ci_low'], '.2f')}, {_f(r['ci_high'], '.2f')}] | "
+                     f"{r['pred_exact']:.2f} | {_f(r['z_exact'], '+.1f')} | "
+                     f"{r['pred_best']:.2f} ({r['best_model'].split(' (')[0]}) | {_f(r['z_best'], '+.1f')} | "
+                     f"{_f(r['predictor_accuracy'], '.3f')} | {_f(r['init_argmax_accuracy'], '.3f')} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineErrorParser(prog=PROG, description="The preregistered lam / step-size "
+                           "replication (docs/preregistration-lam-lr.md).")
+    p.add_argument("--instances", type=integer, default=None,
+                   help=f"instances per cell to run now, 1..{PREREGISTERED.instances} "
+                        "(default all; stored runs are reused)")
+    p.add_argument("--workers", type=integer, default=None,
+                   help="local worker processes (default: cores)")
+    p.add_argument("--store", type=Path, default=None,
+                   help="results store (default $XDG_DATA_HOME/incidental-polysemanticity/"
+                        "store.sqlite)")
+    p.add_argument("--out", default="results/replication",
+                   help="output folder for replication.csv, analysis.json, report.md")
+    p.add_argument("--json", action="store_true", help="print the analysis as one JSON object")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke mode: n = 16 on a tiny grid, seconds; not a measurement")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    grid = QUICK if args.quick else PREREGISTERED
+    if args.instances is not None and not 1 <= args.instances <= grid.instances:
+        raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be >= 1; got {args.workers}")
+    out = output_dir(args.out)
+    store = args.store or default_store_path()
+    records = run(grid, store=store, instances=args.instances, workers=args.workers,
+                  progress=not args.json)
+    analysis = analyse(grid, records)
+    report = format_report(analysis)
+
+    def write() -> list[str]:
+        write_csv(records, out / "replication.csv")
+        (out / "analysis.json").write_text(json.dumps(jsonable(analysis), indent=1) + "\n")
+        (out / "report.md").write_text(report + "\n")
+        return ["replication.csv", "analysis.json", "report.md"]
+
+    _write_outputs(out, write)
+    print(json.dumps(jsonable(analysis)) if args.json else report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main, PROG))
