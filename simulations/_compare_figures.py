@@ -69,6 +69,14 @@ def figure_e3(rows: Sequence[dict]):
             lw=1,
             label="theory: exact sign-bin E[X]",
         )
+        ax.plot(
+            m,
+            [r["pred_best"] for r in group],
+            color="tab:red",
+            lw=1,
+            ls=":",
+            label="theory: best model (cascade for m < 1.5n)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("hidden neurons m")

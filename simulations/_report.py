@@ -15,6 +15,8 @@ from scipy import stats
 
 import theory
 
+from theory import cascades
+
 from ._specs import ExperimentSpec, is_unstable
 
 __all__ = ["ANCHORS", "EXCLUSION_REASONS", "exclusion", "report_rows", "slope_fits", "CI_LEVEL"]
@@ -26,8 +28,14 @@ ANCHORS = {
     "pred_first_order": theory.collisions.ANCHORS["expected_poly_first_order"],
     "pred_exact": theory.collisions.ANCHORS["expected_poly_exact"],
     "pred_exact_sd": theory.collisions.ANCHORS["var_poly_exact"],
+    "pred_best": cascades.ANCHORS["expected_poly_best"],
+    "predictor_accuracy": "docs/theory/cascades.md#per-instance-predictor",
     "slope_theory": "docs/theory/collisions.md#large-m",
 }
+# Scores of the per-instance predictions kept in each prox-gd record (simulations/_run.py):
+# report column suffix -> record field suffix.
+_PREDICTION_SCORES = {"accuracy": "feature_accuracy", "precision": "poly_precision",
+                      "recall": "poly_recall"}
 
 
 def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
@@ -78,7 +86,11 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
     `excluded_<reason>` the others (`failed` repeats `excluded_failed`).
     z is (sim_mean - pred_exact) / (pred_exact_sd / sqrt(k)): the theory's own
     variance (docs/theory/collisions.md#variance), not the sample's, so a
-    spread that differs from the sign-bin model shows up too.
+    spread that differs from the sign-bin model shows up too. z_best does the same
+    with the project's best model (docs/theory/cascades.md#verdict), adding its Monte
+    Carlo standard error in quadrature: (mean - E) / sqrt(sd^2 / k + se_mc^2).
+    predictor_* and init_argmax_* are means over the measured runs of the per-instance
+    scores (simulations.predict.score_prediction; NaN for optimizers it does not model).
     """
     reasons = [exclusion(spec, r) for r in records]
     ok = [r for r, why in zip(records, reasons, strict=True) if why is None]
@@ -91,6 +103,8 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
     pred_sd = float(theory.sd_poly_exact(spec.n, spec.m))
     k = len(ok)
     se_theory = pred_sd / math.sqrt(k) if k else math.nan
+    best = cascades.best_moments(spec.n, spec.m)
+    se_best = math.sqrt(best["sd"] ** 2 / k + best["se_mean"] ** 2) if k else math.nan
     poly_neurons = sum(len(r["composition"]) for r in ok)
     opposite = sum(r["opposite_sign_pairs"] for r in ok)
     return {
@@ -119,6 +133,13 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
         "ratio_exact": mean / pred_exact if pred_exact > 0 else math.nan,
         "z_exact": (mean - pred_exact) / se_theory if se_theory > 0 else math.nan,
         "z_exact_assignment": (a_mean - pred_exact) / se_theory if se_theory > 0 else math.nan,
+        "pred_best": best["mean"],
+        "pred_best_sd": best["sd"],
+        "model_best": best["model"],
+        "z_best": (mean - best["mean"]) / se_best if se_best > 0 else math.nan,
+        "z_best_assignment": (a_mean - best["mean"]) / se_best if se_best > 0 else math.nan,
+        **{f"{who}_{name}": _mean_or_nan(r.get(f"{who}_{field}") for r in ok)
+           for who in ("predictor", "init_argmax") for name, field in _PREDICTION_SCORES.items()},
         "opposite_sign_fraction": opposite / poly_neurons if poly_neurons else math.nan,
         "features_represented": _mean_or_nan(r["features_represented"] / spec.n for r in ok),
         "converged_fraction": _mean_or_nan(bool(r["train_converged"]) for r in records),

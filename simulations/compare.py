@@ -65,6 +65,11 @@ _TABLE = [
     ("exact E", "pred_exact", ".2f"),
     ("ratio", "ratio_exact", ".2f"),
     ("z", "z_exact", "+.1f"),
+    ("best E", "pred_best", ".2f"),
+    ("z best", "z_best", "+.1f"),
+    ("pred.acc", "predictor_accuracy", ".2f"),
+    ("pred.P/R", "predictor_pr", None),
+    ("argmax acc", "init_argmax_accuracy", ".2f"),
     ("opp.sign", "opposite_sign_fraction", ".2f"),
     ("repr.", "features_represented", ".3f"),
     ("conv.", "converged_fraction", ".2f"),
@@ -171,6 +176,9 @@ def _cell(row: dict, key, fmt) -> str:
     if key is None:  # the CI column
         lo, hi = row["sim_ci_low"], row["sim_ci_high"]
         return "-" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+    if key == "predictor_pr":
+        pair = (row["predictor_precision"], row["predictor_recall"])
+        return "/".join("-" if math.isnan(v) else f"{v:.2f}" for v in pair)
     value = row[key]
     if isinstance(value, float) and math.isnan(value):
         return "-"
@@ -192,7 +200,10 @@ def format_table(rows: list[dict], fits: list[dict]) -> str:
     lines.append(
         "sim mean: window rule |w| in [0.8, 1.2] (arXiv 2312.03096, docs/paper.md); "
         "assign.: dominant-neuron rule; "
-        f"CI: {CI_LEVEL:.0%} Student-t; z uses the exact model's SD."
+        f"CI: {CI_LEVEL:.0%} Student-t; z uses the exact model's SD; best E: the project's "
+        "best model (cascade for m < 1.5n, else sign-bin) with its own SD in z best; "
+        "pred.acc, pred.P/R: the per-instance predictor's feature accuracy and the "
+        "precision/recall of its polysemantic set; argmax acc: the init-argmax baseline."
     )
     for key, anchor in ANCHORS.items():
         lines.append(f"  {key}: {anchor}")

@@ -51,6 +51,7 @@ __all__ = [
     "enumerate_poly_cascade",
     "expected_poly_best",
     "sd_poly_best",
+    "best_moments",
     "ANCHORS",
 ]
 
@@ -299,3 +300,18 @@ def sd_poly_best(n: int, m: int) -> float:
     if _cascade_is_best(n, m):
         return sd_poly_cascade(n, m)
     return float(sd_poly_exact(n, m))
+
+
+def best_moments(n: int, m: int) -> dict:
+    """Mean, SD and Monte Carlo standard error of the best model, and its name.
+
+    Returns {"mean", "sd", "se_mean", "model"}; se_mean is 0 for the exact sign-bin
+    model and eq. C7's sd/sqrt(N) for the cascade model, to be added in quadrature to
+    a simulation's standard error in a z. docs/theory/cascades.md#verdict
+    """
+    if _cascade_is_best(n, m):
+        moments = cascade_moments(n, m)
+        return {"mean": moments["mean"], "sd": moments["sd"], "se_mean": moments["se_mean"],
+                "model": MODEL_NAME}
+    return {"mean": float(expected_poly_exact(n, m)), "sd": float(sd_poly_exact(n, m)),
+            "se_mean": 0.0, "model": best_model_name(n, m)}
