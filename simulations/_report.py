@@ -14,7 +14,6 @@ import numpy as np
 from scipy import stats
 
 import theory
-
 from theory import cascades
 
 from ._specs import ExperimentSpec, is_unstable
