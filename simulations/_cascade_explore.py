@@ -1,6 +1,6 @@
 """Exploration measurements behind docs/theory/cascades.md#what-the-dynamics-does.
 
-`python -m simulations._cascade_explore {small,drift,sensitivity,cost} --out FILE.csv`
+`python -m simulations._cascade_explore WHAT --out FILE.csv`, WHAT one of the subcommands below.
 
 All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
 
@@ -14,6 +14,11 @@ All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
 * sensitivity: the same W0 trained to convergence with lr 0.05 and with lr 0.025 or
   0.1 (the same gradient flow, another discretization): fraction of features whose
   final (neuron, sign) agree.
+* frontier: accuracy of "train for T code time units, then assign" (the cascade process
+  and the plain argmax on W(T)) against the converged run, and the CPU cost of those T
+  units as a fraction of training to convergence, both for a batch of instances.
+* truncate: the fast phase (T = 1 or 5), then every row cut to its K largest weights and
+  trained to convergence with the live kernel: accuracy and CPU cost fraction.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +38,7 @@ from dynamics import (
     init_weights,
     train,
 )
-from theory.cascades import poly_count
+from theory.cascades import cascade_assignment, poly_count
 
 BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
 
@@ -141,20 +147,78 @@ def cost(instances: int) -> list[dict]:
     return rows
 
 
+def _accuracy(W, truth) -> float:
+    neuron, sign = W if isinstance(W, tuple) else assign_features(W)
+    return float(np.mean((neuron == truth[0]) & (sign == truth[1])))
+
+
+def _converged(W0):
+    start = time.process_time()
+    runs = train(W0, TrainOptions(record_weights=True, **BASE))
+    return [assign_features(r.W) for r in runs], time.process_time() - start
+
+
+FRONTIER_TIMES = (1, 2, 5, 10, 20, 40)  # code time units (steps x lr)
+FRONTIER_SIZES = ((32, 64), (32, 128), (64, 128), (64, 256), (64, 512))
+
+
+def frontier(instances: int) -> list[dict]:
+    rows = []
+    for n, m in FRONTIER_SIZES:
+        W0 = init_weights(n, m, _seeds(1500, n, m, instances))
+        truth, train_cpu = _converged(W0)
+        for T in FRONTIER_TIMES:
+            start = time.process_time()
+            opt = TrainOptions(optimizer="prox-gd", lr=BASE["lr"], lam=BASE["lam"],
+                               max_steps=round(T / BASE["lr"]), record_weights=True)
+            runs = train(W0, opt)
+            cost = (time.process_time() - start) / train_cpu
+            rows += [{"n": n, "m": m, "instance": i, "T": T, "cost_fraction": cost,
+                      "accuracy_cascade": _accuracy(cascade_assignment(r.W), truth[i]),
+                      "accuracy_argmax": _accuracy(r.W, truth[i])}
+                     for i, r in enumerate(runs)]
+    return rows
+
+
+def truncate(instances: int) -> list[dict]:
+    rows = []
+    for n, m in ((64, 128), (64, 256)):
+        W0 = init_weights(n, m, _seeds(1500, n, m, instances))
+        truth, train_cpu = _converged(W0)
+        for T in (1, 5):
+            opt = TrainOptions(optimizer="prox-gd", lr=BASE["lr"], lam=BASE["lam"],
+                               max_steps=round(T / BASE["lr"]), record_weights=True)
+            fast = train(W0, opt)
+            for K in (4, 8, 16):
+                for i, r in enumerate(fast):
+                    W = r.W.copy()
+                    np.put_along_axis(W, np.argsort(-np.abs(W), axis=1)[:, K:], 0.0, axis=1)
+                    start = time.process_time()
+                    (p,) = train(W, TrainOptions(record_weights=True, sparse="always", **BASE))
+                    cost = (time.process_time() - start) * instances / train_cpu
+                    rows.append({"n": n, "m": m, "instance": i, "T": T, "K": K,
+                                 "cost_fraction": cost, "accuracy": _accuracy(p.W, truth[i])})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._cascade_explore")
-    parser.add_argument("what", choices=("small", "drift", "sensitivity", "cost"))
+    parser.add_argument("what", choices=tuple(_WHAT))
     parser.add_argument("--instances", type=int, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    default = {"small": 400, "drift": 32, "sensitivity": 16, "cost": 4}[args.what]
-    rows = {"small": small, "drift": drift, "sensitivity": sensitivity, "cost": cost}[args.what](
-        args.instances or default)
+    function, default = _WHAT[args.what]
+    rows = function(args.instances or default)
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     return 0
+
+
+# subcommand -> (function, default instances)
+_WHAT = {"small": (small, 400), "drift": (drift, 32), "sensitivity": (sensitivity, 16),
+         "cost": (cost, 4), "frontier": (frontier, 16), "truncate": (truncate, 16)}
 
 
 if __name__ == "__main__":
