@@ -14,7 +14,7 @@ import numpy as np
 from simulations import ExperimentSpec
 from simulations._report import CI_LEVEL, _t_interval, report_row, slope_fits
 from tests.helpers import rng, two_sided_z
-from theory import expected_poly_exact, sd_poly_exact
+from theory import cascades, expected_poly_exact, sd_poly_exact
 
 FFR = 1e-4  # per assertion
 Z = two_sided_z(FFR)
@@ -77,6 +77,43 @@ def test_z_is_standardised_under_the_sign_bin_model():
     row = report_row(spec, _records(counts[0]))
     assert row["pred_exact"] == expected_poly_exact(n, m)
     assert row["pred_exact_sd"] == sd_poly_exact(n, m)
+
+
+def test_z_best_is_standardised_under_the_cascade_model():
+    """Ensembles of k counts drawn from the cascade model itself (a seed other than the
+    model's): z_best = (mean - E_mc) / sqrt(SD_mc^2 / k + SE_mc^2) has variance about 1
+    and mean about 0. The model's Monte Carlo mean E_mc is off the true mean by one shared
+    offset of sd SE_mc, so the mean of z over ensembles is normal with variance
+    SE_mc^2 / (SD^2/k + SE_mc^2) + 1/reps; the variance of z is checked as above with the
+    sample fourth moment (the SD_mc error is a relative sd/sqrt(2N) = 1.1%, inside it).
+    docs/theory/cascades.md#monte-carlo"""
+    n, m, k, reps = 8, 8, 8, 600
+    assert cascades.best_model_name(n, m) == cascades.MODEL_NAME
+    spec = ExperimentSpec(n=n, m=m, lam=1e-2, instances=k)
+    draws = cascades.sample_poly_cascade(n, m, reps * k, seed=99).reshape(reps, k)
+    rows = [report_row(spec, _records(c)) for c in draws]
+    z = np.array([r["z_best"] for r in rows])
+    best = cascades.best_moments(n, m)
+    offset_var = best["se_mean"] ** 2 / (best["sd"] ** 2 / k + best["se_mean"] ** 2)
+    assert abs(z.mean()) <= Z * math.sqrt(offset_var + 1 / reps), z.mean()
+    mu4 = np.mean((z - z.mean()) ** 4)
+    se_var = math.sqrt((mu4 - 1.0) / reps)
+    assert abs(z.var(ddof=1) - 1.0) <= Z * se_var, (z.var(ddof=1), se_var)
+    assert rows[0]["pred_best"] == best["mean"] and rows[0]["model_best"] == best["model"]
+
+
+def test_predictor_columns_average_the_measured_runs_only():
+    """Predictor scores are means over measured runs; runs without scores (other
+    optimizers, or records stored before the scores existed) give NaN, not 0."""
+    spec = ExperimentSpec(n=8, m=16, lam=1e-2, instances=3)
+    records = _records([1, 2, 3])
+    for r, acc in zip(records, (0.5, 0.75, 1.0), strict=True):
+        r.update(predictor_feature_accuracy=acc, predictor_poly_precision=None,
+                 predictor_poly_recall=1.0)
+    records[2]["train_status"] = "diverged"  # excluded: its 1.0 must not count
+    row = report_row(spec, records)
+    assert row["predictor_accuracy"] == 0.625 and row["predictor_recall"] == 1.0
+    assert math.isnan(row["predictor_precision"]) and math.isnan(row["init_argmax_accuracy"])
 
 
 def test_slope_interval_has_its_nominal_coverage():
