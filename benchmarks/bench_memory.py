@@ -36,7 +36,7 @@ _PEAK = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 _TRAIN = """
 from simulations._run import run_instance
 from simulations._specs import ExperimentSpec
-run_instance(ExperimentSpec(n=64, m={size} // 64, lam=1e-2, steps=3), 0)
+run_instance(ExperimentSpec(n=64, m={size} // 64, lam=1e-2, max_steps=3), 0)
 """
 # E1 with the exact method (simulations.sparsification.run_e1), per weight m.
 _E1_M = """
@@ -96,7 +96,7 @@ def record_bytes() -> dict:
 
     ns, per = [16, 64, 256], []
     for n in ns:
-        text = json.dumps(run_instance(ExperimentSpec(n=n, m=n, lam=1e-2, steps=1), 0))
+        text = json.dumps(run_instance(ExperimentSpec(n=n, m=n, lam=1e-2, max_steps=1), 0))
         copies = 2000
         tracemalloc.start()
         held = [json.loads(text) for _ in range(copies)]

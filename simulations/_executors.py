@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 
 from ._cli import Interrupted
 from ._run import run_instance
-from ._specs import ExperimentSpec, canonical_key, check_step_sizes
+from ._specs import ExperimentSpec, canonical_key
+from ._stability import check_step_sizes
 from ._store import ResultsStore
 
 __all__ = ["RunSummary", "SchedulerError", "available_cores", "run_all"]
@@ -367,7 +368,7 @@ def run_all(
         runner: the function computing one run, `runner(spec, instance) -> dict`;
             module-level so that it can be pickled. Default `run_instance`.
         allow_unstable: run specs whose lr is at or above their optimizer's stability
-            bound (`_specs.check_step_sizes`) instead of refusing them; the report
+            bound (`_stability.check_step_sizes`) instead of refusing them; the report
             flags their runs and excludes them from the counts.
 
     Returns a RunSummary whose records follow the order of `specs`, then instances.
@@ -442,7 +443,7 @@ def run_all(
 
 
 def _cost(spec: ExperimentSpec) -> int:
-    return spec.n * spec.n * spec.m * spec.steps
+    return spec.n * spec.n * spec.m * spec.max_steps
 
 
 def _compute(todo, results, store, workers, scheduler, progress, runner, reused) -> None:

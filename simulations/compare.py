@@ -21,30 +21,30 @@ from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
+from dynamics import OPTIMIZERS
+
 from . import _memory
 from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
 from ._cli import write_outputs as _write_outputs
 from ._executors import SchedulerError, available_cores, run_all
-from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
-from ._specs import (
+from ._presets import (
     DEFAULT_PRESET,
     OVERRIDE_KEYS,
     PRESETS,
     PresetGrid,
-    check_step_sizes,
-    instance_seed,
-    is_unstable,
     overridden,
-    package_version,
     resolve_grid,
 )
+from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
+from ._specs import instance_seed, package_version
+from ._stability import check_step_sizes, is_unstable
 from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
 
 PROG = "python -m simulations.compare"
 
 # Smoke mode (--quick): the chosen experiment's optimizer and settings on a tiny
 # grid, so that the whole pipeline runs in seconds. Not a measurement. The step cap
-# applies only without an explicit --steps. With the quick preset's tol, prox-gd at
+# applies only without an explicit --max-steps. With the quick preset's tol, prox-gd at
 # n = 16 converged in 5977, 6953 and 6362 steps on average at m = 16, 32, 64 (4
 # instances each, all converged); a cap of 20 000 leaves about 3x margin, and runs stop
 # at convergence, so the cap costs nothing when it is not reached.
@@ -81,11 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=integer, nargs="+", help="feature counts (replaces the preset's n)")
     p.add_argument("--m", type=integer, nargs="+", help="neuron counts (replaces the preset's m)")
     p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"))
-    p.add_argument("--lam", type=float, nargs="+", help="L1 coefficients, code units")
-    p.add_argument("--optimizer", help="prox-gd, gd, sgd or adamw")
-    p.add_argument("--lr", type=float, help="step size on the code loss")
-    p.add_argument("--steps", type=integer, help="maximum steps (exact steps without --tol)")
-    p.add_argument("--tol", type=float, help="convergence tolerance; 0 = none")
+    p.add_argument("--lam", type=float, nargs="+",
+                   help="L1 coefficients in code units (loss SSE + lam ||W||_1; the "
+                   "normalized lam~ is lam / 4, docs/paper.md#normalized-units)")
+    p.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
+    p.add_argument("--lr", type=float,
+                   help="step size on the code loss; one gd/prox-gd step is normalized flow "
+                   "time 4 lr")
+    p.add_argument("--max-steps", type=integer,
+                   help="step budget in optimizer steps (exactly this many without --tol)")
+    p.add_argument("--tol", type=float,
+                   help="stop when the prox-gradient mapping norm (code-loss gradient units) "
+                   "is <= tol; 0 = none")
     p.add_argument("--instances", type=integer,
                    help="independent initialisations per grid point")
     p.add_argument("--seed", type=integer, help="master seed")
@@ -124,10 +131,10 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _grid(args: argparse.Namespace) -> PresetGrid:
     grid = resolve_grid(args.preset, _overrides(args))
-    if args.quick and args.steps is None:
-        # The smoke cap applies only when --steps was not given: explicit flags win.
-        steps = min(grid.common["steps"], SMOKE["max_steps"])
-        grid = replace(grid, common={**grid.common, "steps": steps})
+    if args.quick and args.max_steps is None:
+        # The smoke cap applies only when --max-steps was not given: explicit flags win.
+        budget = min(grid.common["max_steps"], SMOKE["max_steps"])
+        grid = replace(grid, common={**grid.common, "max_steps": budget})
     return grid
 
 
@@ -234,7 +241,8 @@ def _e4_matrix(specs, rows):
 
 
 def _e1_figure():
-    """The single-feature sparsification figure (E1) at the paper's m = 1e5, lam = 1e-5.
+    """The single-feature sparsification figure (E1) at the paper's m = 1e5, lam~ = 1e-5
+    (normalized units, docs/paper.md#normalized-units).
 
     The exact affine reduction takes about a second here
     (docs/theory/sparsification.md); the full study is `python -m simulations.sparsification`.

@@ -13,8 +13,10 @@ Run ``python -m simulations.noise --help``. Parts (``--parts``, default all):
 * ``counts``: polysemantic-neuron counts of noise-trained models (independent noise, so
   instances are independent) against the collision theory (``theory.expected_poly_exact``).
 
-Units: code units (docs/paper.md#loss), loss = sum of squared errors, no L1; one SGD step of size lr
-advances code time by lr. Every output carries its config, seeds and package versions.
+Units: code units (docs/paper.md#loss), loss = sum of squared errors, no L1; one GD step of size
+lr advances code time by lr (normalized time by 4 lr, docs/paper.md#normalized-units). Step budgets
+(`*_max_steps`, `--max-steps`) are numbers of GD steps; the noisy runs have no tolerance, so they
+take exactly that many. Every output carries its config, seeds and package versions.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from dynamics import (
     NOISE_SHAPES,
@@ -54,14 +55,21 @@ from simulations._cli import (
     run_cli,
     write_outputs,
 )
-from theory import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
+from simulations._stats import t_half_width
+from theory import (
+    NOISE_KURTOSIS,
+    expected_poly_exact,
+    noise_sigma_star,
+    noise_simplex_fourth,
+    var_poly_exact,
+)
 
 __all__ = ["PARTS", "NoiseConfig", "run_noise_experiments", "main"]
 
 PARTS = ("e2", "kdraws", "phase", "counts")
 PROG = "python -m simulations.noise"
-# Config fields that --steps replaces.
-_STEP_FIELDS = ("e2_steps", "k_steps", "phase_steps", "count_steps")
+# Config fields that --max-steps replaces.
+_STEP_FIELDS = ("e2_max_steps", "k_max_steps", "phase_max_steps", "count_max_steps")
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,12 @@ class NoiseConfig:
     """Configuration of every part; code units (docs/paper.md#loss). Defaults reproduce E2."""
 
     seed: int = 13  # master seed; every run's seeds derive from it (see _seed)
-    lr: float = 0.02  # SGD step size (paper: 0.02); code time = lr * steps
+    lr: float = 0.02  # GD step size on the code loss (paper: 0.02); code time = lr * steps
     # --- e2 (docs/paper.md#noise-model) ---
     e2_n: int = 8  # features
     e2_m: int = 16  # neurons
     e2_instances: int = 5  # independent initialisations
-    e2_steps: int = 100_000  # SGD steps (paper: 1e5)
+    e2_max_steps: int = 100_000  # step budget, GD steps (paper: 1e5)
     e2_sigmas: tuple[float, ...] = (0.07, 0.1, 0.15)  # noise standard deviations
     e2_shapes: tuple[str, ...] = NOISE_SHAPES  # paper: bernoulli, gaussian
     e2_sharing: str = "shared"  # one draw per step for batch and instances (authors' code)
@@ -82,7 +90,7 @@ class NoiseConfig:
     # --- kdraws: expected-gradient mode ---
     k_draws: int = 16  # noise draws averaged per step
     k_sigma: float = 0.15
-    k_steps: int = 100_000
+    k_max_steps: int = 100_000
     # --- phase map (docs/theory/noise.md#phase-map) ---
     phase_ns: tuple[int, ...] = (4, 8, 16, 32)  # features; m = phase_m_factor * n
     phase_m_factor: int = 2
@@ -90,30 +98,30 @@ class NoiseConfig:
     # shared single-draw noise (paper) and independent noise (a proxy for the expected gradient)
     phase_sharings: tuple[str, ...] = ("shared", "independent")
     phase_instances: int = 4
-    phase_steps: int = 100_000
+    phase_max_steps: int = 100_000
     # --- counts vs collision theory ---
     count_sizes: tuple[tuple[int, int], ...] = ((8, 16), (8, 32), (8, 64), (16, 32))  # (n, m)
     count_scaled_sigma: float = 1.05  # sigma (n-1); 0.15 at n = 8 as in the paper
     count_instances: int = 32
-    count_steps: int = 100_000
+    count_max_steps: int = 100_000
     count_shape: str = "bernoulli"
 
 
 QUICK = dict(
     e2_instances=3,
-    e2_steps=3000,
+    e2_max_steps=3000,
     e2_sigmas=(0.15,),
     n_records=15,
     k_draws=4,
-    k_steps=3000,
+    k_max_steps=3000,
     phase_ns=(4, 8),
     phase_scaled_sigmas=(0.5, 1.0, 2.0),
     phase_sharings=("shared",),
     phase_instances=2,
-    phase_steps=3000,
+    phase_max_steps=3000,
     count_sizes=((8, 16),),
     count_instances=4,
-    count_steps=3000,
+    count_max_steps=3000,
 )
 
 
@@ -130,11 +138,6 @@ def record_schedule(steps: int, n_records: int) -> np.ndarray:
     """Record steps: 0 plus ~n_records log-spaced integers in [1, steps], always ending at steps."""
     pts = np.unique(np.round(np.geomspace(1, steps, n_records)).astype(np.int64))
     return np.concatenate([[0], pts])
-
-
-def _initial_weights(n: int, m: int, instances: int, seed) -> np.ndarray:
-    """W0 ~ N(0, 1/m); instance i from child i of ``seed``, so it does not depend on I."""
-    return init_weights(n, m, seed.spawn(instances))
 
 
 @dataclass(frozen=True)
@@ -178,27 +181,23 @@ def _train_noisy(W0, sigma, shape, sharing, draws, lr, steps, n_records, seed) -
 
 
 def _band(values: np.ndarray) -> dict:
-    """Mean over instances (last axis) with a two-sided 95% Student-t band."""
+    """Mean over instances (last axis) with a two-sided CI_LEVEL Student-t band."""
     v = np.asarray(values, float)
     k = v.shape[-1]
     mean = v.mean(axis=-1)
-    half = (
-        stats.t.ppf(0.975, k - 1) * v.std(axis=-1, ddof=1) / math.sqrt(k)
-        if k > 1
-        else np.zeros_like(mean)
-    )
+    half = t_half_width(v) if k > 1 else np.zeros_like(mean)
     return {"mean": mean.tolist(), "lo": (mean - half).tolist(), "hi": (mean + half).tolist()}
 
 
 def _curve_run(cfg, n, m, instances, shape, sigma, steps, sharing, draws, init_key, key) -> dict:
-    W0 = _initial_weights(n, m, instances, _seed(cfg, *init_key))
+    W0 = init_weights(n, m, _seed(cfg, *init_key).spawn(instances))
     res = _train_noisy(W0, sigma, shape, sharing, draws, cfg.lr, steps, cfg.n_records,
                        _seed(cfg, *key))
     mf = res.mean_fourth  # (R, I)
     return {
         "shape": shape, "sigma": float(sigma), "kappa": float(NOISE_KURTOSIS[shape]),
         "draws": draws, "status": res.status, "message": res.message,
-        "steps": res.record_steps.tolist(), "band": _band(mf),
+        "record_steps": res.record_steps.tolist(), "band": _band(mf),
         "final_per_instance": mf[-1].tolist(), "final_mean": float(mf[-1].mean()),
         "final_sd": float(mf[-1].std(ddof=1)) if instances > 1 else 0.0,
         "final_mean_overlap": float(res.mean_overlap[-1].mean()),
@@ -214,10 +213,10 @@ def _run_e2(cfg: NoiseConfig, bar) -> dict:
             # same init seed for every (shape, sigma): paired comparison, as in the authors' code
             key = (1, 1, NOISE_SHAPES.index(shape), si)
             runs.append(_curve_run(cfg, cfg.e2_n, cfg.e2_m, cfg.e2_instances, shape, sigma,
-                                   cfg.e2_steps, cfg.e2_sharing, 1, (1, 0, 0, 0), key))
+                                   cfg.e2_max_steps, cfg.e2_sharing, 1, (1, 0, 0, 0), key))
             bar.update(1)
     return {"n": cfg.e2_n, "m": cfg.e2_m, "instances": cfg.e2_instances,
-            "steps": cfg.e2_steps, "sharing": cfg.e2_sharing, "runs": runs,
+            "max_steps": cfg.e2_max_steps, "sharing": cfg.e2_sharing, "runs": runs,
             "simplex_plateau": float(noise_simplex_fourth(cfg.e2_n))}
 
 
@@ -227,10 +226,10 @@ def _run_kdraws(cfg: NoiseConfig, bar) -> dict:
         for draws in (1, cfg.k_draws):
             key = (2, 1, NOISE_SHAPES.index(shape), draws)
             runs.append(_curve_run(cfg, cfg.e2_n, cfg.e2_m, cfg.e2_instances, shape,
-                                   cfg.k_sigma, cfg.k_steps, cfg.e2_sharing, draws, (2, 0, 0, 0),
-                                   key))
+                                   cfg.k_sigma, cfg.k_max_steps, cfg.e2_sharing, draws,
+                                   (2, 0, 0, 0), key))
             bar.update(1)
-    return {"n": cfg.e2_n, "m": cfg.e2_m, "sigma": cfg.k_sigma, "steps": cfg.k_steps,
+    return {"n": cfg.e2_n, "m": cfg.e2_m, "sigma": cfg.k_sigma, "max_steps": cfg.k_max_steps,
             "runs": runs}
 
 
@@ -245,11 +244,11 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
     status = {sh: [["" for _ in scaled] for _ in ns] for sh in ("bernoulli", "gaussian")}
     for a, n in enumerate(ns):
         m = cfg.phase_m_factor * n
-        W0 = _initial_weights(n, m, cfg.phase_instances, _seed(cfg, 3, n, 0, 0))
+        W0 = init_weights(n, m, _seed(cfg, 3, n, 0, 0).spawn(cfg.phase_instances))
         for b, x in enumerate(scaled):
             sigma = x / (n - 1)
             for shape in ("bernoulli", "gaussian"):
-                res = _train_noisy(W0, sigma, shape, sharing, 1, cfg.lr, cfg.phase_steps, 8,
+                res = _train_noisy(W0, sigma, shape, sharing, 1, cfg.lr, cfg.phase_max_steps, 8,
                                    _seed(cfg, 3, n, 1, b))
                 status[shape][a][b] = res.status
                 if res.status == "ok":
@@ -262,7 +261,7 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
     return {
         "sharing": sharing, "ns": list(ns), "m_factor": cfg.phase_m_factor,
         "scaled_sigmas": list(scaled),
-        "steps": cfg.phase_steps, "instances": cfg.phase_instances,
+        "max_steps": cfg.phase_max_steps, "instances": cfg.phase_instances,
         "sigma_star": noise_sigma_star(np.asarray(ns, float)).tolist(),
         "simplex_plateau": noise_simplex_fourth(np.asarray(ns, float)).tolist(),
         "f4_bernoulli": np.where(np.isnan(fb), None, fb).tolist(),
@@ -274,23 +273,13 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
     }
 
 
-def _collision_theory():
-    """The collision theory's numeric functions, or None while theory.collisions is absent."""
-    try:  # theory.collisions is written concurrently (issue 3); absent -> no comparison
-        from theory.collisions import expected_poly_exact, var_poly_exact
-    except ImportError:
-        return None
-    return expected_poly_exact, var_poly_exact
-
-
 def _run_counts(cfg: NoiseConfig, bar) -> dict:
-    theory_fns = _collision_theory()
     rows = []
     for n, m in cfg.count_sizes:
         sigma = cfg.count_scaled_sigma / (n - 1)
-        W0 = _initial_weights(n, m, cfg.count_instances, _seed(cfg, 4, n, m, 0))
+        W0 = init_weights(n, m, _seed(cfg, 4, n, m, 0).spawn(cfg.count_instances))
         res = _train_noisy(W0, sigma, cfg.count_shape, "independent", 1, cfg.lr,
-                           cfg.count_steps, 8, _seed(cfg, 4, n, m, 1))
+                           cfg.count_max_steps, 8, _seed(cfg, 4, n, m, 1))
         bar.update(1)
         assign = [count_polysemantic_assignment(w) for w in res.weights]
         window = [count_polysemantic_window(w) for w in res.weights]
@@ -314,15 +303,14 @@ def _run_counts(cfg: NoiseConfig, bar) -> dict:
             "simplex_assignment": 1, "simplex_window": 0,
             "simplex_plateau": float(noise_simplex_fourth(n)),
         }
-        if theory_fns is not None:
-            e, v = theory_fns[0](n, m), theory_fns[1](n, m)
-            row["expected"], row["sd_theory"] = float(e), float(math.sqrt(v))
-            # z of the sample mean against the theory's mean, with the theory's variance / k
-            row["z"] = float((row["mean_assignment"] - e) / math.sqrt(v / k)) if v > 0 else None
+        e, v = expected_poly_exact(n, m), var_poly_exact(n, m)
+        row["expected"], row["sd_theory"] = float(e), float(math.sqrt(v))
+        # z of the sample mean against the theory's mean, with the theory's variance / k
+        row["z"] = float((row["mean_assignment"] - e) / math.sqrt(v / k)) if v > 0 else None
         rows.append(row)
-    return {"instances": cfg.count_instances, "steps": cfg.count_steps,
+    return {"instances": cfg.count_instances, "max_steps": cfg.count_max_steps,
             "shape": cfg.count_shape, "scaled_sigma": cfg.count_scaled_sigma,
-            "theory_available": theory_fns is not None, "rows": rows}
+            "rows": rows}
 
 
 _RUNNERS = {"e2": _run_e2, "kdraws": _run_kdraws, "phase": _run_phase, "counts": _run_counts}
@@ -439,16 +427,16 @@ def _write(results: dict, out: Path, figures: bool) -> list[str]:
     return written
 
 
-def _parse(argv) -> argparse.Namespace:
+def _parse(argv) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     p = OneLineErrorParser(prog=PROG, description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and step counts")
     p.add_argument("--seed", type=integer, default=13,
                    help="master seed, integer >= 0 (default 13, as the paper)")
-    p.add_argument("--steps", type=integer, default=None,
-                   help="override the step count of every part, also under --quick "
-                   "(default: 1e5 for every part)")
+    p.add_argument("--max-steps", type=integer, default=None,
+                   help="step budget of every part in GD steps of size lr (code time lr "
+                   "steps), also under --quick (default: 1e5 for every part)")
     p.add_argument("--instances", type=integer, default=None,
                    help="override e2 instances (5), also under --quick")
     p.add_argument("--out", default="results/noise",
@@ -473,8 +461,8 @@ def _main(argv) -> int:
                      f"{args.parts!r}")
     if args.seed < 0:
         parser.error(f"--seed must be an integer >= 0, got {args.seed}")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be an integer >= 1, got {args.steps}")
+    if args.max_steps is not None and args.max_steps < 1:
+        parser.error(f"--max-steps must be an integer >= 1, got {args.max_steps}")
     if args.instances is not None and args.instances < 2:
         parser.error(f"--instances must be an integer >= 2 (a band needs 2), got "
                      f"{args.instances}")
@@ -482,8 +470,8 @@ def _main(argv) -> int:
     if args.quick:
         cfg = replace(cfg, **QUICK)
     explicit = {}
-    if args.steps is not None:
-        explicit.update({name: args.steps for name in _STEP_FIELDS})
+    if args.max_steps is not None:
+        explicit.update({name: args.max_steps for name in _STEP_FIELDS})
     if args.instances is not None:
         explicit["e2_instances"] = args.instances
     changed = [f"{k} {getattr(cfg, k)} -> {v}" for k, v in explicit.items()

@@ -1,12 +1,16 @@
 """Reproduce E1 (single-feature sparsification under L1) and compare it with three laws.
 
 Draws the authors' initial condition |N(0, sigma0^2/m)| (sigma0 = 0.9), integrates the
-interference-free flow dw_k/dt = (1 - ||w||^2) w_k - lam sign(w_k) with the exact affine
+interference-free flow dw_k/dt = (1 - ||w||^2) w_k - lam~ sign(w_k) with the exact affine
 reduction (and with the full ODE / the authors' Euler scheme on request), and compares m'(t),
 ||w||_1(t) and t_full with the paper's law, the refined law and the mean-field solution
 (docs/theory/sparsification.md#e1).
 
-Example: python -m simulations.sparsification --m 1e5 --lam 1e-5
+Units: normalized (docs/paper.md#normalized-units). lam~ (`--lam-normalized`) is the code-unit
+lam of `simulations.compare` divided by FLOW_TIME_PER_LR_STEP = 4, and t is normalized flow
+time, tau = 4 lr steps of GD on the code loss.
+
+Example: python -m simulations.sparsification --m 1e5 --lam-normalized 1e-5
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics import SparsificationOptions, integrate_sparsification
-from dynamics._sparsification_types import LAM_MAX
+from dynamics import (
+    FLOW_TIME_PER_LR_STEP,
+    SPARSIFICATION_LAM_MAX,
+    SPARSIFICATION_METHODS,
+    SparsificationOptions,
+    init_weights,
+    integrate_sparsification,
+)
 from simulations import _memory
 from simulations._cli import (
     CliError,
@@ -43,7 +53,8 @@ from theory.sparsification import (
 )
 
 PROG = "python -m simulations.sparsification"
-METHODS = ("exact", "ode", "euler")
+# Largest normalized lam~ at which a weight survives (docs/theory/sparsification.md#fixed-point).
+LAM_MAX = SPARSIFICATION_LAM_MAX
 # Largest m each method is allowed at from the CLI, for run time: `ode` restarts at deaths
 # and its steps are bounded by stiffness (about 1 min at m = 1e4, several at 1e5); Euler
 # is O(m') per step. `exact` is limited by memory only (memory_estimate).
@@ -56,12 +67,11 @@ def initial_weights(m: int, seed: int, sigma0: float = SIGMA0_PAPER) -> np.ndarr
     """The authors' E1 initial condition: |N(0, sigma0^2/m)| i.i.d.
     (docs/paper.md#initialization), seeded.
 
-    The stream is numpy.random.SeedSequence(seed) -> PCG64; memory 8 m bytes.
+    The magnitudes of one row of `dynamics.init_weights` (n = 1, init_std = sigma0) drawn
+    from numpy.random.SeedSequence(seed) -> PCG64: the same draw as the toy model's W0.
     """
-    gen = np.random.default_rng(np.random.SeedSequence(seed))
-    w = gen.standard_normal(m)
+    w = init_weights(1, m, [np.random.SeedSequence(seed)], init_std=sigma0)[0, 0]
     np.abs(w, out=w)
-    w *= sigma0 / math.sqrt(m)
     return w
 
 
@@ -70,17 +80,21 @@ def table_times(lam: float, n: int) -> np.ndarray:
     return np.geomspace(10.0, 1.0 / lam, n)
 
 
-def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
+def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
            t_max: float | None = None, methods=("exact",), dt: float = 0.5,
            n_times: int = 80, n_table: int = 5, n_draws: int = 400,
            progress: bool = True) -> dict:
     """Run E1 and the theory at the same times; returns a plain dict (JSON-serializable).
+
+    `lam_normalized` is lam~ = lam_code / 4 and every time is normalized flow time
+    (docs/paper.md#normalized-units).
 
     Public entry point for other code: ``from simulations.sparsification import run_e1``
     (not re-exported from ``simulations`` so that ``python -m`` does not import it twice).
     """
     from tqdm import tqdm
 
+    lam = lam_normalized
     stages = ["draw", "t_full prediction"] + list(methods) + ["theory"]
     bar = tqdm(total=len(stages), desc="E1", disable=not progress, file=sys.stderr)
     # Closed in `finally`: a bar left open on Ctrl-C would redraw itself after the
@@ -147,7 +161,7 @@ def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
             })
     ex = curves.get("exact")
     return {
-        "params": {"m": m, "lam": lam, "sigma0": sigma0, "t_max": t_max, "dt": dt,
+        "params": {"m": m, "lam_normalized": lam, "sigma0": sigma0, "t_max": t_max, "dt": dt,
                    "methods": list(methods)},
         "seed": seed,
         "t": list(map(float, t_exact)),
@@ -194,7 +208,7 @@ def memory_estimate(m: int, n_times: int, n_draws: int) -> float:
 
 def _write(res: dict, out: Path, figures: bool) -> list[str]:
     p = res["params"]
-    stem = f"e1_m{p['m']:.0e}_lam{p['lam']:.0e}_seed{res['seed']}".replace("+", "")
+    stem = f"e1_m{p['m']:.0e}_lam{p['lam_normalized']:.0e}_seed{res['seed']}".replace("+", "")
     path = out / f"{stem}.json"
     path.write_text(json.dumps(jsonable(res), indent=1, allow_nan=False))
     written = [str(path)]
@@ -228,7 +242,7 @@ def format_table(res: dict) -> str:
             f"{f(row['m_prime/refined'], 9)} {f(row['l1/refined'], 10)} | "
             f"{f(row['m_prime/mean_field'], 7)} {f(row['l1/mean_field'], 7)}")
     d = res["t_full_distribution"]
-    lam = res["params"]["lam"]
+    lam = res["params"]["lam_normalized"]
     lines.append(
         f"t_full: simulated {res['t_full']:.6g} (lam t = {lam * res['t_full']:.4f}); "
         f"prediction for this draw (eq. 19) {res['t_full_predicted']:.9g} "
@@ -246,28 +260,44 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+class _Renamed(argparse.Action):
+    """The old --lam: refused with a one-line error that names the new flag and the factor."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"--lam was renamed --lam-normalized: it is lam~ in normalized units, "
+                     f"the code-unit lam of simulations.compare divided by "
+                     f"{FLOW_TIME_PER_LR_STEP:g}")
+
+
 def _parse(argv):
     p = OneLineErrorParser(prog="python -m simulations.sparsification",
                 description=__doc__.split("\n\n")[0],
                 epilog="Outputs: <out>/e1_*.json, .png, .pdf; the ratio table on stdout.")
     p.add_argument("--m", type=_number, default=1e5,
                    help="number of weights m, integer >= 2 (default 1e5, as the paper)")
-    p.add_argument("--lam", type=_number, default=1e-5,
-                   help=f"L1 strength, normalized units, in (0, {LAM_MAX:.4f}) (default 1e-5)")
+    p.add_argument("--lam-normalized", type=_number, default=1e-5,
+                   help=f"L1 strength lam~ in normalized units (= code-unit lam / "
+                   f"{FLOW_TIME_PER_LR_STEP:g}), in (0, {LAM_MAX:.4f}) (default 1e-5)")
+    # The flag was called --lam while it meant lam~ = lam / 4; --lam in every other entry
+    # point is code units, so the old name is refused instead of silently rescaled.
+    p.add_argument("--lam", action=_Renamed, nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=integer, default=0,
                    help="seed of the initial draw, integer >= 0 (default 0)")
     p.add_argument("--sigma0", type=_number, default=SIGMA0_PAPER,
                    help="init scale: |N(0, sigma0^2/m)| (default 0.9, as the paper)")
     p.add_argument("--t-max", type=_number, default=None,
-                   help="final time (default max(4/lam, 1.5 x predicted t_full))")
+                   help="final normalized flow time, tau = 4 lr steps "
+                   "(default max(4/lam~, 1.5 x predicted t_full))")
     p.add_argument("--methods", default="exact",
                    help="comma-separated subset of exact,ode,euler (default exact); "
                         f"limits: ode m <= {MAX_M['ode']:.0e}, euler m <= {MAX_M['euler']:.0e}")
-    p.add_argument("--dt", type=_number, default=0.5, help="Euler step (default 0.5, as paper)")
+    p.add_argument("--dt", type=_number, default=0.5,
+                   help="Euler step in normalized flow time (default 0.5, as the paper)")
     p.add_argument("--n-times", type=integer, default=80,
                    help="number of log-spaced record times (default 80)")
     p.add_argument("--n-table", type=integer, default=5,
-                   help="rows of the ratio table, log-spaced in [10, 1/lam] (default 5)")
+                   help="rows of the ratio table, log-spaced in normalized time [10, 1/lam~] "
+                   "(default 5)")
     p.add_argument("--n-draws", type=integer, default=400,
                    help="draws for the t_full distribution (default 400)")
     p.add_argument("--out", default="results/sparsification",
@@ -291,14 +321,15 @@ def _main(argv) -> int:
     m = int(args.m)
     if args.seed < 0:
         parser.error(f"--seed must be an integer >= 0, got {args.seed}")
-    if not (0 < args.lam < LAM_MAX):
-        parser.error(f"--lam must be in (0, {LAM_MAX:.6f}), got {args.lam:g}")
+    if not (0 < args.lam_normalized < LAM_MAX):
+        parser.error(f"--lam-normalized must be in (0, {LAM_MAX:.6f}), got "
+                     f"{args.lam_normalized:g}")
     if not (0 < args.sigma0 < math.inf):
         parser.error(f"--sigma0 must be > 0, got {args.sigma0:g}")
     if args.t_max is not None and not (0 < args.t_max < math.inf):
         parser.error(f"--t-max must be finite and > 0, got {args.t_max:g}")
     methods = tuple(x.strip() for x in args.methods.split(",") if x.strip())
-    bad = [x for x in methods if x not in METHODS]
+    bad = [x for x in methods if x not in SPARSIFICATION_METHODS]
     if bad or not methods or len(set(methods)) != len(methods):
         parser.error(f"--methods must be a comma-separated subset of exact,ode,euler, got "
                      f"{args.methods!r}")
@@ -320,7 +351,7 @@ def _main(argv) -> int:
         raise CliError(str(error)) from None
     out = output_dir(args.out)
     try:
-        res = run_e1(m, args.lam, seed=args.seed, sigma0=args.sigma0, t_max=args.t_max,
+        res = run_e1(m, args.lam_normalized, seed=args.seed, sigma0=args.sigma0, t_max=args.t_max,
                      methods=methods, dt=args.dt, n_times=args.n_times, n_table=args.n_table,
                      n_draws=args.n_draws, progress=not args.no_progress)
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ def test_help_exits_zero():
 
 @pytest.mark.parametrize("args, needle", [
     (["--parts", "e3"], "--parts"),
-    (["--steps", "0"], "--steps"),
+    (["--max-steps", "0"], "--max-steps"),
     (["--instances", "1"], "--instances"),
     (["--bogus"], "unrecognized"),
 ])
@@ -53,7 +53,8 @@ def test_quick_run_writes_json_and_figures(tmp_path, capsys):
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 0
     # every e2 run records the same step grid starting at 0 and its seeds
     runs = results["e2"]["runs"]
-    assert all(r["steps"][0] == 0 and r["steps"] == runs[0]["steps"] for r in runs)
+    assert all(r["record_steps"][0] == 0 and r["record_steps"] == runs[0]["record_steps"]
+               for r in runs)
     assert all(r["init_seed"] == runs[0]["init_seed"] for r in runs)  # paired comparison
 
 
