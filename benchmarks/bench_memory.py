@@ -57,9 +57,11 @@ run_e1(20, 1e-3, n_draws={size}, progress=False)
 # The noise experiment's e2 + kdraws parts (--instances), per instance.
 _NOISE = """
 from dataclasses import replace
-from simulations.noise import NoiseConfig, run_noise_experiments
-cfg = replace(NoiseConfig(), e2_instances={size}, e2_steps=20, k_steps=20)
-run_noise_experiments(cfg, ("e2", "kdraws"), progress=False)
+from simulations._protocol import evaluate
+from simulations.noise import EXPERIMENT, NoiseConfig
+cfg = replace(NoiseConfig(), e2_instances={size}, e2_max_steps=20, k_max_steps=20,
+              parts=("e2", "kdraws"))
+evaluate(EXPERIMENT, cfg)
 """
 
 CASES = {

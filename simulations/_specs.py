@@ -46,6 +46,7 @@ __all__ = [
     "package_version",
     "parse_noise",
     "payload_key",
+    "versioned_key",
 ]
 
 # Distribution name in pyproject.toml; its version enters every canonical key.
@@ -224,9 +225,18 @@ def canonical_json(payload: Mapping) -> str:
 
 
 def payload_key(payload: Mapping) -> str:
-    """SHA-256 hex digest of `canonical_json(payload)`: the store key of any run whose
-    parameters, instance and package version are in `payload`."""
+    """SHA-256 hex digest of `canonical_json(payload)`."""
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def versioned_key(payload: Mapping) -> str:
+    """Store key of a run described by `payload` (its parameters and instance): the
+    `payload_key` of the payload with the package version added under "version".
+
+    The version is included because a new release may change what a run computes;
+    stored runs of an older version are then not reused.
+    """
+    return payload_key({**payload, "version": package_version()})
 
 
 def canonical_key(spec: ExperimentSpec, instance: int) -> str:
@@ -249,12 +259,7 @@ def canonical_key(spec: ExperimentSpec, instance: int) -> str:
     for name, default in _KEY_DEFAULTS_OMITTED.items():
         if fields_.get(name) == default:
             del fields_[name]
-    payload = {
-        "spec": fields_,
-        "instance": int(instance),
-        "version": package_version(),
-    }
-    return payload_key(payload)
+    return versioned_key({"spec": fields_, "instance": int(instance)})
 
 
 def noise_label(noise: HiddenNoise) -> str:

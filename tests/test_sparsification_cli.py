@@ -63,7 +63,7 @@ def test_json_run_writes_outputs_and_has_the_issue_keys(tmp_path, capsys):
     assert len(out["table"]) == 5
     assert "numpy" in out["provenance"]["versions"]
     stems = {Path(p).suffix for p in out["written"]}
-    assert stems == {".json", ".png", ".pdf"}
+    assert stems == {".csv", ".json", ".png", ".pdf"}
     for p in out["written"]:
         assert Path(p).stat().st_size > 0
 
