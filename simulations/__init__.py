@@ -4,6 +4,7 @@
 # job, one run, the results store and the executors. Usage: docs/usage.md.
 from simulations._executors import RunSummary, run_all  # noqa: F401
 from simulations._presets import DEFAULT_PRESET, PRESETS, build_specs  # noqa: F401
+from simulations._protocol import Experiment, Run, evaluate  # noqa: F401
 from simulations._run import run_instance, without_timings  # noqa: F401
 from simulations._specs import (  # noqa: F401
     ExperimentSpec,
