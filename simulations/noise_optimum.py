@@ -517,6 +517,9 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _configure(args) -> tuple[OptimumConfig, list[str]]:
+    if args.figure_from is not None:  # only reached through compare --experiment
+        raise ValueError(f"--figure-from trains nothing and writes no report: run it as "
+                         f"{PROG} --figure-from ...")
     parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
     if not parts or any(x not in PARTS for x in parts):
         raise ValueError(f"--parts must be a comma-separated subset of {','.join(PARTS)}, "

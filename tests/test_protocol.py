@@ -138,3 +138,19 @@ def test_noise_optimum_json_output(tmp_path, capsys):
     (cell,) = out["counts"]["summary"].values()
     assert cell["models"] == 2
     assert (tmp_path / "o" / "noise_optimum_counts.csv").exists()
+
+
+def test_compare_runs_the_other_experiments_by_name(tmp_path, capsys):
+    from simulations import compare
+
+    argv = ["--experiment", "e1", "--quick", "--json", "--no-figures", "--no-progress",
+            "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "o")]
+    assert compare.main(argv) == 0
+    via_compare = json.loads(capsys.readouterr().out)
+    assert sparsification.main(argv[2:]) == 0
+    own = json.loads(capsys.readouterr().out)
+    # one store key for both commands: the second one reuses the run of the first
+    assert via_compare["runs"]["done"] == 1 and own["runs"]["reused"] == 1
+    assert via_compare["t_full"] == own["t_full"]
+    assert via_compare["provenance"]["command"].startswith(
+        "python -m simulations.compare --experiment e1")
