@@ -294,7 +294,7 @@ def main(argv=None):
     p.add_argument("what", choices=("calibrate", "run", "trace", "big", "quick"))
     p.add_argument("--m", type=int, nargs="+", default=[4096])
     p.add_argument("--n", type=int, default=256)
-    p.add_argument("--lam", type=float, default=1e-3)
+    p.add_argument("--lam", type=float, default=1e-3, help="L1 strength in code units")
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--figure", default="live_trace.png")

@@ -36,7 +36,7 @@ _PEAK = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 _TRAIN = """
 from simulations._run import run_instance
 from simulations._specs import ExperimentSpec
-run_instance(ExperimentSpec(n=64, m={size} // 64, lam=1e-2, steps=3), 0)
+run_instance(ExperimentSpec(n=64, m={size} // 64, lam=1e-2, max_steps=3), 0)
 """
 # E1 with the exact method (simulations.sparsification.run_e1), per weight m.
 _E1_M = """
@@ -57,9 +57,11 @@ run_e1(20, 1e-3, n_draws={size}, progress=False)
 # The noise experiment's e2 + kdraws parts (--instances), per instance.
 _NOISE = """
 from dataclasses import replace
-from simulations.noise import NoiseConfig, run_noise_experiments
-cfg = replace(NoiseConfig(), e2_instances={size}, e2_steps=20, k_steps=20)
-run_noise_experiments(cfg, ("e2", "kdraws"), progress=False)
+from simulations._protocol import evaluate
+from simulations.noise import EXPERIMENT, NoiseConfig
+cfg = replace(NoiseConfig(), e2_instances={size}, e2_max_steps=20, k_max_steps=20,
+              parts=("e2", "kdraws"))
+evaluate(EXPERIMENT, cfg)
 """
 
 CASES = {
@@ -96,7 +98,7 @@ def record_bytes() -> dict:
 
     ns, per = [16, 64, 256], []
     for n in ns:
-        text = json.dumps(run_instance(ExperimentSpec(n=n, m=n, lam=1e-2, steps=1), 0))
+        text = json.dumps(run_instance(ExperimentSpec(n=n, m=n, lam=1e-2, max_steps=1), 0))
         copies = 2000
         tracemalloc.start()
         held = [json.loads(text) for _ in range(copies)]

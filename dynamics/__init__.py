@@ -30,11 +30,18 @@ from dynamics._noise import (  # noqa: F401
 # Single-feature sparsification under L1 (docs/theory/sparsification.md).
 from dynamics._sparsification import integrate_sparsification  # noqa: F401
 from dynamics._sparsification_types import (  # noqa: F401
+    LAM_MAX as SPARSIFICATION_LAM_MAX,
+)
+from dynamics._sparsification_types import (  # noqa: F401
+    METHODS as SPARSIFICATION_METHODS,
+)
+from dynamics._sparsification_types import (  # noqa: F401
     SparsificationOptions,
     SparsificationResult,
     SparsificationStats,
 )
 from dynamics._toy_model import (
+    FLOW_TIME_PER_LR_STEP,  # noqa: F401
     lam_from_normalized,  # noqa: F401
     lam_to_normalized,  # noqa: F401
     loss,  # noqa: F401
@@ -42,6 +49,8 @@ from dynamics._toy_model import (
     steps_to_normalized_time,  # noqa: F401
 )
 from dynamics._training import (
+    FLOW_OPTIMIZERS,  # noqa: F401
+    OPTIMIZERS,  # noqa: F401
     DivergenceError,  # noqa: F401
     RunRecord,  # noqa: F401
     TrainOptions,  # noqa: F401

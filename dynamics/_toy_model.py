@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "FLOW_TIME_PER_LR_STEP",
     "adamw_step_reference",
     "gd_step_reference",
     "lam_from_normalized",
@@ -38,21 +39,27 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- units
+# The code loss' gradient is 4x the normalized flow's (eq. T4, docs/paper.md#normalized-units):
+# one GD step of size lr advances normalized time tau by 4 lr, and lam_code = 4 lam~.
+# Every conversion between the two unit systems uses this one constant.
+FLOW_TIME_PER_LR_STEP = 4.0
+
+
 def lam_to_normalized(lam_code: float) -> float:
     """Code-unit L1 strength -> the normalized ``lam~ = lam / 4`` of
     docs/paper.md#normalized-units (eq. T4)."""
-    return lam_code / 4.0
+    return lam_code / FLOW_TIME_PER_LR_STEP
 
 
 def lam_from_normalized(lam_normalized: float) -> float:
     """Normalized ``lam~``
     (docs/paper.md#normalized-units) -> code units, ``lam = 4 lam~`` (eq. T4)."""
-    return 4.0 * lam_normalized
+    return FLOW_TIME_PER_LR_STEP * lam_normalized
 
 
 def steps_to_normalized_time(steps: float, lr: float) -> float:
     """Normalized time ``tau = 4 lr steps`` reached by ``steps`` GD steps of size ``lr`` (T4)."""
-    return 4.0 * lr * steps
+    return FLOW_TIME_PER_LR_STEP * lr * steps
 
 
 # ----------------------------------------------------------------------------- loss

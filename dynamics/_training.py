@@ -36,6 +36,8 @@ from dynamics._noise import CHUNK_BUDGET, HiddenNoise, NoiseSource
 from dynamics._toy_model import loss as _loss
 
 __all__ = [
+    "FLOW_OPTIMIZERS",
+    "OPTIMIZERS",
     "DivergenceError",
     "RunRecord",
     "TrainOptions",
@@ -44,7 +46,11 @@ __all__ = [
     "train",
 ]
 
+# Optimizer names TrainOptions accepts; `simulations` imports them from here.
 OPTIMIZERS = ("prox-gd", "gd", "sgd", "adamw")
+# The optimizers whose steps discretise the gradient flow, with normalized time step
+# FLOW_TIME_PER_LR_STEP * lr (docs/paper.md#normalized-units); sgd and adamw do not.
+FLOW_OPTIMIZERS = ("prox-gd", "gd")
 _OPT_CODES = {"prox-gd": K.OPT_PROX_GD, "gd": K.OPT_GD, "sgd": K.OPT_SGD, "adamw": K.OPT_ADAMW}
 # Learning rate used when TrainOptions.lr is None: prox-GD/GD well inside the stability
 # bound 1/4 (T7); SGD as in the paper's noise experiment; AdamW as in the paper

@@ -1,14 +1,13 @@
 """Experiments: sweeps, the theory-vs-simulation report, the results store, figures."""
 
-# Execution and storage layer of the main job (issue 5): specs and presets, one run,
-# the results store, and the executors. Usage: docs/usage.md.
+# The execution and storage layer every experiment shares: specs and presets of the main
+# job, one run, the results store and the executors. Usage: docs/usage.md.
 from simulations._executors import RunSummary, run_all  # noqa: F401
+from simulations._presets import DEFAULT_PRESET, PRESETS, build_specs  # noqa: F401
+from simulations._protocol import Experiment, Run, evaluate  # noqa: F401
 from simulations._run import run_instance, without_timings  # noqa: F401
 from simulations._specs import (  # noqa: F401
-    DEFAULT_PRESET,
-    PRESETS,
     ExperimentSpec,
-    build_specs,
     canonical_key,
     instance_seed,
 )

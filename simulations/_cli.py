@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "SHARED_FLAGS",
     "CliError",
     "Interrupted",
     "OneLineErrorParser",
+    "add_shared_flags",
     "integer",
     "jsonable",
     "output_dir",
@@ -86,6 +88,50 @@ def _say(line: str, during_work: bool = True) -> None:
     start = "\n" if during_work else ""
     sys.stderr.write(start + line + "\n")
     sys.stderr.flush()
+
+
+# The flags every experiment's command accepts, defined once by `add_shared_flags`
+# (docs/usage.md#shared-flags).
+SHARED_FLAGS = ("--quick", "--seed", "--out", "--store", "--workers", "--scheduler", "--fresh",
+                "--json", "--no-figures", "--no-progress")
+
+
+def add_shared_flags(parser: argparse.ArgumentParser, *, default_out: str,
+                     default_seed: int | None, seed_help: str = "") -> None:
+    """Add SHARED_FLAGS to `parser` with one meaning in every entry point.
+
+    `default_seed` None means the seed comes from elsewhere (compare's preset); the
+    value is checked by `check_shared_flags`.
+    """
+    seed_default = "the preset's" if default_seed is None else str(default_seed)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke mode: the experiment's smallest config, seconds; explicit "
+                        "flags win; not a measurement")
+    parser.add_argument("--seed", type=integer, default=default_seed,
+                        help=f"master seed, integer >= 0 (default {seed_default}){seed_help}")
+    parser.add_argument("--out", default=None, help=f"output folder (default {default_out})")
+    parser.add_argument("--store", help="results store (default "
+                        "$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite)")
+    parser.add_argument("--workers", type=integer,
+                        help="local worker processes (default: the available cores)")
+    parser.add_argument("--scheduler",
+                        help="Dask scheduler ADDRESS, or 'local' for a LocalCluster")
+    parser.add_argument("--fresh", action="store_true",
+                        help="recompute and overwrite stored runs")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report as one JSON object")
+    parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_shared_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse out-of-range shared flag values with a one-line parser error (status 2)."""
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be an integer >= 0, got {args.seed}")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be an integer >= 1; got {args.workers}")
+    if args.store == "":
+        raise CliError("--store must be a file path; got an empty string")
 
 
 def integer(text: str) -> int:

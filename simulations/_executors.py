@@ -1,9 +1,10 @@
-"""Run a list of specs on local worker processes or a Dask cluster, storing as runs finish.
+"""Run a list of runs on local worker processes or a Dask cluster, storing as runs finish.
 
-`run_all` expands specs into (spec, instance) runs, reuses the ones already in the
-results store, computes the rest in parallel, and writes each record from the parent
-process as soon as it arrives, so an interrupted sweep loses nothing that finished.
-Usage, resume and Dask setup: `docs/usage.md#execution`.
+`run_all` takes the main job's specs (each expanded into its (spec, instance) runs) or any
+experiment's protocol runs (`simulations._protocol.Run`, one run each), reuses the ones
+already in the results store, computes the rest in parallel, and writes each record from
+the parent process as soon as it arrives, so an interrupted sweep loses nothing that
+finished. Usage, resume and Dask setup: `docs/usage.md#execution`, `docs/usage.md#protocol`.
 
 Determinism. Every run uses exactly one BLAS thread and one numba thread on every
 executor. The result of a run then depends only on its spec and seed, not on how
@@ -37,8 +38,10 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from ._cli import Interrupted
+from ._protocol import Run
 from ._run import run_instance
-from ._specs import ExperimentSpec, canonical_key, check_step_sizes
+from ._specs import ExperimentSpec, canonical_key
+from ._stability import check_step_sizes
 from ._store import ResultsStore
 
 __all__ = ["RunSummary", "SchedulerError", "available_cores", "run_all"]
@@ -162,10 +165,11 @@ def _init_local_worker(threads: int) -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
 
-def _run_one(runner: Callable, spec: ExperimentSpec, instance: int, threads: int) -> dict:
-    """Compute one run in a worker and return its record as canonical JSON-decoded data."""
+def _run_one(runner: Callable, args: tuple, threads: int) -> dict:
+    """Compute one run in a worker, `runner(*args)`, and return its record as canonical
+    JSON-decoded data."""
     _limit_threads(threads)
-    record = runner(spec, instance)
+    record = runner(*args)
     # Round-trip through JSON in the worker: the parent then holds exactly what the
     # store will hold, so fresh and reused records compare equal.
     return json.loads(json.dumps(record, sort_keys=True, allow_nan=False))
@@ -181,20 +185,30 @@ def _is_failure(record: dict) -> bool:
     return status is not None and status not in ("converged", "max_steps")
 
 
-def _expand(specs: Iterable[ExperimentSpec]) -> list[tuple[str, ExperimentSpec, int]]:
+def _cost(spec: ExperimentSpec) -> int:
+    # a dense step costs ~ n^2 m multiply-adds
+    return spec.n * spec.n * spec.m * spec.max_steps
+
+
+def _expand(items: Iterable[ExperimentSpec | Run]) -> list[tuple[str, tuple, float]]:
+    """(key, runner arguments, cost) of every run: a spec's instances, or one protocol run."""
     runs, seen = [], set()
-    for spec in specs:
-        if not isinstance(spec, ExperimentSpec):
+    for item in items:
+        if isinstance(item, ExperimentSpec):
+            expanded = [(canonical_key(item, i), (item, i), _cost(item))
+                        for i in range(item.instances)]
+        elif isinstance(item, Run):
+            expanded = [(item.key(), (item,), item.cost)]
+        else:
             raise ValueError(
-                f"specs must contain ExperimentSpec objects; got {type(spec).__name__}"
+                f"specs must contain ExperimentSpec or Run objects; got {type(item).__name__}"
             )
-        for instance in range(spec.instances):
-            key = canonical_key(spec, instance)
+        for key, args, cost in expanded:
             # A spec listed twice (or two specs differing only in `instances`) maps
             # to the same runs; each run is computed and reported once.
             if key not in seen:
                 seen.add(key)
-                runs.append((key, spec, instance))
+                runs.append((key, args, cost))
     return runs
 
 
@@ -340,20 +354,21 @@ def _connect(client_class, address: str, timeout: float):
 
 
 def run_all(
-    specs: Sequence[ExperimentSpec],
+    specs: Sequence[ExperimentSpec | Run],
     *,
     store: ResultsStore | str | os.PathLike,
     workers: int | None = None,
     scheduler: str | None = None,
     fresh: bool = False,
     progress: bool = True,
-    runner: Callable[[ExperimentSpec, int], dict] = run_instance,
+    runner: Callable[..., dict] = run_instance,
     allow_unstable: bool = False,
 ) -> RunSummary:
-    """Run every (spec, instance) not yet stored, store each record as it completes.
+    """Run every run not yet stored, store each record as it completes.
 
     Main arguments:
-        specs: the sweep; each spec contributes `spec.instances` runs.
+        specs: the sweep; each ExperimentSpec contributes `spec.instances` runs,
+            `runner(spec, instance)`, and each protocol Run one run, `runner(run)`.
 
     Other arguments:
         store: a ResultsStore or a path to open one at (closed again on return).
@@ -364,13 +379,16 @@ def run_all(
             Dask scheduler, e.g. "tcp://10.0.0.5:8786".
         fresh: do not read stored runs; compute everything and overwrite them.
         progress: show a tqdm bar (stderr) and print the summary line at the end.
-        runner: the function computing one run, `runner(spec, instance) -> dict`;
+        runner: the function computing one run, `runner(spec, instance) -> dict` for
+            specs or `runner(run) -> dict` for Runs (an experiment's `run_one`);
             module-level so that it can be pickled. Default `run_instance`.
         allow_unstable: run specs whose lr is at or above their optimizer's stability
-            bound (`_specs.check_step_sizes`) instead of refusing them; the report
+            bound (`_stability.check_step_sizes`) instead of refusing them; the report
             flags their runs and excludes them from the counts.
 
     Returns a RunSummary whose records follow the order of `specs`, then instances.
+    A protocol run's key is `Run.key()`: its experiment, parameters, instance and the
+    package version, hashed like `canonical_key`.
 
     Raises ValueError for bad arguments (an unstable step size among them),
     `StoreError` (a ValueError) for an unusable store, SchedulerError for a scheduler
@@ -393,7 +411,7 @@ def run_all(
         raise ValueError(f"runner must be callable; got {runner!r}")
     if not isinstance(allow_unstable, bool):
         raise ValueError(f"allow_unstable must be a bool; got {allow_unstable!r}")
-    check_step_sizes(specs, allow_unstable)
+    check_step_sizes([s for s in specs if isinstance(s, ExperimentSpec)], allow_unstable)
     cores = available_cores()
     workers = cores if workers is None else workers
     if scheduler is None and workers * THREADS_PER_RUN > cores:
@@ -415,7 +433,7 @@ def run_all(
                 if key in stored:
                     results[key] = store.get(key)
         reused = len(results)
-        todo = [(key, spec, instance) for key, spec, instance in runs if key not in results]
+        todo = [run for run in runs if run[0] not in results]
         if todo:
             try:
                 _compute(todo, results, store, workers, scheduler, progress, runner, reused)
@@ -441,10 +459,6 @@ def run_all(
     return summary
 
 
-def _cost(spec: ExperimentSpec) -> int:
-    return spec.n * spec.n * spec.m * spec.steps
-
-
 def _compute(todo, results, store, workers, scheduler, progress, runner, reused) -> None:
     # No more workers than runs: each one costs a process start and a numba warm-up.
     workers = min(workers, len(todo))
@@ -461,14 +475,14 @@ def _compute(todo, results, store, workers, scheduler, progress, runner, reused)
         bar.set_postfix_str(f"{reused} reused")
     ok = False
     try:
-        # Longest runs first (cost ~ n^2 m steps for a dense step): the sweep does not
-        # end on one big run with idle workers, and the ETA errs on the long side.
-        ordered = sorted(todo, key=lambda run: -_cost(run[1]))
+        # Longest runs first (a spec's cost is ~ n^2 m steps for a dense step): the sweep
+        # does not end on one big run with idle workers, and the ETA errs on the long side.
+        ordered = sorted(todo, key=lambda run: -run[2])
         # A local pool starts its worker processes on submit.
         with _spawning_without_sigint():
             futures = {
-                executor.submit(_run_one, runner, spec, instance, THREADS_PER_RUN): key
-                for key, spec, instance in ordered
+                executor.submit(_run_one, runner, args, THREADS_PER_RUN): key
+                for key, args, _ in ordered
             }
         completed = (
             executor.as_completed(list(futures)) if scheduler else cf.as_completed(list(futures))

@@ -13,7 +13,7 @@ _SHAPE_COLOR = {"bernoulli": "tab:red", "gaussian": "tab:blue", "uniform": "tab:
 
 def _curves(ax, runs, color_of, label_of) -> None:
     for r in runs:
-        steps = np.asarray(r["steps"], float)
+        steps = np.asarray(r["record_steps"], float)
         keep = steps > 0  # log axis
         b = r["band"]
         col = color_of(r)
@@ -22,7 +22,7 @@ def _curves(ax, runs, color_of, label_of) -> None:
                         color=col, alpha=0.2, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("SGD step")
+    ax.set_xlabel("GD step (code time = lr x step)")
     ax.grid(True, which="both", alpha=0.3)
 
 
@@ -88,7 +88,7 @@ def phase_figure(ph: dict) -> Figure:
         ax1.text(j, i, txt, ha="center", va="center", fontsize=7,
                  color="k" if (np.isnan(v) or v >= 0.5) else "w")
     fig.colorbar(im, ax=ax1, label="(f4_B − f4_G) / (1 − f4_G)")
-    ax1.set_title(f"sparsification index, {ph['sharing']} noise, {ph['steps']} steps")
+    ax1.set_title(f"sparsification index, {ph['sharing']} noise, {ph['max_steps']} steps")
     fb = np.array([[np.nan if v is None else v for v in row] for row in ph["f4_bernoulli"]])
     fg = np.array([[np.nan if v is None else v for v in row] for row in ph["f4_gaussian"]])
     for a, n in enumerate(ph["ns"]):
@@ -117,15 +117,14 @@ def counts_figure(cnt: dict) -> Figure:
     ax.errorbar(x - 0.1, [r["mean_assignment"] for r in rows],
                 yerr=[1.96 * r["se_assignment"] for r in rows], fmt="o", label="assignment rule")
     ax.plot(x + 0.1, [r["mean_window"] for r in rows], "s", label="[0.8, 1.2] window rule")
-    if cnt["theory_available"]:
-        ax.plot(x, [r["expected"] for r in rows], "k_", ms=25, mew=2,
-                label="collision theory (exact)")
+    ax.plot(x, [r["expected"] for r in rows], "k_", ms=25, mew=2,
+            label="collision theory (exact)")
     ax.plot(x, [r["simplex_assignment"] for r in rows], "r_", ms=25, mew=2,
             label="anchored simplex (assignment rule)")
     ax.set_xticks(x, [f"n={r['n']}, m={r['m']}\nσ={r['sigma']:.3g}" for r in rows])
     ax.set_ylabel("polysemantic neurons per model")
     ax.set_title(f"{cnt['shape']} noise, {cnt['instances']} independent models, "
-                 f"{cnt['steps']} steps")
+                 f"{cnt['max_steps']} steps")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return fig

@@ -16,11 +16,13 @@ from scipy import stats
 import theory
 from theory import cascades
 
-from ._specs import ExperimentSpec, is_unstable
+from ._specs import ExperimentSpec
+from ._stability import is_unstable
+from ._stats import CI_LEVEL
+from ._stats import t_interval as _t_interval
 
 __all__ = ["ANCHORS", "EXCLUSION_REASONS", "exclusion", "report_rows", "slope_fits", "CI_LEVEL"]
 
-CI_LEVEL = 0.95  # two-sided confidence level of every interval in the report
 
 # Docs anchor that derives each prediction (printed with the table, stored in the report).
 ANCHORS = {
@@ -35,16 +37,6 @@ ANCHORS = {
 # report column suffix -> record field suffix.
 _PREDICTION_SCORES = {"accuracy": "feature_accuracy", "precision": "poly_precision",
                       "recall": "poly_recall"}
-
-
-def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean and Student-t CI_LEVEL interval of the mean of i.i.d. instance values."""
-    k = values.size
-    mean = float(values.mean())
-    if k < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.5 + CI_LEVEL / 2, k - 1) * values.std(ddof=1) / math.sqrt(k)
-    return mean, mean - half, mean + half
 
 
 def _mean_or_nan(values) -> float:
@@ -112,7 +104,7 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
         "lam": spec.lam,
         "optimizer": spec.optimizer,
         "lr": spec.lr,
-        "steps": spec.steps,
+        "max_steps": spec.max_steps,
         "tol": spec.tol,
         "instances": spec.instances,
         "measured_instances": k,

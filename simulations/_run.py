@@ -18,11 +18,11 @@ from ._specs import (
     ExperimentSpec,
     canonical_key,
     instance_seed,
-    is_unstable,
     noise_label,
     noise_seed,
     package_version,
 )
+from ._stability import is_unstable
 
 __all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
 
@@ -46,7 +46,7 @@ def train_options(spec: ExperimentSpec) -> TrainOptions:
         "optimizer": spec.optimizer,
         "lr": spec.lr,
         "lam": spec.lam,
-        "max_steps": spec.steps,
+        "max_steps": spec.max_steps,
         "tol": spec.tol,
         "record_weights": True,
     }
@@ -84,7 +84,8 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
         key, version: canonical key and package version.
         every ExperimentSpec field except `instances`, and `instance`.
         seed_entropy, seed_spawn_key: the instance's SeedSequence.
-        flow_time: normalized time 4 lr steps budget (None for sgd/adamw).
+        flow_time: normalized flow time of the step budget, 4 lr max_steps (None for
+            sgd/adamw).
         train_*: the engine's RunRecord fields (status, message, converged, steps,
             sparse_steps, final_loss, residual, nonzeros, features_represented,
             max_positive_overlap, wall_time).

@@ -48,11 +48,12 @@ def e1_figure(res: dict) -> Figure:
     for ax in (ax_m, ax_l, ax_r):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("t (normalized gradient-flow time)")
+        ax.set_xlabel("t (normalized flow time, 4 lr steps)")
         ax.grid(True, which="both", alpha=0.3)
     ax_m.legend(fontsize=8)
     ax_r.legend(fontsize=7)
     p = res["params"]
-    fig.suptitle(f"E1: single-feature sparsification, m={p['m']:.3g}, lam={p['lam']:.3g}, "
-                 f"sigma0={p['sigma0']}, seed={res['seed']}")
+    fig.suptitle(f"E1: single-feature sparsification, m={p['m']:.3g}, "
+                 f"lam~={p['lam_normalized']:.3g} (normalized), sigma0={p['sigma0']}, "
+                 f"seed={res['seed']}")
     return fig

@@ -12,39 +12,72 @@ prediction is labelled with the docs anchor that derives it.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import platform
 import sys
 from dataclasses import replace
-from importlib import metadata
 from pathlib import Path
 
+from dynamics import OPTIMIZERS
+
 from . import _memory
-from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
+from ._cli import (
+    CliError,
+    OneLineErrorParser,
+    add_shared_flags,
+    check_shared_flags,
+    integer,
+    jsonable,
+    output_dir,
+    run_cli,
+)
 from ._cli import write_outputs as _write_outputs
 from ._executors import SchedulerError, available_cores, run_all
-from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
-from ._specs import (
+from ._experiment_cli import run_experiment
+from ._presets import (
     DEFAULT_PRESET,
     OVERRIDE_KEYS,
     PRESETS,
     PresetGrid,
-    check_step_sizes,
-    instance_seed,
-    is_unstable,
     overridden,
-    package_version,
     resolve_grid,
 )
+from ._protocol import provenance, write_results
+from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
+from ._specs import instance_seed
+from ._stability import check_step_sizes, is_unstable
 from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
 
 PROG = "python -m simulations.compare"
+# The experiment this command runs without --experiment: E3 (and E4, E5), the main job.
+MAIN_EXPERIMENT = "e3"
+
+
+def _e1():
+    from .sparsification import EXPERIMENT
+
+    return EXPERIMENT
+
+
+def _e2():
+    from .noise import EXPERIMENT
+
+    return EXPERIMENT
+
+
+def _noise_optimum():
+    from .noise_optimum import EXPERIMENT
+
+    return EXPERIMENT
+
+
+# Name -> the protocol Experiment (simulations/_protocol.py); imported when chosen, so that
+# the main job does not pay for the others' imports. "e3" is this module's own job.
+EXPERIMENTS = {MAIN_EXPERIMENT: None, "e1": _e1, "e2": _e2, "noise-optimum": _noise_optimum}
 
 # Smoke mode (--quick): the chosen experiment's optimizer and settings on a tiny
 # grid, so that the whole pipeline runs in seconds. Not a measurement. The step cap
-# applies only without an explicit --steps. With the quick preset's tol, prox-gd at
+# applies only without an explicit --max-steps. With the quick preset's tol, prox-gd at
 # n = 16 converged in 5977, 6953 and 6362 steps on average at m = 16, 32, 64 (4
 # instances each, all converged); a cap of 20 000 leaves about 3x margin, and runs stop
 # at convergence, so the cap costs nothing when it is not reached.
@@ -86,32 +119,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=integer, nargs="+", help="feature counts (replaces the preset's n)")
     p.add_argument("--m", type=integer, nargs="+", help="neuron counts (replaces the preset's m)")
     p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"))
-    p.add_argument("--lam", type=float, nargs="+", help="L1 coefficients, code units")
-    p.add_argument("--optimizer", help="prox-gd, gd, sgd or adamw")
-    p.add_argument("--lr", type=float, help="step size on the code loss")
-    p.add_argument("--steps", type=integer, help="maximum steps (exact steps without --tol)")
-    p.add_argument("--tol", type=float, help="convergence tolerance; 0 = none")
+    p.add_argument("--lam", type=float, nargs="+",
+                   help="L1 coefficients in code units (loss SSE + lam ||W||_1; the "
+                   "normalized lam~ is lam / 4, docs/paper.md#normalized-units)")
+    p.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
+    p.add_argument("--lr", type=float,
+                   help="step size on the code loss; one gd/prox-gd step is normalized flow "
+                   "time 4 lr")
+    p.add_argument("--max-steps", type=integer,
+                   help="step budget in optimizer steps (exactly this many without --tol)")
+    p.add_argument("--tol", type=float,
+                   help="stop when the prox-gradient mapping norm (code-loss gradient units) "
+                   "is <= tol; 0 = none")
     p.add_argument("--instances", type=integer,
                    help="independent initialisations per grid point")
-    p.add_argument("--seed", type=integer, help="master seed")
     p.add_argument("--dtype", choices=("float64", "float32"),
                    help="weights' floating-point type; float32 is for adamw only")
     p.add_argument("--noise", metavar="SHAPE:SIGMA[:SHARING[:DRAWS]]",
                    help="hidden-layer noise for optimizer gd without tol, e.g. "
                         "bernoulli:0.1:independent (docs/theory/noise.md#setup)")
-    p.add_argument("--workers", type=integer, help="local worker processes (default: cores)")
-    p.add_argument("--scheduler", help="Dask scheduler ADDRESS, or 'local' for a LocalCluster")
-    p.add_argument("--out", help="output folder (default ./results/PRESET)")
-    p.add_argument("--store", help="results store (default "
-                   "$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite)")
     p.add_argument("--allow-unstable", action="store_true",
                    help="run an lr at or above the optimizer's stability bound; its runs are "
                    "flagged and excluded from the counts (default: refuse)")
-    p.add_argument("--fresh", action="store_true", help="recompute and overwrite stored runs")
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke mode: a tiny grid, seconds (explicit flags win)")
+    p.add_argument("--experiment", choices=sorted(EXPERIMENTS), default=MAIN_EXPERIMENT,
+                   help=f"which experiment to run (default {MAIN_EXPERIMENT}, this job); the "
+                   "others take their own flags, as their own commands do (docs/usage.md#protocol)")
+    add_shared_flags(p, default_out="./results/PRESET", default_seed=None,
+                     seed_help="; instance i of every spec uses SeedSequence(seed, "
+                     "spawn_key=(i,))")
     return p
 
 
@@ -129,10 +164,10 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _grid(args: argparse.Namespace) -> PresetGrid:
     grid = resolve_grid(args.preset, _overrides(args))
-    if args.quick and args.steps is None:
-        # The smoke cap applies only when --steps was not given: explicit flags win.
-        steps = min(grid.common["steps"], SMOKE["max_steps"])
-        grid = replace(grid, common={**grid.common, "steps": steps})
+    if args.quick and args.max_steps is None:
+        # The smoke cap applies only when --max-steps was not given: explicit flags win.
+        budget = min(grid.common["max_steps"], SMOKE["max_steps"])
+        grid = replace(grid, common={**grid.common, "max_steps": budget})
     return grid
 
 
@@ -153,23 +188,9 @@ def memory_estimate(grid: PresetGrid, workers: int, local: bool, figures: bool) 
 
 
 def _provenance(args: argparse.Namespace, argv: list[str]) -> dict:
-    versions = {
-        "incidental-polysemanticity": package_version(),
-        "python": platform.python_version(),
-    }
-    for name in ("numpy", "scipy", "sympy", "numba", "matplotlib"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {
-        "command": "python -m simulations.compare " + " ".join(argv),
-        "preset": args.preset,
-        "smoke": bool(args.quick),
-        "versions": versions,
-        "machine": platform.platform(),
-        "seeds": "instance i of a spec uses numpy SeedSequence(spec.seed, spawn_key=(i,))",
-    }
+    return provenance(PROG, argv, preset=args.preset, smoke=bool(args.quick),
+                      seeds="instance i of a spec uses numpy SeedSequence(spec.seed, "
+                      "spawn_key=(i,))")
 
 
 def _cell(row: dict, key, fmt) -> str:
@@ -219,13 +240,6 @@ def format_table(rows: list[dict], fits: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _e4_matrix(specs, rows):
     """W(0) W(T)^T of instance 0 of the widest spec, recomputed deterministically.
 
@@ -245,7 +259,8 @@ def _e4_matrix(specs, rows):
 
 
 def _e1_figure():
-    """The single-feature sparsification figure (E1) at the paper's m = 1e5, lam = 1e-5.
+    """The single-feature sparsification figure (E1) at the paper's m = 1e5, lam~ = 1e-5
+    (normalized units, docs/paper.md#normalized-units).
 
     The exact affine reduction takes about a second here
     (docs/theory/sparsification.md); the full study is `python -m simulations.sparsification`.
@@ -256,9 +271,8 @@ def _e1_figure():
     return e1_figure(run_e1(100_000, 1e-5, seed=0, progress=False))
 
 
-def _figures(out: Path, specs, rows: list[dict]) -> list[str]:
-    import matplotlib.pyplot as plt
-
+def _figures(specs, rows: list[dict]) -> dict:
+    """E3, E4 (one retrained instance), E5 when lam varies, and E1: name -> Figure."""
     from ._compare_figures import figure_e3, figure_e4, figure_e5
 
     made = {"e3_count_vs_m": figure_e3(rows)}
@@ -271,14 +285,7 @@ def _figures(out: Path, specs, rows: list[dict]) -> list[str]:
     if len({r["lam"] for r in rows}) > 1:
         made["e5_count_vs_m_per_lambda"] = figure_e5(rows)
     made["e1_sparsification"] = _e1_figure()
-    paths = []
-    for name, fig in made.items():
-        for ext in ("png", "pdf"):
-            path = out / f"{name}.{ext}"
-            fig.savefig(path, dpi=150)
-            paths.append(str(path))
-        plt.close(fig)
-    return paths
+    return made
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,12 +295,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # --experiment picks the experiment before anything else is parsed: the others have
+    # their own flags, and answer exactly as their own commands do
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--experiment", default=MAIN_EXPERIMENT)
+    chosen, rest = pre.parse_known_args(argv)
+    if chosen.experiment != MAIN_EXPERIMENT:
+        if chosen.experiment not in EXPERIMENTS:
+            build_parser().error(f"argument --experiment: invalid choice: "
+                                 f"{chosen.experiment!r} (choose from "
+                                 f"{', '.join(sorted(EXPERIMENTS))})")
+        return run_experiment(EXPERIMENTS[chosen.experiment](), rest,
+                              prog=f"{PROG} --experiment {chosen.experiment}")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.preset not in PRESETS:
         parser.error(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
-    if args.workers is not None and args.workers < 1:
-        parser.error(f"--workers must be an integer >= 1; got {args.workers}")
+    check_shared_flags(parser, args)
     try:
         grid = _grid(args)
     except ValueError as error:
@@ -314,8 +332,6 @@ def _main(argv: list[str] | None) -> int:
         parser.error(str(error))
     default_out = Path("results") / (args.preset + ("-smoke" if args.quick else ""))
     out = output_dir(default_out if args.out is None else args.out)
-    if args.store == "":
-        raise CliError("--store must be a file path; got an empty string")
     try:
         store = ResultsStore(default_store_path() if args.store is None else args.store)
     except StoreError as error:
@@ -328,6 +344,7 @@ def _main(argv: list[str] | None) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             fresh=args.fresh,
+            progress=not args.no_progress,
             allow_unstable=args.allow_unstable,
         )
     except (SchedulerError, StoreLostError) as error:
@@ -353,16 +370,9 @@ def _report(args, argv, specs, summary, out: Path, store_path: Path, changes) ->
         "provenance": _provenance(args, argv),
     }
 
-    def write() -> list[str]:
-        if not args.no_figures:
-            report["figures"] = _figures(out, specs, rows)
-        clean = jsonable(report)
-        (out / "report.json").write_text(json.dumps(clean, indent=1))
-        _write_csv(out / "results.csv", clean["rows"])
-        return [str(out / "results.csv"), str(out / "report.json")]
-
+    figures = None if args.no_figures else (lambda: _figures(specs, rows))
     # The runs are in the store already; only the report files are at risk here.
-    _write_outputs(out, write)
+    _write_outputs(out, lambda: write_results(out, report, {"results": rows}, figures))
     report = jsonable(report)
     if args.json:
         print(json.dumps(report))

@@ -13,23 +13,20 @@ Run ``python -m simulations.noise --help``. Parts (``--parts``, default all):
 * ``counts``: polysemantic-neuron counts of noise-trained models (independent noise, so
   instances are independent) against the collision theory (``theory.expected_poly_exact``).
 
-Units: code units (docs/paper.md#loss), loss = sum of squared errors, no L1; one SGD step of size lr
-advances code time by lr. Every output carries its config, seeds and package versions.
+Units: code units (docs/paper.md#loss), loss = sum of squared errors, no L1; one GD step of size
+lr advances code time by lr (normalized time by 4 lr, docs/paper.md#normalized-units). Step budgets
+(`*_max_steps`, `--max-steps`) are numbers of GD steps; the noisy runs have no tolerance, so they
+take exactly that many. Every output carries its config, seeds and package versions.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
 
 from dynamics import (
     NOISE_SHAPES,
@@ -45,23 +42,24 @@ from dynamics import (
     train,
 )
 from simulations import _memory
-from simulations._cli import (
-    CliError,
-    Interrupted,
-    OneLineErrorParser,
-    integer,
-    output_dir,
-    run_cli,
-    write_outputs,
+from simulations._cli import integer, run_cli
+from simulations._experiment_cli import run_experiment
+from simulations._protocol import Experiment, Run
+from simulations._stats import t_half_width
+from theory import (
+    NOISE_KURTOSIS,
+    expected_poly_exact,
+    noise_sigma_star,
+    noise_simplex_fourth,
+    var_poly_exact,
 )
-from theory import NOISE_KURTOSIS, noise_sigma_star, noise_simplex_fourth
 
-__all__ = ["PARTS", "NoiseConfig", "run_noise_experiments", "main"]
+__all__ = ["EXPERIMENT", "PARTS", "NoiseConfig", "main", "run_one", "runs"]
 
 PARTS = ("e2", "kdraws", "phase", "counts")
 PROG = "python -m simulations.noise"
-# Config fields that --steps replaces.
-_STEP_FIELDS = ("e2_steps", "k_steps", "phase_steps", "count_steps")
+# Config fields that --max-steps replaces.
+_STEP_FIELDS = ("e2_max_steps", "k_max_steps", "phase_max_steps", "count_max_steps")
 
 
 @dataclass(frozen=True)
@@ -69,12 +67,12 @@ class NoiseConfig:
     """Configuration of every part; code units (docs/paper.md#loss). Defaults reproduce E2."""
 
     seed: int = 13  # master seed; every run's seeds derive from it (see _seed)
-    lr: float = 0.02  # SGD step size (paper: 0.02); code time = lr * steps
+    lr: float = 0.02  # GD step size on the code loss (paper: 0.02); code time = lr * steps
     # --- e2 (docs/paper.md#noise-model) ---
     e2_n: int = 8  # features
     e2_m: int = 16  # neurons
     e2_instances: int = 5  # independent initialisations
-    e2_steps: int = 100_000  # SGD steps (paper: 1e5)
+    e2_max_steps: int = 100_000  # step budget, GD steps (paper: 1e5)
     e2_sigmas: tuple[float, ...] = (0.07, 0.1, 0.15)  # noise standard deviations
     e2_shapes: tuple[str, ...] = NOISE_SHAPES  # paper: bernoulli, gaussian
     e2_sharing: str = "shared"  # one draw per step for batch and instances (authors' code)
@@ -82,7 +80,7 @@ class NoiseConfig:
     # --- kdraws: expected-gradient mode ---
     k_draws: int = 16  # noise draws averaged per step
     k_sigma: float = 0.15
-    k_steps: int = 100_000
+    k_max_steps: int = 100_000
     # --- phase map (docs/theory/noise.md#phase-map) ---
     phase_ns: tuple[int, ...] = (4, 8, 16, 32)  # features; m = phase_m_factor * n
     phase_m_factor: int = 2
@@ -90,51 +88,53 @@ class NoiseConfig:
     # shared single-draw noise (paper) and independent noise (a proxy for the expected gradient)
     phase_sharings: tuple[str, ...] = ("shared", "independent")
     phase_instances: int = 4
-    phase_steps: int = 100_000
+    phase_max_steps: int = 100_000
     # --- counts vs collision theory ---
     count_sizes: tuple[tuple[int, int], ...] = ((8, 16), (8, 32), (8, 64), (16, 32))  # (n, m)
     count_scaled_sigma: float = 1.05  # sigma (n-1); 0.15 at n = 8 as in the paper
     count_instances: int = 32
-    count_steps: int = 100_000
+    count_max_steps: int = 100_000
     count_shape: str = "bernoulli"
+    # --- which parts to run (--parts) ---
+    parts: tuple[str, ...] = PARTS
+
+    @classmethod
+    def quick(cls) -> NoiseConfig:
+        """Smoke sizes (QUICK): every part in seconds; not a measurement."""
+        return cls(**QUICK)
 
 
 QUICK = dict(
     e2_instances=3,
-    e2_steps=3000,
+    e2_max_steps=3000,
     e2_sigmas=(0.15,),
     n_records=15,
     k_draws=4,
-    k_steps=3000,
+    k_max_steps=3000,
     phase_ns=(4, 8),
     phase_scaled_sigmas=(0.5, 1.0, 2.0),
     phase_sharings=("shared",),
     phase_instances=2,
-    phase_steps=3000,
+    phase_max_steps=3000,
     count_sizes=((8, 16),),
     count_instances=4,
-    count_steps=3000,
+    count_max_steps=3000,
 )
 
 
-def _seed(cfg: NoiseConfig, *key: int) -> np.random.SeedSequence:
+def _seed(master: int, *key: int) -> np.random.SeedSequence:
     """Child seed for one run: SeedSequence([master seed, part id, ...]); recorded in outputs.
 
     Keys within a part have equal length and differ in a tag (0 = init, 1 = noise), so no two
     runs share a stream by accident of trailing zeros.
     """
-    return np.random.SeedSequence([cfg.seed, *key])
+    return np.random.SeedSequence([master, *key])
 
 
 def record_schedule(steps: int, n_records: int) -> np.ndarray:
     """Record steps: 0 plus ~n_records log-spaced integers in [1, steps], always ending at steps."""
     pts = np.unique(np.round(np.geomspace(1, steps, n_records)).astype(np.int64))
     return np.concatenate([[0], pts])
-
-
-def _initial_weights(n: int, m: int, instances: int, seed) -> np.ndarray:
-    """W0 ~ N(0, 1/m); instance i from child i of ``seed``, so it does not depend on I."""
-    return init_weights(n, m, seed.spawn(instances))
 
 
 @dataclass(frozen=True)
@@ -178,91 +178,185 @@ def _train_noisy(W0, sigma, shape, sharing, draws, lr, steps, n_records, seed) -
 
 
 def _band(values: np.ndarray) -> dict:
-    """Mean over instances (last axis) with a two-sided 95% Student-t band."""
+    """Mean over instances (last axis) with a two-sided CI_LEVEL Student-t band."""
     v = np.asarray(values, float)
     k = v.shape[-1]
     mean = v.mean(axis=-1)
-    half = (
-        stats.t.ppf(0.975, k - 1) * v.std(axis=-1, ddof=1) / math.sqrt(k)
-        if k > 1
-        else np.zeros_like(mean)
-    )
+    half = t_half_width(v) if k > 1 else np.zeros_like(mean)
     return {"mean": mean.tolist(), "lo": (mean - half).tolist(), "hi": (mean + half).tolist()}
 
 
-def _curve_run(cfg, n, m, instances, shape, sigma, steps, sharing, draws, init_key, key) -> dict:
-    W0 = _initial_weights(n, m, instances, _seed(cfg, *init_key))
-    res = _train_noisy(W0, sigma, shape, sharing, draws, cfg.lr, steps, cfg.n_records,
-                       _seed(cfg, *key))
+# ---------------------------------------------------------------------------------------
+# Runs (simulations/_protocol.py): one Run per batch of instances trained together
+# ---------------------------------------------------------------------------------------
+
+
+def _batch(part: str, cfg: NoiseConfig, *, n, m, instances, shape, sigma, max_steps, sharing,
+           draws, n_records, init_key, key) -> Run:
+    """A Run training `instances` models of one (n, m, noise) cell; params hold every input.
+
+    init_key and key are the SeedSequence keys of W0 (child i for instance i) and of the
+    noise, after the master seed (see `_seed`).
+    """
+    params = {"part": part, "seed": cfg.seed, "lr": cfg.lr, "n": n, "m": m,
+              "instances": instances, "shape": shape, "sigma": sigma, "max_steps": max_steps,
+              "sharing": sharing, "draws": draws, "n_records": n_records,
+              "init_key": list(init_key), "key": list(key)}
+    return Run("e2", params, cost=float(n * n * m * instances * max_steps))
+
+
+def runs(cfg: NoiseConfig) -> list[Run]:
+    """Every batch of every part in `cfg.parts`, in the order the report reads them."""
+    out = []
+    if "e2" in cfg.parts:
+        for si, sigma in enumerate(cfg.e2_sigmas):
+            for shape in cfg.e2_shapes:
+                # same init seed for every (shape, sigma): paired comparison, as in the
+                # authors' code
+                out.append(_batch("e2", cfg, n=cfg.e2_n, m=cfg.e2_m,
+                                  instances=cfg.e2_instances, shape=shape, sigma=float(sigma),
+                                  max_steps=cfg.e2_max_steps, sharing=cfg.e2_sharing, draws=1,
+                                  n_records=cfg.n_records, init_key=(1, 0, 0, 0),
+                                  key=(1, 1, NOISE_SHAPES.index(shape), si)))
+    if "kdraws" in cfg.parts:
+        for shape in ("bernoulli", "gaussian"):
+            for draws in (1, cfg.k_draws):
+                out.append(_batch("kdraws", cfg, n=cfg.e2_n, m=cfg.e2_m,
+                                  instances=cfg.e2_instances, shape=shape,
+                                  sigma=float(cfg.k_sigma), max_steps=cfg.k_max_steps,
+                                  sharing=cfg.e2_sharing, draws=draws, n_records=cfg.n_records,
+                                  init_key=(2, 0, 0, 0),
+                                  key=(2, 1, NOISE_SHAPES.index(shape), draws)))
+    if "phase" in cfg.parts:
+        for sharing in cfg.phase_sharings:
+            for n in cfg.phase_ns:
+                for b, x in enumerate(cfg.phase_scaled_sigmas):
+                    for shape in ("bernoulli", "gaussian"):
+                        out.append(_batch("phase", cfg, n=n, m=cfg.phase_m_factor * n,
+                                          instances=cfg.phase_instances, shape=shape,
+                                          sigma=x / (n - 1), max_steps=cfg.phase_max_steps,
+                                          sharing=sharing, draws=1, n_records=8,
+                                          init_key=(3, n, 0, 0), key=(3, n, 1, b)))
+    if "counts" in cfg.parts:
+        for n, m in cfg.count_sizes:
+            out.append(_batch("counts", cfg, n=n, m=m, instances=cfg.count_instances,
+                              shape=cfg.count_shape, sigma=cfg.count_scaled_sigma / (n - 1),
+                              max_steps=cfg.count_max_steps, sharing="independent", draws=1,
+                              n_records=8, init_key=(4, n, m, 0), key=(4, n, m, 1)))
+    return out
+
+
+def run_one(run: Run) -> dict:
+    """Train one batch and return what its part reads: a curve, a phase cell or a count row."""
+    p = run.params
+    W0 = init_weights(p["n"], p["m"], _seed(p["seed"], *p["init_key"]).spawn(p["instances"]))
+    res = _train_noisy(W0, p["sigma"], p["shape"], p["sharing"], p["draws"], p["lr"],
+                       p["max_steps"], p["n_records"], _seed(p["seed"], *p["key"]))
+    if p["part"] in ("e2", "kdraws"):
+        return _curve(p, res)
+    if p["part"] == "phase":
+        ok = res.status == "ok"
+        final = res.mean_fourth[-1]
+        return {"status": res.status, "f4": float(final.mean()) if ok else None,
+                "sd": float(final.std(ddof=1)) if ok else None}
+    return _count_row(p, res)
+
+
+def _curve(p: dict, res: _NoisyRuns) -> dict:
     mf = res.mean_fourth  # (R, I)
+    instances = p["instances"]
     return {
-        "shape": shape, "sigma": float(sigma), "kappa": float(NOISE_KURTOSIS[shape]),
-        "draws": draws, "status": res.status, "message": res.message,
-        "steps": res.record_steps.tolist(), "band": _band(mf),
+        "shape": p["shape"], "sigma": float(p["sigma"]), "kappa": float(NOISE_KURTOSIS[p["shape"]]),
+        "draws": p["draws"], "status": res.status, "message": res.message,
+        "record_steps": res.record_steps.tolist(), "band": _band(mf),
         "final_per_instance": mf[-1].tolist(), "final_mean": float(mf[-1].mean()),
         "final_sd": float(mf[-1].std(ddof=1)) if instances > 1 else 0.0,
         "final_mean_overlap": float(res.mean_overlap[-1].mean()),
         "final_sq_norm": float(res.sq_norms[-1].mean()),
-        "init_seed": [cfg.seed, *init_key], "noise_seed": [cfg.seed, *key],
+        "init_seed": [p["seed"], *p["init_key"]], "noise_seed": [p["seed"], *p["key"]],
     }
 
 
-def _run_e2(cfg: NoiseConfig, bar) -> dict:
-    runs = []
-    for si, sigma in enumerate(cfg.e2_sigmas):
-        for shape in cfg.e2_shapes:
-            # same init seed for every (shape, sigma): paired comparison, as in the authors' code
-            key = (1, 1, NOISE_SHAPES.index(shape), si)
-            runs.append(_curve_run(cfg, cfg.e2_n, cfg.e2_m, cfg.e2_instances, shape, sigma,
-                                   cfg.e2_steps, cfg.e2_sharing, 1, (1, 0, 0, 0), key))
-            bar.update(1)
-    return {"n": cfg.e2_n, "m": cfg.e2_m, "instances": cfg.e2_instances,
-            "steps": cfg.e2_steps, "sharing": cfg.e2_sharing, "runs": runs,
-            "simplex_plateau": float(noise_simplex_fourth(cfg.e2_n))}
+def _count_row(p: dict, res: _NoisyRuns) -> dict:
+    n, m, k = p["n"], p["m"], p["instances"]
+    assign = [count_polysemantic_assignment(w) for w in res.weights]
+    window = [count_polysemantic_window(w) for w in res.weights]
+    kinds = {"opposite": 0, "same_or_more": 0}
+    for w in res.weights:
+        for _, pos, neg in polysemantic_neurons(w):
+            kinds["opposite" if (pos == 1 and neg == 1) else "same_or_more"] += 1
+    e, v = expected_poly_exact(n, m), var_poly_exact(n, m)
+    mean_assignment = float(np.mean(assign))
+    return {
+        "n": n, "m": m, "sigma": p["sigma"], "status": res.status,
+        "assignment": assign, "window": window, "kinds": kinds,
+        "mean_assignment": mean_assignment,
+        "se_assignment": float(np.std(assign, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
+        "mean_window": float(np.mean(window)),
+        "represented_0.8": float(np.mean([features_represented(w, 0.8) for w in res.weights])),
+        "final_mean_f4": float(res.mean_fourth[-1].mean()),
+        "expected": float(e), "sd_theory": float(math.sqrt(v)),
+        # z of the sample mean against the theory's mean, with the theory's variance / k
+        "z": float((mean_assignment - e) / math.sqrt(v / k)) if v > 0 else None,
+        # anchored simplex (docs/theory/noise.md#anchored-simplex): the dense anchor's
+        # argmax neuron is shared with one sparse feature of opposite sign -> exactly 1
+        # by the assignment rule, 0 by the window rule (anchor weights 1/sqrt(n-1) < 0.8)
+        "simplex_assignment": 1, "simplex_window": 0,
+        "simplex_plateau": float(noise_simplex_fourth(n)),
+    }
 
 
-def _run_kdraws(cfg: NoiseConfig, bar) -> dict:
-    runs = []
-    for shape in ("bernoulli", "gaussian"):
-        for draws in (1, cfg.k_draws):
-            key = (2, 1, NOISE_SHAPES.index(shape), draws)
-            runs.append(_curve_run(cfg, cfg.e2_n, cfg.e2_m, cfg.e2_instances, shape,
-                                   cfg.k_sigma, cfg.k_steps, cfg.e2_sharing, draws, (2, 0, 0, 0),
-                                   key))
-            bar.update(1)
-    return {"n": cfg.e2_n, "m": cfg.e2_m, "sigma": cfg.k_sigma, "steps": cfg.k_steps,
-            "runs": runs}
+# ---------------------------------------------------------------------------------------
+# Report: the records regrouped by part (computes no training)
+# ---------------------------------------------------------------------------------------
 
 
-def _run_phase(cfg: NoiseConfig, bar) -> dict:
-    return {sh: _run_phase_one(cfg, sh, bar) for sh in cfg.phase_sharings}
+def report(cfg: NoiseConfig, records: list[dict]) -> dict:
+    """Per part: e2 and kdraws curves, the phase map per sharing, the count rows; and the
+    headline `summary`. `records` are in `runs(cfg)` order."""
+    by_part: dict[str, list[dict]] = {}
+    for run, record in zip(runs(cfg), records, strict=True):
+        by_part.setdefault(run.params["part"], []).append(record)
+    out: dict = {"parts": list(cfg.parts)}
+    if "e2" in by_part:
+        out["e2"] = {"n": cfg.e2_n, "m": cfg.e2_m, "instances": cfg.e2_instances,
+                     "max_steps": cfg.e2_max_steps, "sharing": cfg.e2_sharing,
+                     "runs": by_part["e2"],
+                     "simplex_plateau": float(noise_simplex_fourth(cfg.e2_n))}
+    if "kdraws" in by_part:
+        out["kdraws"] = {"n": cfg.e2_n, "m": cfg.e2_m, "sigma": cfg.k_sigma,
+                         "max_steps": cfg.k_max_steps, "runs": by_part["kdraws"]}
+    if "phase" in by_part:
+        cells = iter(by_part["phase"])
+        out["phase"] = {sh: _phase_map(cfg, sh, cells) for sh in cfg.phase_sharings}
+    if "counts" in by_part:
+        out["counts"] = {"instances": cfg.count_instances, "max_steps": cfg.count_max_steps,
+                         "shape": cfg.count_shape, "scaled_sigma": cfg.count_scaled_sigma,
+                         "rows": by_part["counts"]}
+    out["summary"] = summary(out)
+    return out
 
 
-def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
+def _phase_map(cfg: NoiseConfig, sharing: str, cells) -> dict:
     ns, scaled = cfg.phase_ns, cfg.phase_scaled_sigmas
     f4 = {sh: np.full((len(ns), len(scaled)), np.nan) for sh in ("bernoulli", "gaussian")}
     sd = {sh: np.full((len(ns), len(scaled)), np.nan) for sh in ("bernoulli", "gaussian")}
     status = {sh: [["" for _ in scaled] for _ in ns] for sh in ("bernoulli", "gaussian")}
-    for a, n in enumerate(ns):
-        m = cfg.phase_m_factor * n
-        W0 = _initial_weights(n, m, cfg.phase_instances, _seed(cfg, 3, n, 0, 0))
-        for b, x in enumerate(scaled):
-            sigma = x / (n - 1)
+    for a in range(len(ns)):
+        for b in range(len(scaled)):
             for shape in ("bernoulli", "gaussian"):
-                res = _train_noisy(W0, sigma, shape, sharing, 1, cfg.lr, cfg.phase_steps, 8,
-                                   _seed(cfg, 3, n, 1, b))
-                status[shape][a][b] = res.status
-                if res.status == "ok":
-                    f4[shape][a, b] = res.mean_fourth[-1].mean()
-                    sd[shape][a, b] = res.mean_fourth[-1].std(ddof=1)
-                bar.update(1)
+                cell = next(cells)
+                status[shape][a][b] = cell["status"]
+                if cell["status"] == "ok":
+                    f4[shape][a, b] = cell["f4"]
+                    sd[shape][a, b] = cell["sd"]
     fb, fg = f4["bernoulli"], f4["gaussian"]
     # sparsification index: 0 = as dense as Gaussian training, 1 = every row 1-sparse
     index = (fb - fg) / (1.0 - fg)
     return {
         "sharing": sharing, "ns": list(ns), "m_factor": cfg.phase_m_factor,
         "scaled_sigmas": list(scaled),
-        "steps": cfg.phase_steps, "instances": cfg.phase_instances,
+        "max_steps": cfg.phase_max_steps, "instances": cfg.phase_instances,
         "sigma_star": noise_sigma_star(np.asarray(ns, float)).tolist(),
         "simplex_plateau": noise_simplex_fourth(np.asarray(ns, float)).tolist(),
         "f4_bernoulli": np.where(np.isnan(fb), None, fb).tolist(),
@@ -272,103 +366,6 @@ def _run_phase_one(cfg: NoiseConfig, sharing: str, bar) -> dict:
         "index": np.where(np.isnan(index), None, index).tolist(),
         "status": status,
     }
-
-
-def _collision_theory():
-    """The collision theory's numeric functions, or None while theory.collisions is absent."""
-    try:  # theory.collisions is written concurrently (issue 3); absent -> no comparison
-        from theory.collisions import expected_poly_exact, var_poly_exact
-    except ImportError:
-        return None
-    return expected_poly_exact, var_poly_exact
-
-
-def _run_counts(cfg: NoiseConfig, bar) -> dict:
-    theory_fns = _collision_theory()
-    rows = []
-    for n, m in cfg.count_sizes:
-        sigma = cfg.count_scaled_sigma / (n - 1)
-        W0 = _initial_weights(n, m, cfg.count_instances, _seed(cfg, 4, n, m, 0))
-        res = _train_noisy(W0, sigma, cfg.count_shape, "independent", 1, cfg.lr,
-                           cfg.count_steps, 8, _seed(cfg, 4, n, m, 1))
-        bar.update(1)
-        assign = [count_polysemantic_assignment(w) for w in res.weights]
-        window = [count_polysemantic_window(w) for w in res.weights]
-        kinds = {"opposite": 0, "same_or_more": 0}
-        for w in res.weights:
-            for _, pos, neg in polysemantic_neurons(w):
-                kinds["opposite" if (pos == 1 and neg == 1) else "same_or_more"] += 1
-        k = cfg.count_instances
-        row = {
-            "n": n, "m": m, "sigma": sigma, "status": res.status,
-            "assignment": assign, "window": window, "kinds": kinds,
-            "mean_assignment": float(np.mean(assign)),
-            "se_assignment": float(np.std(assign, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
-            "mean_window": float(np.mean(window)),
-            "represented_0.8": float(np.mean([features_represented(w, 0.8) for w in res.weights])),
-            "final_mean_f4": float(res.mean_fourth[-1].mean()),
-            "expected": None, "sd_theory": None, "z": None,
-            # anchored simplex (docs/theory/noise.md#anchored-simplex): the dense anchor's
-            # argmax neuron is shared with one sparse feature of opposite sign -> exactly 1
-            # by the assignment rule, 0 by the window rule (anchor weights 1/sqrt(n-1) < 0.8)
-            "simplex_assignment": 1, "simplex_window": 0,
-            "simplex_plateau": float(noise_simplex_fourth(n)),
-        }
-        if theory_fns is not None:
-            e, v = theory_fns[0](n, m), theory_fns[1](n, m)
-            row["expected"], row["sd_theory"] = float(e), float(math.sqrt(v))
-            # z of the sample mean against the theory's mean, with the theory's variance / k
-            row["z"] = float((row["mean_assignment"] - e) / math.sqrt(v / k)) if v > 0 else None
-        rows.append(row)
-    return {"instances": cfg.count_instances, "steps": cfg.count_steps,
-            "shape": cfg.count_shape, "scaled_sigma": cfg.count_scaled_sigma,
-            "theory_available": theory_fns is not None, "rows": rows}
-
-
-_RUNNERS = {"e2": _run_e2, "kdraws": _run_kdraws, "phase": _run_phase, "counts": _run_counts}
-
-
-def _n_runs(cfg: NoiseConfig, parts) -> int:
-    sizes = {
-        "e2": len(cfg.e2_sigmas) * len(cfg.e2_shapes),
-        "kdraws": 4,
-        "phase": 2 * len(cfg.phase_ns) * len(cfg.phase_scaled_sigmas)
-        * len(cfg.phase_sharings),
-        "counts": len(cfg.count_sizes),
-    }
-    return sum(sizes[p] for p in parts)
-
-
-def _provenance(cfg: NoiseConfig, parts) -> dict:
-    import matplotlib
-    import numba
-    import scipy
-    import sympy
-
-    return {
-        "config": asdict(cfg), "parts": list(parts), "python": platform.python_version(),
-        "versions": {"numpy": np.__version__, "scipy": scipy.__version__,
-                     "sympy": sympy.__version__, "numba": numba.__version__,
-                     "matplotlib": matplotlib.__version__},
-        "command": " ".join(sys.argv),
-    }
-
-
-def run_noise_experiments(cfg: NoiseConfig, parts=PARTS, progress: bool = True) -> dict:
-    """Run the requested parts; returns a JSON-serialisable dict of results and provenance."""
-    from tqdm import tqdm
-
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown:
-        raise ValueError(f"parts must be a subset of {PARTS}, got {unknown}")
-    out = {"provenance": _provenance(cfg, parts)}
-    t0 = time.time()
-    with tqdm(total=_n_runs(cfg, parts), desc="noise runs", disable=not progress,
-              file=sys.stderr) as bar:
-        for p in parts:
-            out[p] = _RUNNERS[p](cfg, bar)
-    out["provenance"]["seconds"] = time.time() - t0
-    return out
 
 
 def summary(results: dict) -> dict:
@@ -400,120 +397,106 @@ def summary(results: dict) -> dict:
     return s
 
 
-def memory_estimate(cfg: NoiseConfig, parts) -> float:
+def format_table(rep: dict) -> str:
+    """The headline numbers, one line per summary entry."""
+    return "\n".join(f"{key}: {val}" for key, val in rep["summary"].items())
+
+
+def memory_estimate(cfg: NoiseConfig, workers: int = 1) -> tuple[float, str]:
     """Peak bytes of the run, from the measured constants of simulations/_memory.py.
 
-    Only `e2_instances` (--instances) scales memory with a user's number: the e2 and
-    kdraws parts hold (instances, n, m) weights, noise draws and per-instance records.
-    The other parts have fixed sizes and steps do not allocate (records are log-spaced).
+    Only `e2_instances` (--instances) scales memory with a user's number: an e2 or kdraws
+    batch holds (instances, n, m) weights, noise draws and per-instance records. The other
+    parts have fixed sizes and steps do not allocate (records are log-spaced). Each of the
+    `workers` local processes trains one batch at a time; the parent holds records only.
     """
-    scaled = cfg.e2_instances if {"e2", "kdraws"} & set(parts) else 0
-    return _memory.PROCESS_BASELINE + _memory.NOISE_BYTES_PER_INSTANCE * scaled
+    scaled = cfg.e2_instances if {"e2", "kdraws"} & set(cfg.parts) else 0
+    per_worker = _memory.PROCESS_BASELINE + _memory.NOISE_BYTES_PER_INSTANCE * scaled
+    return (_memory.PROCESS_BASELINE + workers * per_worker,
+            f"--instances {cfg.e2_instances}")
 
 
-def _write(results: dict, out: Path, figures: bool) -> list[str]:
-    (out / "noise_results.json").write_text(json.dumps(results, indent=1))
-    written = [str(out / "noise_results.json")]
-    if figures:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from simulations import _noise_figures as nf
-
-        makers = {"e2": nf.e2_figure, "kdraws": nf.kdraws_figure, "phase": nf.phase_figure,
-                  "counts": nf.counts_figure}
-        for part, make in makers.items():
-            if part in results:
-                items = (results[part].items() if part == "phase"
-                         else [("", results[part])])
-                for suffix, res in items:
-                    fig = make(res)
-                    stem = f"noise_{part}_{suffix}" if suffix else f"noise_{part}"
-                    for ext in ("png", "pdf"):
-                        path = out / f"{stem}.{ext}"
-                        fig.savefig(path, dpi=150, bbox_inches="tight")
-                        written.append(str(path))
-                    plt.close(fig)
-    return written
+def _tables(rep: dict) -> dict[str, list[dict]]:
+    """One CSV row per curve (final values) and per count cell."""
+    curve_keys = ("shape", "sigma", "kappa", "draws", "status", "final_mean", "final_sd",
+                  "final_mean_overlap", "final_sq_norm")
+    tables = {}
+    for part in ("e2", "kdraws"):
+        if part in rep:
+            tables[f"noise_{part}"] = [{k: r[k] for k in curve_keys} for r in rep[part]["runs"]]
+    if "counts" in rep:
+        tables["noise_counts"] = rep["counts"]["rows"]
+    return tables
 
 
-def _parse(argv) -> argparse.Namespace:
-    p = OneLineErrorParser(prog=PROG, description=__doc__.split("\n\n")[0])
+def _figures(rep: dict) -> dict:
+    from simulations import _noise_figures as nf
+
+    makers = {"e2": nf.e2_figure, "kdraws": nf.kdraws_figure, "phase": nf.phase_figure,
+              "counts": nf.counts_figure}
+    made = {}
+    for part, make in makers.items():
+        if part in rep:
+            items = rep[part].items() if part == "phase" else [("", rep[part])]
+            for suffix, res in items:
+                made[f"noise_{part}_{suffix}" if suffix else f"noise_{part}"] = make(res)
+    return made
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
-    p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and step counts")
-    p.add_argument("--seed", type=integer, default=13,
-                   help="master seed, integer >= 0 (default 13, as the paper)")
-    p.add_argument("--steps", type=integer, default=None,
-                   help="override the step count of every part, also under --quick "
-                   "(default: 1e5 for every part)")
+    p.add_argument("--max-steps", type=integer, default=None,
+                   help="step budget of every part in GD steps of size lr (code time lr "
+                   "steps), also under --quick (default: 1e5 for every part)")
     p.add_argument("--instances", type=integer, default=None,
                    help="override e2 instances (5), also under --quick")
-    p.add_argument("--out", default="results/noise",
-                   help="output directory for JSON and figures (default results/noise)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    p.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figures")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p, p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
-
-
-def _main(argv) -> int:
-    parser, args = _parse(argv)
+def _configure(args) -> tuple[NoiseConfig, list[str]]:
     parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
     bad = [x for x in parts if x not in PARTS]
     if bad or not parts:
-        parser.error(f"--parts must be a comma-separated subset of {','.join(PARTS)}, got "
-                     f"{args.parts!r}")
-    if args.seed < 0:
-        parser.error(f"--seed must be an integer >= 0, got {args.seed}")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be an integer >= 1, got {args.steps}")
+        raise ValueError(f"--parts must be a comma-separated subset of {','.join(PARTS)}, "
+                         f"got {args.parts!r}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ValueError(f"--max-steps must be an integer >= 1, got {args.max_steps}")
     if args.instances is not None and args.instances < 2:
-        parser.error(f"--instances must be an integer >= 2 (a band needs 2), got "
-                     f"{args.instances}")
-    cfg = NoiseConfig(seed=args.seed)
-    if args.quick:
-        cfg = replace(cfg, **QUICK)
+        raise ValueError(f"--instances must be an integer >= 2 (a band needs 2), got "
+                         f"{args.instances}")
+    cfg = NoiseConfig.quick() if args.quick else NoiseConfig()
+    cfg = replace(cfg, seed=args.seed, parts=parts)
     explicit = {}
-    if args.steps is not None:
-        explicit.update({name: args.steps for name in _STEP_FIELDS})
+    if args.max_steps is not None:
+        explicit.update({name: args.max_steps for name in _STEP_FIELDS})
     if args.instances is not None:
         explicit["e2_instances"] = args.instances
     changed = [f"{k} {getattr(cfg, k)} -> {v}" for k, v in explicit.items()
                if getattr(cfg, k) != v]
-    cfg = replace(cfg, **explicit)
-    try:
-        _memory.check_memory(memory_estimate(cfg, parts), f"--instances {cfg.e2_instances}")
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    out = output_dir(args.out)
-    note = ""
-    if changed:
-        source = "--quick" if args.quick else "default"
-        note = f"explicit flags override the {source} values: " + "; ".join(changed)
-    try:
-        results = run_noise_experiments(cfg, parts, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; nothing was written (outputs are written at the "
-                          "end), rerun the same command") from None
-    written = write_outputs(out, lambda: _write(results, out, figures=not args.no_figures))
-    s = summary(results)
-    if args.json:
-        print(json.dumps({"summary": s, "overrides": changed, "written": written}, indent=1))
-    else:
-        if note:
-            print(note)
-        for key, val in s.items():
-            print(f"{key}: {val}")
-        print("wrote: " + ", ".join(written))
-    return 0
+    return replace(cfg, **explicit), changed
+
+
+EXPERIMENT = Experiment(
+    name="e2",
+    prog=PROG,
+    description=__doc__.split("\n\n")[0],
+    default_out="results/noise",
+    default_seed=NoiseConfig.seed,
+    add_flags=_add_flags,
+    configure=_configure,
+    runs=runs,
+    run_one=run_one,
+    report=report,
+    format_table=format_table,
+    tables=_tables,
+    figures=_figures,
+    memory_estimate=memory_estimate,
+)
+
+
+def main(argv=None) -> int:
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(lambda a: run_experiment(EXPERIMENT, a), PROG, argv)
 
 
 if __name__ == "__main__":

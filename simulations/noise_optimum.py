@@ -17,21 +17,21 @@ cited by docs/theory/noise.md:
   (``dynamics.count_polysemantic_window``, ``dynamics.count_polysemantic_assignment``) for
   (n, m) up to m = 16 n, at sigma (n-1) = 1 and at the measured optimum.
 
-Every part writes one CSV row per trained model (``noise_optimum_<part>.csv``) and a JSON
-summary with the config, seeds and package versions to ``--out``. Code units: loss = sum of
-squared errors, no L1, plain GD on one noise draw per step (lr 0.02 as in the paper's E2).
+Runs go through the shared experiment protocol (docs/usage.md#protocol): one run per batch
+of models trained together, stored as it finishes, so an interrupted study resumes. Every
+part writes one CSV row per trained model (``noise_optimum_<part>.csv``) and report.json
+holds each part's summary with the config, seeds and package versions. Code units: loss =
+sum of squared errors, no L1, plain GD on one noise draw per step (lr 0.02 as in the paper's
+E2); step budgets (``*_steps``) are GD steps, code time lr x steps.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import platform
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +55,17 @@ from theory import (
     noise_simplex_weights,
 )
 
-__all__ = ["PARTS", "OptimumConfig", "run", "classify_simplex", "t_half", "main"]
+from ._cli import jsonable, run_cli
+from ._experiment_cli import build_parser, run_experiment
+from ._protocol import Experiment, Run
 
+__all__ = ["EXPERIMENT", "PARTS", "OptimumConfig", "classify_simplex", "main", "run_one", "runs",
+           "t_half"]
+
+PROG = "python -m simulations.noise_optimum"
 PARTS = ("speed", "simplex", "counts", "long")
-# Part ids in the seed keys: SeedSequence([seed, part, ...]).
-_PART_ID = {"speed": 1, "simplex": 2, "counts": 3, "long": 3}
+# Part ids in the seed keys: SeedSequence([seed, part, ...]): speed 1, simplex 2, counts and
+# long 3 (long reruns count cells from the same initial weights).
 # A row counts as dense when its participation ratio sum w^4 / (sum w^2)^2 is below 1/2: a
 # 1-sparse row has 1, the anchor 1/(n-1), every near-axis row of both simplices > 0.8.
 DENSE_Q = 0.5
@@ -97,6 +103,13 @@ class OptimumConfig:
     # --- long: count cells that are still dense at count_steps, rerun longer from the same
     # initial weights as their counts cell: (n, m, sigma (n-1), steps) ---
     count_long: tuple[tuple[int, int, float, int], ...] = ((8, 128, 1.0, 400_000),)
+    # --- which parts to run (--parts) ---
+    parts: tuple[str, ...] = PARTS
+
+    @classmethod
+    def quick(cls) -> OptimumConfig:
+        """Smoke sizes (QUICK): every part in seconds; not a measurement."""
+        return cls(**QUICK)
 
 
 QUICK = dict(
@@ -115,15 +128,9 @@ EXPLORATION = dict(
 )
 
 
-def _say(message: str) -> None:
-    """One progress line on stderr per finished cell (keeps the tqdm bar intact)."""
-    from tqdm import tqdm
-
-    tqdm.write(message, file=sys.stderr)
-
-
-def _seed(cfg: OptimumConfig, *key: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence([cfg.seed, *key])
+def _seed(master: int, *key: int) -> np.random.SeedSequence:
+    """SeedSequence([master seed, part id, ...]): one stream per key, named in each row."""
+    return np.random.SeedSequence([master, *key])
 
 
 def _schedule(steps: int, n_records: int) -> tuple[int, ...]:
@@ -157,54 +164,123 @@ def t_half(steps, f4, start: float, plateau: float) -> float:
     return float(math.exp(x0 + (level - y0) / (y1 - y0) * (x1 - x0)))
 
 
+# --- runs (simulations/_protocol.py): one Run per batch of models trained together --------
+
+
+def _run(part: str, cfg: OptimumConfig, cost: float, **params) -> Run:
+    return Run("noise-optimum", {"part": part, "seed": cfg.seed, "lr": cfg.lr, **params},
+               cost=cost)
+
+
+def runs(cfg: OptimumConfig) -> list[Run]:
+    """Every batch of every part in `cfg.parts`, in the order the report reads them."""
+    out = []
+    if "speed" in cfg.parts:
+        for n in cfg.speed_ns:
+            for b, x in enumerate(cfg.speed_scaled_sigmas):
+                for shape in cfg.speed_shapes:
+                    out.append(_run("speed", cfg, 4.0 * n**3 * cfg.speed_instances
+                                    * cfg.speed_steps, n=n, x=x, b=b, shape=shape,
+                                    instances=cfg.speed_instances, max_steps=cfg.speed_steps,
+                                    n_records=cfg.n_records))
+    if "simplex" in cfg.parts:
+        for n in cfg.simplex_ns:
+            for j, start in enumerate(_STARTS):
+                steps = cfg.simplex_steps if start == "random" else cfg.stability_steps
+                out.append(_run("simplex", cfg, 4.0 * n**3 * cfg.simplex_instances * steps,
+                                n=n, start=start, j=j, instances=cfg.simplex_instances,
+                                scaled_sigma=cfg.simplex_scaled_sigma, max_steps=steps,
+                                perturbation=cfg.stability_perturbation))
+    if "counts" in cfg.parts:
+        xs_of = dict(cfg.count_scaled_sigmas)
+        for n, m in cfg.count_sizes:
+            for b, x in enumerate(xs_of[n]):
+                out.append(_run("counts", cfg, n * n * m * cfg.count_instances * cfg.count_steps,
+                                n=n, m=m, x=x, instances=cfg.count_instances,
+                                max_steps=cfg.count_steps, noise_key=[3, n, m, 1 + b]))
+    if "long" in cfg.parts:
+        for j, (n, m, x, steps) in enumerate(cfg.count_long):
+            out.append(_run("long", cfg, n * n * m * cfg.count_instances * steps, n=n, m=m,
+                            x=x, instances=cfg.count_instances, max_steps=steps,
+                            noise_key=[3, n, m, 100 + j]))
+    return out
+
+
+# Starting points of the simplex part, in seed order: noise key 10 + index.
+_STARTS = ("random", "anchored", "centred")
+
+
+def run_one(run: Run) -> dict:
+    """Train one batch; returns its per-model rows (and, for counts, the cell summary)."""
+    p = run.params
+    if p["part"] == "speed":
+        return _speed_batch(p)
+    if p["part"] == "simplex":
+        return _simplex_batch(p)
+    return _count_cell(p)
+
+
 # --- speed ----------------------------------------------------------------------------------
 
 
-def _run_speed(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
+def _speed_batch(p: dict) -> dict:
+    n, b, x, shape = p["n"], p["b"], p["x"], p["shape"]
+    m = 2 * n
+    W0 = init_weights(n, m, _seed(p["seed"], 1, n, 0).spawn(p["instances"]))
+    start = [float(fourth_norms(w).mean()) for w in W0]
+    plateau = float(noise_simplex_fourth(n))
+    sigma = x / (n - 1)
+    recs = _train(W0, sigma, shape, p["max_steps"], p["n_records"], p["lr"],
+                  _seed(p["seed"], 1, n, 1 + b))
+    rows, final = [], []
+    for i, r in enumerate(recs):
+        f4 = [float(fourth_norms(s).mean()) for s in r.snapshots]
+        ok = r.status != "diverged"
+        th = t_half(r.snapshot_steps, f4, start[i], plateau) if ok else math.inf
+        w = r.snapshots[-1]
+        final.append(f4[-1] if ok else math.nan)
+        rows.append({
+            "n": n, "m": m, "scaled_sigma": x, "sigma": sigma, "shape": shape,
+            "instance": i, "status": r.status, "steps": p["max_steps"],
+            "f4_start": start[i], "f4_final": f4[-1],
+            # inf (censored at the budget) is stored as null: strict JSON has no inf
+            "t_half": th if math.isfinite(th) else None,
+            "sq_norm_final": float(np.mean(np.sum(w**2, axis=1))),
+            "mean_overlap_final": mean_offdiagonal_overlap(w),
+            "seed": f"{p['seed']}/1/{n}/{1 + b}",
+        })
+    return {"rows": rows, "final": final}
+
+
+def _speed_report(cfg: OptimumConfig, batches: list[dict]) -> tuple[list[dict], dict]:
     rows, summary = [], {}
+    it = iter(batches)
     for n in cfg.speed_ns:
-        m = 2 * n
-        W0 = init_weights(n, m, _seed(cfg, 1, n, 0).spawn(cfg.speed_instances))
-        start = [float(fourth_norms(w).mean()) for w in W0]
-        plateau = float(noise_simplex_fourth(n))
         per_x = {}
-        for b, x in enumerate(cfg.speed_scaled_sigmas):
-            sigma = x / (n - 1)
+        for x in cfg.speed_scaled_sigmas:
             final = {}
+            tb = []
             for shape in cfg.speed_shapes:
-                recs = _train(W0, sigma, shape, cfg.speed_steps, cfg.n_records, cfg.lr,
-                              _seed(cfg, 1, n, 1 + b))
-                bar.update(1)
-                final[shape] = []
-                for i, r in enumerate(recs):
-                    f4 = [float(fourth_norms(s).mean()) for s in r.snapshots]
-                    ok = r.status != "diverged"
-                    th = t_half(r.snapshot_steps, f4, start[i], plateau) if ok else math.inf
-                    w = r.snapshots[-1]
-                    final[shape].append(f4[-1] if ok else math.nan)
-                    rows.append({
-                        "n": n, "m": m, "scaled_sigma": x, "sigma": sigma, "shape": shape,
-                        "instance": i, "status": r.status, "steps": cfg.speed_steps,
-                        "f4_start": start[i], "f4_final": f4[-1], "t_half": th,
-                        "sq_norm_final": float(np.mean(np.sum(w**2, axis=1))),
-                        "mean_overlap_final": mean_offdiagonal_overlap(w),
-                        "seed": f"{cfg.seed}/1/{n}/{1 + b}",
-                    })
-            tb = [rw["t_half"] for rw in rows[-len(cfg.speed_shapes) * cfg.speed_instances:]
-                  if rw["shape"] == "bernoulli"]
+                batch = next(it)
+                rows.extend(batch["rows"])
+                final[shape] = [math.nan if v is None else v for v in batch["final"]]
+                if shape == "bernoulli":
+                    tb = [math.inf if r["t_half"] is None else r["t_half"]
+                          for r in batch["rows"]]
             fb = float(np.nanmean(final["bernoulli"]))
             fg = float(np.nanmean(final["gaussian"])) if "gaussian" in final else math.nan
             per_x[x] = {"median_t_half": float(np.median(tb)), "t_half": tb,
                         "f4_bernoulli": fb, "f4_gaussian": fg,
                         "index": (fb - fg) / (1 - fg)}
-            _say(f"speed n={n} sigma(n-1)={x:g}: median t_half "
-                 f"{per_x[x]['median_t_half']:.4g}, f4 B {fb:.3f} G {fg:.3f}")
         finite = {x: v["median_t_half"] for x, v in per_x.items()}
         best = min(finite, key=finite.get)
-        summary[n] = {"m": m, "cells": per_x,
+        summary[n] = {"m": 2 * n, "cells": per_x,
                       "measured_optimum": best if math.isfinite(finite[best]) else None,
                       "theory_optimum": float(noise_sigma_optimum(n)) * (n - 1)}
     return rows, summary
+
+
+# --- simplex --------------------------------------------------------------------------------
 
 
 # --- simplex --------------------------------------------------------------------------------
@@ -272,34 +348,39 @@ def _start_at(kind: str, n: int, m: int, instances: int, kick: float, seed) -> n
     return out
 
 
-def _run_simplex(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
+def _simplex_batch(p: dict) -> dict:
+    n, start, j = p["n"], p["start"], p["j"]
+    m = 2 * n
+    sigma = p["scaled_sigma"] / (n - 1)
+    if start == "random":
+        W0 = init_weights(n, m, _seed(p["seed"], 2, n, 0).spawn(p["instances"]))
+    else:
+        W0 = _start_at(start, n, m, p["instances"], p["perturbation"],
+                       _seed(p["seed"], 2, n, j))
+    recs = _train(W0, sigma, "bernoulli", p["max_steps"], 4, p["lr"],
+                  _seed(p["seed"], 2, n, 10 + j))
+    rows = []
+    for i, r in enumerate(recs):
+        c0 = classify_simplex(W0[i])
+        c1 = classify_simplex(r.snapshots[-1])
+        rows.append({"n": n, "m": m, "sigma": sigma, "start": start, "instance": i,
+                     "steps": p["max_steps"], "status": r.status,
+                     **{f"start_{k}": v for k, v in c0.items()},
+                     **{f"final_{k}": v for k, v in c1.items()},
+                     "seed": f"{p['seed']}/2/{n}/{10 + j}"})
+    return {"rows": rows}
+
+
+def _simplex_report(cfg: OptimumConfig, batches: list[dict]) -> tuple[list[dict], dict]:
     rows, summary = [], {}
+    it = iter(batches)
     for n in cfg.simplex_ns:
-        m = 2 * n
-        sigma = cfg.simplex_scaled_sigma / (n - 1)
-        starts = {"random": init_weights(n, m, _seed(cfg, 2, n, 0).spawn(cfg.simplex_instances))}
-        for j, kind in enumerate(("anchored", "centred")):
-            starts[kind] = _start_at(kind, n, m, cfg.simplex_instances,
-                                     cfg.stability_perturbation, _seed(cfg, 2, n, 1 + j))
         summary[n] = {}
-        for j, (start, W0) in enumerate(starts.items()):
-            steps = cfg.simplex_steps if start == "random" else cfg.stability_steps
-            recs = _train(W0, sigma, "bernoulli", steps, 4, cfg.lr, _seed(cfg, 2, n, 10 + j))
-            bar.update(1)
-            kinds = []
-            for i, r in enumerate(recs):
-                c0 = classify_simplex(W0[i])
-                c1 = classify_simplex(r.snapshots[-1])
-                kinds.append(c1["nearer"])
-                rows.append({"n": n, "m": m, "sigma": sigma, "start": start, "instance": i,
-                             "steps": steps, "status": r.status,
-                             **{f"start_{k}": v for k, v in c0.items()},
-                             **{f"final_{k}": v for k, v in c1.items()},
-                             "seed": f"{cfg.seed}/2/{n}/{10 + j}"})
-            _say(f"simplex n={n} start={start}: nearer {kinds}")
-            summary[n][start] = {"nearer": kinds,
-                                 "dense_rows": [rw["final_dense_rows"]
-                                                for rw in rows[-len(recs):]]}
+        for start in _STARTS:
+            batch = next(it)["rows"]
+            rows.extend(batch)
+            summary[n][start] = {"nearer": [r["final_nearer"] for r in batch],
+                                 "dense_rows": [r["final_dense_rows"] for r in batch]}
         summary[n]["f4_anchored"] = float(noise_simplex_fourth(n))
         summary[n]["f4_centred"] = float(noise_centred_simplex_fourth(n))
     return rows, summary
@@ -308,12 +389,14 @@ def _run_simplex(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
 # --- counts ---------------------------------------------------------------------------------
 
 
-def _count_cell(cfg, n, m, x, steps, W0, noise_key, rows, summary) -> None:
-    """Train one (n, m, sigma (n-1)) cell of count_instances models; append its CSV rows and
-    its summary entry."""
+def _count_cell(p: dict) -> dict:
+    """Train one (n, m, sigma (n-1)) cell of `instances` models from the counts part's
+    initial weights; returns its rows and its summary entry."""
+    n, m, x, steps = p["n"], p["m"], p["x"], p["max_steps"]
+    W0 = init_weights(n, m, _seed(p["seed"], 3, n, m, 0).spawn(p["instances"]))
     sigma = x / (n - 1)
-    recs = _train(W0, sigma, "bernoulli", steps, 2, cfg.lr, _seed(cfg, *noise_key))
-    a, w, done = [], [], []
+    recs = _train(W0, sigma, "bernoulli", steps, 2, p["lr"], _seed(p["seed"], *p["noise_key"]))
+    a, w, rows = [], [], []
     for i, r in enumerate(recs):
         W = r.snapshots[-1]
         kinds = polysemantic_neurons(W)
@@ -321,141 +404,80 @@ def _count_cell(cfg, n, m, x, steps, W0, noise_key, rows, summary) -> None:
                "steps": steps, "status": r.status,
                "assignment": count_polysemantic_assignment(W),
                "window": count_polysemantic_window(W),
-               "opposite_pairs": sum(1 for _, p, q in kinds if p == 1 and q == 1),
+               "opposite_pairs": sum(1 for _, p_, q in kinds if p_ == 1 and q == 1),
                "dense_rows": classify_simplex(W)["dense_rows"],
                "f4_final": float(fourth_norms(W).mean()),
-               "seed": "/".join(str(k) for k in (cfg.seed, *noise_key))}
+               "seed": "/".join(str(k) for k in (p["seed"], *p["noise_key"]))}
         rows.append(row)
-        done.append(row)
         if r.status != "diverged":  # a diverged model has no count
             a.append(row["assignment"])
             w.append(row["window"])
     k = len(a)
-    key = f"{n},{m},{x},{steps}"
-    summary[key] = {
+    summary = {
         "n": n, "m": m, "scaled_sigma": x, "models": k, "steps": steps,
         "assignment_mean": float(np.mean(a)),
         "assignment_se": float(np.std(a, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
         "window_mean": float(np.mean(w)),
         "window_se": float(np.std(w, ddof=1) / math.sqrt(k)) if k > 1 else 0.0,
-        "f4_mean": float(np.mean([rw["f4_final"] for rw in done
+        "f4_mean": float(np.mean([rw["f4_final"] for rw in rows
                                   if rw["status"] != "diverged"])),
-        "diverged": sum(rw["status"] == "diverged" for rw in done),
+        "diverged": sum(rw["status"] == "diverged" for rw in rows),
         # the L1 story's collision count, for contrast (docs/theory/collisions.md)
         "collision_theory": float(expected_poly_exact(n, m)),
     }
-    _say(f"counts n={n} m={m} sigma(n-1)={x:g} steps={steps}: " + json.dumps(
-        {q: round(v, 3) for q, v in summary[key].items() if q.endswith(("mean", "se"))}))
+    return {"rows": rows, "key": f"{n},{m},{x},{steps}", "summary": summary}
 
 
-def _count_init(cfg, n, m):
-    return init_weights(n, m, _seed(cfg, 3, n, m, 0).spawn(cfg.count_instances))
-
-
-def _run_counts(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
+def _cells_report(cfg: OptimumConfig, batches: list[dict]) -> tuple[list[dict], dict]:
     rows, summary = [], {}
-    xs_of = dict(cfg.count_scaled_sigmas)
-    for n, m in cfg.count_sizes:
-        W0 = _count_init(cfg, n, m)
-        for b, x in enumerate(xs_of[n]):
-            _count_cell(cfg, n, m, x, cfg.count_steps, W0, (3, n, m, 1 + b), rows, summary)
-            bar.update(1)
+    for batch in batches:
+        rows.extend(batch["rows"])
+        summary[batch["key"]] = batch["summary"]
     return rows, summary
 
 
-def _run_long(cfg: OptimumConfig, bar) -> tuple[list[dict], dict]:
-    rows, summary = [], {}
-    for j, (n, m, x, steps) in enumerate(cfg.count_long):
-        _count_cell(cfg, n, m, x, steps, _count_init(cfg, n, m), (3, n, m, 100 + j),
-                    rows, summary)
-        bar.update(1)
-    return rows, summary
+# --- report ---------------------------------------------------------------------------------
+
+_REPORTS = {"speed": _speed_report, "simplex": _simplex_report, "counts": _cells_report,
+            "long": _cells_report}
 
 
-# --- driver ---------------------------------------------------------------------------------
-
-_RUNNERS = {"speed": _run_speed, "simplex": _run_simplex, "counts": _run_counts,
-            "long": _run_long}
-
-
-def _n_runs(cfg: OptimumConfig, parts) -> int:
-    sizes = {"speed": 2 * len(cfg.speed_ns) * len(cfg.speed_scaled_sigmas),
-             "simplex": 3 * len(cfg.simplex_ns),
-             "counts": sum(len(dict(cfg.count_scaled_sigmas)[n]) for n, _ in cfg.count_sizes),
-             "long": len(cfg.count_long)}
-    return sum(sizes[p] for p in parts)
-
-
-def _provenance(cfg: OptimumConfig, parts) -> dict:
-    import numba
-    import scipy
-    import sympy
-
-    return {"config": asdict(cfg), "parts": list(parts), "python": platform.python_version(),
-            "versions": {"numpy": np.__version__, "scipy": scipy.__version__,
-                         "sympy": sympy.__version__, "numba": numba.__version__},
-            "command": " ".join(["python -m simulations.noise_optimum", *sys.argv[1:]])}
-
-
-def run(cfg: OptimumConfig, parts=PARTS, progress: bool = True) -> dict:
-    """Run the parts; returns {"provenance", part: {"rows": [...], "summary": {...}}}."""
-    from tqdm import tqdm
-
-    bad = [p for p in parts if p not in PARTS]
-    if bad:
-        raise ValueError(f"parts must be a subset of {PARTS}, got {bad}")
-    out = {"provenance": _provenance(cfg, parts)}
-    t0 = time.time()
-    with tqdm(total=_n_runs(cfg, parts), desc="noise runs", disable=not progress,
-              file=sys.stderr) as bar:
-        for p in parts:
-            rows, summary = _RUNNERS[p](cfg, bar)
-            out[p] = {"rows": rows, "summary": summary}
-    out["provenance"]["seconds"] = time.time() - t0
+def report(cfg: OptimumConfig, records: list[dict]) -> dict:
+    """{part: {"rows": per-model rows, "summary": {...}}} for every part of `cfg.parts`;
+    `records` are in `runs(cfg)` order."""
+    by_part: dict[str, list[dict]] = {}
+    for run, record in zip(runs(cfg), records, strict=True):
+        by_part.setdefault(run.params["part"], []).append(record)
+    out: dict = {"parts": list(cfg.parts)}
+    for part in PARTS:
+        if part in by_part:
+            rows, summary = _REPORTS[part](cfg, by_part[part])
+            out[part] = {"rows": rows, "summary": summary}
     return out
 
 
-def _jsonable(obj):
+def format_table(rep: dict) -> str:
+    """One line of JSON per part's summary."""
+    return "\n".join(f"{q}: {json.dumps(jsonable(_str_keys(rep[q]['summary'])))}"
+                     for q in PARTS if q in rep)
+
+
+def _str_keys(obj):
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
+        return {str(k): _str_keys(v) for k, v in obj.items()}
     return obj
 
 
-def write(results: dict, out: Path, figure: bool = True) -> list[str]:
-    """CSV per part, one JSON summary, and the optimum-over-phase-map figure (PNG)."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for p in PARTS:
-        if p in results and results[p]["rows"]:
-            path = out / f"noise_optimum_{p}.csv"
-            rows = results[p]["rows"]
-            with path.open("w", newline="") as fh:
-                wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                wr.writeheader()
-                wr.writerows(rows)
-            written.append(str(path))
-    summ = {"provenance": results["provenance"],
-            **{p: results[p]["summary"] for p in PARTS if p in results}}
-    path = out / "noise_optimum.json"
-    path.write_text(json.dumps(_jsonable(summ), indent=1))
-    written.append(str(path))
-    if figure and "speed" in results:
-        import matplotlib
+def _tables(rep: dict) -> dict[str, list[dict]]:
+    return {f"noise_optimum_{p}": rep[p]["rows"] for p in PARTS if p in rep}
 
-        matplotlib.use("Agg")
-        from simulations._noise_optimum_figure import optimum_figure
 
-        fig = optimum_figure(results["speed"]["summary"])
-        path = out / "noise_optimum.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        written.append(str(path))
-    return written
+def _figures(rep: dict) -> dict:
+    if "speed" not in rep:
+        return {}
+    from simulations._noise_optimum_figure import optimum_figure
+
+    return {"noise_optimum": optimum_figure(rep["speed"]["summary"])}
 
 
 def _figure_only(parser, paths: list[Path], out: Path) -> int:
@@ -470,9 +492,11 @@ def _figure_only(parser, paths: list[Path], out: Path) -> int:
     speeds = []
     for path in paths:
         try:
-            speeds.append(json.loads(path.read_text())["speed"])
+            speed = json.loads(path.read_text())["speed"]
+            # report.json holds {"rows", "summary"} per part; older summaries the summary only
+            speeds.append(speed["summary"] if "summary" in speed else speed)
         except (OSError, ValueError, KeyError):
-            parser.error(f"--figure-from: {path} is not a readable noise_optimum.json "
+            parser.error(f"--figure-from: {path} is not a readable report.json "
                          f"with a speed part")
     fig = optimum_figure(speeds[0], speeds[1] if len(speeds) > 1 else None)
     out.mkdir(parents=True, exist_ok=True)
@@ -481,58 +505,63 @@ def _figure_only(parser, paths: list[Path], out: Path) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line on stderr with exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (2 on bad arguments)."""
-    p = _Parser(prog="python -m simulations.noise_optimum",
-                description=__doc__.split("\n\n")[0])
+def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parts", default=",".join(PARTS),
                    help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
-    p.add_argument("--seed", type=int, default=OptimumConfig.seed,
-                   help=f"master seed (default {OptimumConfig.seed}, the docs' confirmation)")
-    p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes and step counts")
     p.add_argument("--exploration", action="store_true",
                    help="the exploration grid of the speed part (n = 4..32, eight sigma (n-1), "
                         "with Gaussian controls); the docs ran it with --seed 101")
-    p.add_argument("--out", type=Path, default=Path("results/noise_optimum"),
-                   help="output directory (default results/noise_optimum)")
-    p.add_argument("--no-figure", action="store_true", help="skip the PNG figure")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summaries as JSON")
     p.add_argument("--figure-from", type=Path, nargs="+", metavar="JSON", default=None,
                    help="no training: draw the figure from the speed summary of one run's "
-                        "noise_optimum.json, with a second run's fastest cells overlaid")
-    args = p.parse_args(argv)
-    if args.figure_from is not None:
-        return _figure_only(p, args.figure_from, args.out)
+                        "report.json, with a second run's fastest cells overlaid")
+
+
+def _configure(args) -> tuple[OptimumConfig, list[str]]:
+    if args.figure_from is not None:  # only reached through compare --experiment
+        raise ValueError(f"--figure-from trains nothing and writes no report: run it as "
+                         f"{PROG} --figure-from ...")
     parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
     if not parts or any(x not in PARTS for x in parts):
-        p.error(f"--parts must be a comma-separated subset of {','.join(PARTS)}, "
-                f"got {args.parts!r}")
-    cfg = OptimumConfig(seed=args.seed)
+        raise ValueError(f"--parts must be a comma-separated subset of {','.join(PARTS)}, "
+                         f"got {args.parts!r}")
+    cfg = OptimumConfig(seed=args.seed, parts=parts)
     if args.exploration:
         cfg = replace(cfg, **EXPLORATION)
     if args.quick:
         cfg = replace(cfg, **QUICK)
-    results = {}
-    for q in parts:  # write after every part, so a long run keeps what it finished
-        part = run(cfg, (q,), progress=not args.no_progress)
-        seconds = results.get("provenance", {}).get("seconds", 0.0)
-        results.update(part)
-        results["provenance"]["parts"] = [x for x in parts if x in results]
-        results["provenance"]["seconds"] = seconds + part["provenance"]["seconds"]
-        written = write(results, args.out, figure=not args.no_figure)
-    summ = _jsonable({q: results[q]["summary"] for q in parts})
-    print(json.dumps(summ, indent=1) if args.json else
-          "\n".join(f"{q}: {json.dumps(v)}" for q, v in summ.items()))
-    print("wrote: " + ", ".join(written))
-    return 0
+    return cfg, []
+
+
+EXPERIMENT = Experiment(
+    name="noise-optimum",
+    prog=PROG,
+    description=__doc__.split("\n\n")[0],
+    default_out="results/noise_optimum",
+    default_seed=OptimumConfig.seed,
+    add_flags=_add_flags,
+    configure=_configure,
+    runs=runs,
+    run_one=run_one,
+    report=report,
+    format_table=format_table,
+    tables=_tables,
+    figures=_figures,
+)
+
+
+def main(argv=None) -> int:
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(EXPERIMENT)
+    args = parser.parse_args(argv)
+    if args.figure_from is not None:
+        return _figure_only(parser, args.figure_from,
+                            Path(EXPERIMENT.default_out if args.out is None else args.out))
+    return run_experiment(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,40 @@
 """Reproduce E1 (single-feature sparsification under L1) and compare it with three laws.
 
 Draws the authors' initial condition |N(0, sigma0^2/m)| (sigma0 = 0.9), integrates the
-interference-free flow dw_k/dt = (1 - ||w||^2) w_k - lam sign(w_k) with the exact affine
+interference-free flow dw_k/dt = (1 - ||w||^2) w_k - lam~ sign(w_k) with the exact affine
 reduction (and with the full ODE / the authors' Euler scheme on request), and compares m'(t),
 ||w||_1(t) and t_full with the paper's law, the refined law and the mean-field solution
 (docs/theory/sparsification.md#e1).
 
-Example: python -m simulations.sparsification --m 1e5 --lam 1e-5
+Units: normalized (docs/paper.md#normalized-units). lam~ (`--lam-normalized`) is the code-unit
+lam of `simulations.compare` divided by FLOW_TIME_PER_LR_STEP = 4, and t is normalized flow
+time, tau = 4 lr steps of GD on the code loss.
+
+Example: python -m simulations.sparsification --m 1e5 --lam-normalized 1e-5
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from dynamics import SparsificationOptions, integrate_sparsification
-from dynamics._sparsification_types import LAM_MAX
-from simulations import _memory
-from simulations._cli import (
-    CliError,
-    Interrupted,
-    OneLineErrorParser,
-    integer,
-    jsonable,
-    output_dir,
-    run_cli,
-    write_outputs,
+from dynamics import (
+    FLOW_TIME_PER_LR_STEP,
+    SPARSIFICATION_LAM_MAX,
+    SPARSIFICATION_METHODS,
+    SparsificationOptions,
+    init_weights,
+    integrate_sparsification,
 )
+from simulations import _memory
+from simulations._cli import integer, run_cli
+from simulations._experiment_cli import run_experiment
+from simulations._protocol import Experiment, Run
 from theory.sparsification import (
     SIGMA0_PAPER,
     mean_field,
@@ -43,7 +45,8 @@ from theory.sparsification import (
 )
 
 PROG = "python -m simulations.sparsification"
-METHODS = ("exact", "ode", "euler")
+# Largest normalized lam~ at which a weight survives (docs/theory/sparsification.md#fixed-point).
+LAM_MAX = SPARSIFICATION_LAM_MAX
 # Largest m each method is allowed at from the CLI, for run time: `ode` restarts at deaths
 # and its steps are bounded by stiffness (about 1 min at m = 1e4, several at 1e5); Euler
 # is O(m') per step. `exact` is limited by memory only (memory_estimate).
@@ -56,12 +59,11 @@ def initial_weights(m: int, seed: int, sigma0: float = SIGMA0_PAPER) -> np.ndarr
     """The authors' E1 initial condition: |N(0, sigma0^2/m)| i.i.d.
     (docs/paper.md#initialization), seeded.
 
-    The stream is numpy.random.SeedSequence(seed) -> PCG64; memory 8 m bytes.
+    The magnitudes of one row of `dynamics.init_weights` (n = 1, init_std = sigma0) drawn
+    from numpy.random.SeedSequence(seed) -> PCG64: the same draw as the toy model's W0.
     """
-    gen = np.random.default_rng(np.random.SeedSequence(seed))
-    w = gen.standard_normal(m)
+    w = init_weights(1, m, [np.random.SeedSequence(seed)], init_std=sigma0)[0, 0]
     np.abs(w, out=w)
-    w *= sigma0 / math.sqrt(m)
     return w
 
 
@@ -70,19 +72,43 @@ def table_times(lam: float, n: int) -> np.ndarray:
     return np.geomspace(10.0, 1.0 / lam, n)
 
 
-def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
+class _NoBar:
+    """Stands in for a disabled tqdm bar. A disabled tqdm still creates a multiprocessing
+    lock, which a worker process terminated on Ctrl-C would leak (with a warning)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _stage_bar(total: int, progress: bool):
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="E1", file=sys.stderr)
+
+
+def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
            t_max: float | None = None, methods=("exact",), dt: float = 0.5,
            n_times: int = 80, n_table: int = 5, n_draws: int = 400,
            progress: bool = True) -> dict:
     """Run E1 and the theory at the same times; returns a plain dict (JSON-serializable).
 
+    `lam_normalized` is lam~ = lam_code / 4 and every time is normalized flow time
+    (docs/paper.md#normalized-units).
+
     Public entry point for other code: ``from simulations.sparsification import run_e1``
     (not re-exported from ``simulations`` so that ``python -m`` does not import it twice).
     """
-    from tqdm import tqdm
-
+    lam = lam_normalized
     stages = ["draw", "t_full prediction"] + list(methods) + ["theory"]
-    bar = tqdm(total=len(stages), desc="E1", disable=not progress, file=sys.stderr)
+    bar = _stage_bar(len(stages), progress)
     # Closed in `finally`: a bar left open on Ctrl-C would redraw itself after the
     # one-line message when the interpreter exits.
     try:
@@ -147,7 +173,7 @@ def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
             })
     ex = curves.get("exact")
     return {
-        "params": {"m": m, "lam": lam, "sigma0": sigma0, "t_max": t_max, "dt": dt,
+        "params": {"m": m, "lam_normalized": lam, "sigma0": sigma0, "t_max": t_max, "dt": dt,
                    "methods": list(methods)},
         "seed": seed,
         "t": list(map(float, t_exact)),
@@ -164,22 +190,7 @@ def run_e1(m: int, lam: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
         "table": table,
         "curves": curves,
         "timings_s": timings,
-        "provenance": _provenance(),
     }
-
-
-def _provenance() -> dict:
-    """Package versions and platform, recorded with every output."""
-    import platform
-
-    import numba
-    import scipy
-    import sympy
-
-    return {"versions": {"python": platform.python_version(), "numpy": np.__version__,
-                         "scipy": scipy.__version__, "sympy": sympy.__version__,
-                         "numba": numba.__version__},
-            "machine": platform.machine(), "seed_sequence": "numpy SeedSequence(seed) -> PCG64"}
 
 
 def memory_estimate(m: int, n_times: int, n_draws: int) -> float:
@@ -190,26 +201,6 @@ def memory_estimate(m: int, n_times: int, n_draws: int) -> float:
     """
     return (_memory.PROCESS_BASELINE + _memory.E1_BYTES_PER_WEIGHT * m
             + _memory.E1_BYTES_PER_TIME * n_times + _memory.E1_BYTES_PER_DRAW * n_draws)
-
-
-def _write(res: dict, out: Path, figures: bool) -> list[str]:
-    p = res["params"]
-    stem = f"e1_m{p['m']:.0e}_lam{p['lam']:.0e}_seed{res['seed']}".replace("+", "")
-    path = out / f"{stem}.json"
-    path.write_text(json.dumps(jsonable(res), indent=1, allow_nan=False))
-    written = [str(path)]
-    if figures:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from simulations._sparsification_figures import e1_figure
-
-        fig = e1_figure(res)
-        for ext in ("png", "pdf"):
-            fp = out / f"{stem}.{ext}"
-            fig.savefig(fp, dpi=150, bbox_inches="tight")
-            written.append(str(fp))
-    return written
 
 
 def format_table(res: dict) -> str:
@@ -228,7 +219,7 @@ def format_table(res: dict) -> str:
             f"{f(row['m_prime/refined'], 9)} {f(row['l1/refined'], 10)} | "
             f"{f(row['m_prime/mean_field'], 7)} {f(row['l1/mean_field'], 7)}")
     d = res["t_full_distribution"]
-    lam = res["params"]["lam"]
+    lam = res["params"]["lam_normalized"]
     lines.append(
         f"t_full: simulated {res['t_full']:.6g} (lam t = {lam * res['t_full']:.4f}); "
         f"prediction for this draw (eq. 19) {res['t_full_predicted']:.9g} "
@@ -246,97 +237,170 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
-def _parse(argv):
-    p = OneLineErrorParser(prog="python -m simulations.sparsification",
-                description=__doc__.split("\n\n")[0],
-                epilog="Outputs: <out>/e1_*.json, .png, .pdf; the ratio table on stdout.")
-    p.add_argument("--m", type=_number, default=1e5,
+# ---------------------------------------------------------------------------------------
+# The experiment protocol (simulations/_protocol.py, docs/usage.md#protocol)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class E1Config:
+    """E1's parameters; normalized units (docs/paper.md#normalized-units). Defaults: the paper."""
+
+    m: int = 100_000  # number of weights of the single feature, integer >= 2
+    # L1 strength lam~ in normalized units (= code-unit lam / 4), in (0, LAM_MAX)
+    lam_normalized: float = 1e-5
+    seed: int = 0  # seed of the initial draw: SeedSequence(seed)
+    sigma0: float = SIGMA0_PAPER  # init scale: w_k = |N(0, sigma0^2 / m)|
+    # final normalized flow time; None = max(4 / lam~, 1.5 x the predicted t_full)
+    t_max: float | None = None
+    methods: tuple[str, ...] = ("exact",)  # solvers, a subset of SPARSIFICATION_METHODS
+    dt: float = 0.5  # Euler step in normalized flow time (the authors' 0.5)
+    n_times: int = 80  # log-spaced record times
+    n_table: int = 5  # rows of the ratio table, log-spaced in [10, 1/lam~]
+    n_draws: int = 400  # initial draws for the t_full distribution
+
+    @classmethod
+    def quick(cls) -> E1Config:
+        """Smoke size: m = 3000, lam~ = 1e-3, 30 record times, 20 draws (about a second)."""
+        return cls(m=3000, lam_normalized=1e-3, n_times=30, n_draws=20)
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--m", type=_number, default=None,
                    help="number of weights m, integer >= 2 (default 1e5, as the paper)")
-    p.add_argument("--lam", type=_number, default=1e-5,
-                   help=f"L1 strength, normalized units, in (0, {LAM_MAX:.4f}) (default 1e-5)")
-    p.add_argument("--seed", type=integer, default=0,
-                   help="seed of the initial draw, integer >= 0 (default 0)")
-    p.add_argument("--sigma0", type=_number, default=SIGMA0_PAPER,
+    p.add_argument("--lam-normalized", type=_number, default=None,
+                   help=f"L1 strength lam~ in normalized units (= code-unit lam / "
+                   f"{FLOW_TIME_PER_LR_STEP:g}), in (0, {LAM_MAX:.4f}) (default 1e-5)")
+    # The flag was called --lam while it meant lam~ = lam / 4; --lam in every other entry
+    # point is code units, so the old name is refused instead of silently rescaled.
+    p.add_argument("--lam", action=_Renamed, nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--sigma0", type=_number, default=None,
                    help="init scale: |N(0, sigma0^2/m)| (default 0.9, as the paper)")
     p.add_argument("--t-max", type=_number, default=None,
-                   help="final time (default max(4/lam, 1.5 x predicted t_full))")
-    p.add_argument("--methods", default="exact",
+                   help="final normalized flow time, tau = 4 lr steps "
+                   "(default max(4/lam~, 1.5 x predicted t_full))")
+    p.add_argument("--methods", default=None,
                    help="comma-separated subset of exact,ode,euler (default exact); "
                         f"limits: ode m <= {MAX_M['ode']:.0e}, euler m <= {MAX_M['euler']:.0e}")
-    p.add_argument("--dt", type=_number, default=0.5, help="Euler step (default 0.5, as paper)")
-    p.add_argument("--n-times", type=integer, default=80,
+    p.add_argument("--dt", type=_number, default=None,
+                   help="Euler step in normalized flow time (default 0.5, as the paper)")
+    p.add_argument("--n-times", type=integer, default=None,
                    help="number of log-spaced record times (default 80)")
-    p.add_argument("--n-table", type=integer, default=5,
-                   help="rows of the ratio table, log-spaced in [10, 1/lam] (default 5)")
-    p.add_argument("--n-draws", type=integer, default=400,
+    p.add_argument("--n-table", type=integer, default=None,
+                   help="rows of the ratio table, log-spaced in normalized time [10, 1/lam~] "
+                   "(default 5)")
+    p.add_argument("--n-draws", type=integer, default=None,
                    help="draws for the t_full distribution (default 400)")
-    p.add_argument("--out", default="results/sparsification",
-                   help="output directory (default results/sparsification)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object (params, seed, t, m_prime, l1, t_full, ...)")
-    p.add_argument("--no-figures", action="store_true", help="skip the PNG/PDF figure")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p, p.parse_args(argv)
+
+
+class _Renamed(argparse.Action):
+    """The old --lam: refused with a one-line error that names the new flag and the factor."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"--lam was renamed --lam-normalized: it is lam~ in normalized units, "
+                     f"the code-unit lam of simulations.compare divided by "
+                     f"{FLOW_TIME_PER_LR_STEP:g}")
+
+
+def _configure(args) -> tuple[E1Config, list[str]]:
+    """The config of the flags: defaults or quick(), then every explicit flag (which wins)."""
+    base = E1Config.quick() if args.quick else E1Config()
+    explicit = {f.name: getattr(args, f.name) for f in fields(E1Config)
+                if getattr(args, f.name, None) is not None}
+    if isinstance(explicit.get("methods"), str):
+        explicit["methods"] = tuple(x.strip() for x in args.methods.split(",") if x.strip())
+    if "m" in explicit:
+        m = explicit["m"]
+        if not (math.isfinite(m) and m == int(m) and m >= 2):
+            raise ValueError(f"--m must be an integer >= 2, got {m:g}")
+        explicit["m"] = int(m)
+    config = replace(base, **explicit)
+    _validate(config, args.methods)
+    changes = [f"{k} {getattr(base, k)} -> {v}" for k, v in explicit.items()
+               if getattr(base, k) != v and k != "seed"]
+    return config, changes
+
+
+def _validate(c: E1Config, methods_text) -> None:
+    if not (0 < c.lam_normalized < LAM_MAX):
+        raise ValueError(f"--lam-normalized must be in (0, {LAM_MAX:.6f}), got "
+                         f"{c.lam_normalized:g}")
+    if not (0 < c.sigma0 < math.inf):
+        raise ValueError(f"--sigma0 must be > 0, got {c.sigma0:g}")
+    if c.t_max is not None and not (0 < c.t_max < math.inf):
+        raise ValueError(f"--t-max must be finite and > 0, got {c.t_max:g}")
+    bad = [x for x in c.methods if x not in SPARSIFICATION_METHODS]
+    if bad or not c.methods or len(set(c.methods)) != len(c.methods):
+        raise ValueError(f"--methods must be a comma-separated subset of exact,ode,euler, got "
+                         f"{methods_text!r}")
+    for meth in c.methods:
+        if c.m > MAX_M.get(meth, math.inf):
+            raise ValueError(f"--methods {meth} needs m <= {MAX_M[meth]:.0e}, got m = {c.m:.0e}")
+    if not (0 < c.dt <= 1):
+        raise ValueError(f"--dt must be in (0, 1] (Euler is unstable above 1), got {c.dt:g}")
+    if c.n_times < 2:
+        raise ValueError(f"--n-times must be >= 2, got {c.n_times}")
+    if c.n_table < 1:
+        raise ValueError(f"--n-table must be >= 1, got {c.n_table}")
+    if c.n_draws < 2:
+        raise ValueError(f"--n-draws must be >= 2, got {c.n_draws}")
+
+
+def runs(config: E1Config) -> list[Run]:
+    """E1 is one run: one initial draw integrated by every requested method."""
+    params = {**asdict(config), "methods": list(config.methods)}
+    return [Run("e1", params, cost=float(config.m))]
+
+
+def run_one(run: Run) -> dict:
+    """`run_e1` of the run's parameters, without its progress bar (it runs in a worker)."""
+    p = dict(run.params)
+    return run_e1(p.pop("m"), p.pop("lam_normalized"), methods=tuple(p.pop("methods")),
+                  progress=False, **p)
+
+
+def report(config: E1Config, records: list[dict]) -> dict:
+    """E1's report is its one record (params, curves, ratio table, t_full)."""
+    (record,) = records
+    return dict(record)
+
+
+def _tables(res: dict) -> dict[str, list[dict]]:
+    return {"e1_table": res["table"]}
+
+
+def _figures(res: dict) -> dict:
+    from simulations._sparsification_figures import e1_figure
+
+    return {"e1_sparsification": e1_figure(res)}
+
+
+def _memory_estimate(config: E1Config, workers: int) -> tuple[float, str]:
+    return (memory_estimate(config.m, config.n_times, config.n_draws),
+            f"--m {config.m:g} --n-times {config.n_times:g} --n-draws {config.n_draws:g}")
+
+
+EXPERIMENT = Experiment(
+    name="e1",
+    prog=PROG,
+    description=__doc__.split("\n\n")[0],
+    default_out="results/sparsification",
+    default_seed=0,
+    add_flags=_add_flags,
+    configure=_configure,
+    runs=runs,
+    run_one=run_one,
+    report=report,
+    format_table=format_table,
+    tables=_tables,
+    figures=_figures,
+    memory_estimate=_memory_estimate,
+)
 
 
 def main(argv=None) -> int:
     """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
-
-
-def _main(argv) -> int:
-    parser, args = _parse(argv)
-    if not (math.isfinite(args.m) and args.m == int(args.m) and args.m >= 2):
-        parser.error(f"--m must be an integer >= 2, got {args.m:g}")
-    m = int(args.m)
-    if args.seed < 0:
-        parser.error(f"--seed must be an integer >= 0, got {args.seed}")
-    if not (0 < args.lam < LAM_MAX):
-        parser.error(f"--lam must be in (0, {LAM_MAX:.6f}), got {args.lam:g}")
-    if not (0 < args.sigma0 < math.inf):
-        parser.error(f"--sigma0 must be > 0, got {args.sigma0:g}")
-    if args.t_max is not None and not (0 < args.t_max < math.inf):
-        parser.error(f"--t-max must be finite and > 0, got {args.t_max:g}")
-    methods = tuple(x.strip() for x in args.methods.split(",") if x.strip())
-    bad = [x for x in methods if x not in METHODS]
-    if bad or not methods or len(set(methods)) != len(methods):
-        parser.error(f"--methods must be a comma-separated subset of exact,ode,euler, got "
-                     f"{args.methods!r}")
-    for meth in methods:
-        if m > MAX_M.get(meth, math.inf):
-            parser.error(f"--methods {meth} needs m <= {MAX_M[meth]:.0e}, got m = {m:.0e}")
-    if not (0 < args.dt <= 1):
-        parser.error(f"--dt must be in (0, 1] (Euler is unstable above 1), got {args.dt:g}")
-    if args.n_times < 2:
-        parser.error(f"--n-times must be >= 2, got {args.n_times}")
-    if args.n_table < 1:
-        parser.error(f"--n-table must be >= 1, got {args.n_table}")
-    if args.n_draws < 2:
-        parser.error(f"--n-draws must be >= 2, got {args.n_draws}")
-    try:
-        _memory.check_memory(memory_estimate(m, args.n_times, args.n_draws),
-                             f"--m {m:g} --n-times {args.n_times:g} --n-draws {args.n_draws:g}")
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    out = output_dir(args.out)
-    try:
-        res = run_e1(m, args.lam, seed=args.seed, sigma0=args.sigma0, t_max=args.t_max,
-                     methods=methods, dt=args.dt, n_times=args.n_times, n_table=args.n_table,
-                     n_draws=args.n_draws, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; nothing was written (outputs are written at the "
-                          "end), rerun the same command") from None
-    written = write_outputs(out, lambda: _write(res, out, figures=not args.no_figures))
-    if args.json:
-        out = {k: res[k] for k in ("params", "seed", "t", "m_prime", "l1", "t_full",
-                                   "t_full_predicted", "t_full_distribution", "table",
-                                   "provenance")}
-        out["written"] = written
-        print(json.dumps(jsonable(out), allow_nan=False))
-    else:
-        print(format_table(res))
-        print("wrote: " + ", ".join(written))
-    return 0
+    return run_cli(lambda a: run_experiment(EXPERIMENT, a), PROG, argv)
 
 
 if __name__ == "__main__":

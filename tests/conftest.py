@@ -23,3 +23,10 @@ def strict_floating_point():
     """Overflow, invalid operations and division by zero raise; underflow to 0 is benign."""
     with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def private_default_store(tmp_path, monkeypatch):
+    """Commands run without --store use a store inside the test's folder, never the user's
+    (the default store lives under $XDG_DATA_HOME, simulations._store.default_store_path)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

@@ -25,7 +25,7 @@ Z = two_sided_z(FALSE_FAILURE)
 N, MS, INSTANCES = 32, (128, 256, 512), 24
 # prox-gd, lam 1e-2, lr 0.05: the `quick` preset's settings (docs/usage.md#quick),
 # trained to a prox-gradient norm of 1e-6 so every run has converged.
-SETTINGS = {"lam": 1e-2, "optimizer": "prox-gd", "lr": 0.05, "steps": 60_000, "tol": 1e-6}
+SETTINGS = {"lam": 1e-2, "optimizer": "prox-gd", "lr": 0.05, "max_steps": 60_000, "tol": 1e-6}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_quick_smoke_end_to_end(tmp_path):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     keys = {
-        "n", "m", "lam", "optimizer", "lr", "steps", "instances", "sim_mean", "sim_ci_low",
+        "n", "m", "lam", "optimizer", "lr", "max_steps", "instances", "sim_mean", "sim_ci_low",
         "sim_ci_high", "sim_mean_assignment", "pred_first_order", "pred_exact",
         "pred_exact_sd", "opposite_sign_fraction", "converged_fraction",
         "winner_is_init_argmax",
@@ -195,7 +195,7 @@ def test_small_lambda_deficit_at_n256_is_paired_and_documented(tmp_path):
     z_one_sided = 2.326  # P(Z > 2.326) = 1e-2
     common = {"n": 256, "m": 1024, "optimizer": "prox-gd", "lr": 0.05, "seed": 0}
     specs = [
-        ExperimentSpec(lam=lam, steps=300_000, tol=1e-6, instances=16, **common)
+        ExperimentSpec(lam=lam, max_steps=300_000, tol=1e-6, instances=16, **common)
         for lam in (1e-3, 1e-2)
     ]
     summary = run_all(specs, store=tmp_path / "s.sqlite", workers=2, progress=False)

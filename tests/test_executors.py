@@ -29,11 +29,11 @@ GIVE_UP_SECONDS = 120.0
 # Tiny real specs: every optimizer, and sgd, whose batch order is random, so that
 # determinism covers both the initial weights and the training randomness.
 TINY = [
-    ExperimentSpec(n=8, m=16, lam=1e-2, steps=300, seed=1, instances=2),
-    ExperimentSpec(n=8, m=8, lam=1e-2, steps=300, tol=1e-6, seed=1, instances=2),
-    ExperimentSpec(n=8, m=16, lam=1e-2, optimizer="sgd", lr=0.02, batch_size=4, steps=300),
+    ExperimentSpec(n=8, m=16, lam=1e-2, max_steps=300, seed=1, instances=2),
+    ExperimentSpec(n=8, m=8, lam=1e-2, max_steps=300, tol=1e-6, seed=1, instances=2),
+    ExperimentSpec(n=8, m=16, lam=1e-2, optimizer="sgd", lr=0.02, batch_size=4, max_steps=300),
     ExperimentSpec(
-        n=8, m=16, lam=1e-3, optimizer="adamw", lr=1e-3, weight_decay=0.01, steps=300, seed=2
+        n=8, m=16, lam=1e-3, optimizer="adamw", lr=1e-3, weight_decay=0.01, max_steps=300, seed=2
     ),
 ]
 
@@ -68,7 +68,7 @@ def thread_report_runner(spec, instance):
 
 
 def _spec(m, lam=1e-2, instances=3):
-    return ExperimentSpec(n=4, m=m, lam=lam, steps=10, instances=instances)
+    return ExperimentSpec(n=4, m=m, lam=lam, max_steps=10, instances=instances)
 
 
 def _stripped(summary: RunSummary):
@@ -181,13 +181,14 @@ def test_resume_after_kill_9(tmp_path):
     """kill -9 a running sweep; the rerun reuses every stored run and matches a clean run."""
     # Fixed-step prox-gd runs long enough that the sweep is still running when the
     # first record lands (one worker computes them one at a time).
-    specs = [ExperimentSpec(n=16, m=m, lam=1e-2, steps=4000, seed=5, instances=4) for m in (32, 64)]
+    specs = [ExperimentSpec(n=16, m=m, lam=1e-2, max_steps=4000, seed=5, instances=4)
+             for m in (32, 64)]
     store_path = tmp_path / "killed.sqlite"
     script = textwrap.dedent(
         f"""
         from simulations._executors import run_all
         from simulations._specs import ExperimentSpec
-        specs = [ExperimentSpec(n=16, m=m, lam=1e-2, steps=4000, seed=5, instances=4)
+        specs = [ExperimentSpec(n=16, m=m, lam=1e-2, max_steps=4000, seed=5, instances=4)
                  for m in (32, 64)]
         run_all(specs, store={str(store_path)!r}, workers=1, progress=False)
         """

@@ -25,7 +25,7 @@ def test_help_exits_zero():
 
 @pytest.mark.parametrize("args, needle", [
     (["--parts", "e3"], "--parts"),
-    (["--steps", "0"], "--steps"),
+    (["--max-steps", "0"], "--max-steps"),
     (["--instances", "1"], "--instances"),
     (["--bogus"], "unrecognized"),
 ])
@@ -45,7 +45,7 @@ def test_quick_run_writes_json_and_figures(tmp_path, capsys):
     s = printed["summary"]
     assert set(s["e2_final_mean_f4"]) == {f"{sh}@0.15" for sh in cli.NOISE_SHAPES}
     assert "phase_index_shared" in s and len(s["counts"]) == 1
-    results = json.loads((tmp_path / "noise_results.json").read_text())
+    results = json.loads((tmp_path / "report.json").read_text())
     prov = results["provenance"]
     assert prov["config"]["seed"] == 13 and "numpy" in prov["versions"]
     for stem in ("noise_e2", "noise_kdraws", "noise_phase_shared", "noise_counts"):
@@ -53,13 +53,16 @@ def test_quick_run_writes_json_and_figures(tmp_path, capsys):
             assert (tmp_path / f"{stem}.{ext}").stat().st_size > 0
     # every e2 run records the same step grid starting at 0 and its seeds
     runs = results["e2"]["runs"]
-    assert all(r["steps"][0] == 0 and r["steps"] == runs[0]["steps"] for r in runs)
+    assert all(r["record_steps"][0] == 0 and r["record_steps"] == runs[0]["record_steps"]
+               for r in runs)
     assert all(r["init_seed"] == runs[0]["init_seed"] for r in runs)  # paired comparison
 
 
 def test_same_seed_same_numbers(tmp_path):
     """Bit-identical results for the same seed (SeedSequence streams, no global RNG)."""
-    cfg = cli.NoiseConfig(**{**cli.QUICK, "e2_shapes": ("bernoulli",)})
-    a = cli.run_noise_experiments(cfg, ("e2",), progress=False)
-    b = cli.run_noise_experiments(cfg, ("e2",), progress=False)
+    from simulations._protocol import evaluate
+
+    cfg = cli.NoiseConfig(**{**cli.QUICK, "e2_shapes": ("bernoulli",), "parts": ("e2",)})
+    a = evaluate(cli.EXPERIMENT, cfg)
+    b = evaluate(cli.EXPERIMENT, cfg)
     assert a["e2"] == b["e2"]

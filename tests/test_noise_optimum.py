@@ -48,14 +48,14 @@ def test_t_half_interpolates_and_censors():
 def test_cli_quick_writes_csvs(tmp_path, capsys):
     """Smoke run of main(): every part writes its per-model CSV and the summary JSON."""
     out = tmp_path / "o"
-    assert mod.main(["--quick", "--no-progress", "--no-figure", "--out", str(out)]) == 0
+    assert mod.main(["--quick", "--no-progress", "--no-figures", "--out", str(out)]) == 0
     assert "wrote:" in capsys.readouterr().out
     for part, key in (("speed", "t_half"), ("simplex", "final_nearer"),
                       ("counts", "assignment"), ("long", "window")):
         with (out / f"noise_optimum_{part}.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         assert rows and key in rows[0]
-    assert (out / "noise_optimum.json").exists()
+    assert (out / "report.json").exists()
 
 
 def test_cli_bad_parts_is_one_line_error(capsys):

@@ -17,7 +17,7 @@ def test_help_exits_zero():
     proc = subprocess.run([sys.executable, "-m", "simulations.sparsification", "--help"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0
-    for flag in ("--m", "--lam", "--json", "--methods", "--out", "--seed"):
+    for flag in ("--m", "--lam-normalized", "--json", "--methods", "--out", "--seed"):
         assert flag in proc.stdout
 
 
@@ -25,8 +25,11 @@ def test_help_exits_zero():
     (["--m", "1"], "--m"),
     (["--m", "2.5"], "--m"),
     (["--m", "abc"], "--m"),
-    (["--lam", "0"], "--lam"),
-    (["--lam", "0.5"], "--lam"),
+    (["--lam-normalized", "0"], "--lam-normalized"),
+    (["--lam-normalized", "0.5"], "--lam-normalized"),
+    # the old flag meant lam~ while --lam elsewhere is code units: refused, never rescaled
+    (["--lam", "1e-5"], "--lam was renamed --lam-normalized"),
+    (["--lam"], "divided by 4"),
     (["--methods", "rk4"], "--methods"),
     (["--m", "1e6", "--methods", "ode"], "ode needs m"),
     (["--dt", "2"], "--dt"),
@@ -42,7 +45,7 @@ def test_bad_arguments_give_one_line_and_status_2(args, needle, capsys):
 
 
 def _small(tmp_path, *extra):
-    return ["--m", "3000", "--lam", "1e-3", "--n-times", "30", "--n-draws", "20",
+    return ["--m", "3000", "--lam-normalized", "1e-3", "--n-times", "30", "--n-draws", "20",
             "--no-progress", "--out", str(tmp_path), *extra]
 
 
@@ -53,14 +56,14 @@ def test_json_run_writes_outputs_and_has_the_issue_keys(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     for key in ("params", "seed", "t", "m_prime", "l1", "t_full"):
         assert key in out
-    assert out["params"]["m"] == 3000 and out["params"]["lam"] == 1e-3
+    assert out["params"]["m"] == 3000 and out["params"]["lam_normalized"] == 1e-3
     assert len(out["t"]) == len(out["m_prime"]) == len(out["l1"])
     assert out["m_prime"][0] == 3000 and out["m_prime"][-1] == 1
     assert math.isfinite(out["t_full"]) and out["t_full"] > 0
     assert len(out["table"]) == 5
     assert "numpy" in out["provenance"]["versions"]
     stems = {Path(p).suffix for p in out["written"]}
-    assert stems == {".json", ".png", ".pdf"}
+    assert stems == {".csv", ".json", ".png", ".pdf"}
     for p in out["written"]:
         assert Path(p).stat().st_size > 0
 

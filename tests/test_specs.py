@@ -10,18 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulations import _specs
+from simulations._presets import DEFAULT_PRESET, PRESETS, build_specs
 from simulations._specs import (
-    DEFAULT_PRESET,
-    PRESETS,
     ExperimentSpec,
-    build_specs,
     canonical_key,
     instance_seed,
 )
 
 # A fixed spec whose key is pinned below: any change to the canonical encoding
 # (field order, float formatting, hash) would silently orphan every stored run.
-PINNED_SPEC = ExperimentSpec(n=8, m=16, lam=1e-2, steps=100, seed=3, instances=4)
+PINNED_SPEC = ExperimentSpec(n=8, m=16, lam=1e-2, max_steps=100, seed=3, instances=4)
 PINNED_VERSION = "0.0-test"
 # The canonical JSON of (PINNED_SPEC, instance 0), written out by hand: sorted keys,
 # no spaces, floats in shortest repr, `instances` left out.
@@ -51,7 +49,7 @@ def test_canonical_key_depends_on_every_run_field_and_the_instance(fixed_version
         "lam": 2e-2,
         "optimizer": "gd",
         "lr": 0.04,
-        "steps": 101,
+        "max_steps": 101,
         "tol": 1e-6,
         "init_std": 0.9,
         "batch_size": 4,
@@ -69,8 +67,8 @@ def test_canonical_key_depends_on_every_run_field_and_the_instance(fixed_version
 def test_canonical_key_ignores_instances_and_int_float_spelling(fixed_version):
     more = dataclasses.replace(PINNED_SPEC, instances=32)
     assert canonical_key(more, 0) == canonical_key(PINNED_SPEC, 0)
-    as_ints = ExperimentSpec(n=8, m=16, lam=1, lr=1, steps=100, seed=3, instances=4)
-    as_floats = ExperimentSpec(n=8, m=16, lam=1.0, lr=1.0, steps=100, seed=3, instances=4)
+    as_ints = ExperimentSpec(n=8, m=16, lam=1, lr=1, max_steps=100, seed=3, instances=4)
+    as_floats = ExperimentSpec(n=8, m=16, lam=1.0, lr=1.0, max_steps=100, seed=3, instances=4)
     assert canonical_key(as_ints, 2) == canonical_key(as_floats, 2)
     assert as_ints == as_floats
 
@@ -97,7 +95,7 @@ SPECS = st.builds(
     lam=st.floats(0.0, 1.0),
     optimizer=st.sampled_from(["prox-gd", "gd", "adamw"]),
     lr=st.floats(1e-6, 0.2),
-    steps=st.integers(1, 10**6),
+    max_steps=st.integers(1, 10**6),
     tol=st.none() | st.floats(1e-12, 1.0),
     init_std=st.floats(0.01, 10.0),
     seed=st.integers(0, 2**63),
@@ -143,7 +141,7 @@ def test_instance_seed_is_the_documented_seed_sequence():
         ("lr", 0.0),
         ("lr", float("inf")),
         ("optimizer", "adam"),
-        ("steps", 0),
+        ("max_steps", 0),
         ("tol", 0.0),
         ("tol", -1.0),
         ("init_std", 0.0),
@@ -163,7 +161,7 @@ def test_validation_names_the_field(field, value):
 
 
 def test_flow_time_conversion():
-    spec = ExperimentSpec(n=4, m=8, lam=4e-3, lr=0.05, steps=1000)
+    spec = ExperimentSpec(n=4, m=8, lam=4e-3, lr=0.05, max_steps=1000)
     # tau = 4 lr steps and lam_tilde = lam / 4 (docs/paper.md#normalized-units).
     assert spec.flow_time == pytest.approx(200.0)
     assert spec.lam_normalized == pytest.approx(1e-3)
@@ -184,7 +182,8 @@ def test_presets_build_as_documented():
     paper = build_specs("paper")
     assert [s.m for s in paper] == list(range(256, 4097, 256))
     assert {
-        (s.n, s.lam, s.optimizer, s.lr, s.steps, s.weight_decay, s.instances, s.tol) for s in paper
+        (s.n, s.lam, s.optimizer, s.lr, s.max_steps, s.weight_decay, s.instances, s.tol)
+        for s in paper
     } == {(256, 1e-3, "adamw", 1e-3, 7500, 0.01, 16, None)}
     flow = build_specs("gradient-flow")
     assert [s.m for s in flow] == [s.m for s in paper]
@@ -203,7 +202,7 @@ def test_overrides_replace_axes_and_fields():
             "lam": 1e-2,
             "optimizer": "prox-gd",
             "lr": 0.05,
-            "steps": 10,
+            "max_steps": 10,
             "tol": 0,
             "instances": 2,
             "seed": 7,
@@ -212,7 +211,7 @@ def test_overrides_replace_axes_and_fields():
     )
     assert [(s.n, s.m) for s in specs] == [(n, m) for n in (32, 64) for m in (64, 128, 192, 256)]
     for s in specs:
-        assert (s.lam, s.optimizer, s.lr, s.steps, s.tol, s.instances, s.seed) == (
+        assert (s.lam, s.optimizer, s.lr, s.max_steps, s.tol, s.instances, s.seed) == (
             1e-2,
             "prox-gd",
             0.05,
@@ -264,7 +263,7 @@ def test_noise_and_dtype_fields_are_real():
     from simulations._specs import noise_seed
 
     noise = HiddenNoise(0.1, "bernoulli", "independent", 1)
-    base = dict(n=6, m=12, lam=0.0, optimizer="gd", lr=0.02, steps=50, seed=3, instances=2)
+    base = dict(n=6, m=12, lam=0.0, optimizer="gd", lr=0.02, max_steps=50, seed=3, instances=2)
     forms = [ExperimentSpec(noise=form, **base) for form in
              (noise, {"sigma": 0.1, "shape": "bernoulli", "sharing": "independent", "draws": 1},
               "bernoulli:0.1:independent:1", "bernoulli:0.1:independent")]

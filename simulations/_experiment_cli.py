@@ -1,0 +1,103 @@
+"""The command line every protocol experiment shares (docs/usage.md#protocol).
+
+`run_experiment(experiment, argv)` parses the shared flags (`_cli.add_shared_flags`) and
+the experiment's own, builds its config, checks memory and the output folder before any
+work, runs what the results store does not hold (`_executors.run_all`: resume, progress
+bar, local processes or Dask, Ctrl-C), then writes report.json, the CSV tables and the
+figures with `_protocol.write_results` and prints the table or the JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from . import _memory
+from ._cli import (
+    CliError,
+    OneLineErrorParser,
+    add_shared_flags,
+    check_shared_flags,
+    jsonable,
+    output_dir,
+    write_outputs,
+)
+from ._executors import SchedulerError, available_cores, run_all
+from ._protocol import Experiment, provenance, write_results
+from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
+
+__all__ = ["build_parser", "run_experiment"]
+
+
+def build_parser(experiment: Experiment, prog: str | None = None) -> OneLineErrorParser:
+    """The experiment's parser: its own flags after the shared ones."""
+    parser = OneLineErrorParser(prog=prog or experiment.prog, description=experiment.description)
+    add_shared_flags(parser, default_out=experiment.default_out,
+                     default_seed=experiment.default_seed)
+    experiment.add_flags(parser)
+    return parser
+
+
+def run_experiment(experiment: Experiment, argv: list[str] | None,
+                   prog: str | None = None) -> int:
+    """Parse `argv`, run the experiment through the store and executors, write and print.
+
+    Returns 0; bad flags exit with status 2 (argparse) or raise CliError, which
+    `_cli.run_cli` turns into one line and an exit status (docs/usage.md#errors).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    prog = prog or experiment.prog
+    parser = build_parser(experiment, prog)
+    args = parser.parse_args(argv)
+    check_shared_flags(parser, args)
+    try:
+        config, changes = experiment.configure(args)
+    except ValueError as error:
+        parser.error(str(error))
+    workers = args.workers or available_cores()
+    local = args.scheduler in (None, "local")
+    if experiment.memory_estimate is not None:
+        estimate, what = experiment.memory_estimate(config, workers if local else 0)
+        try:
+            _memory.check_memory(estimate, what)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    out = output_dir(experiment.default_out if args.out is None else args.out)
+    runs = experiment.runs(config)
+    try:
+        store = ResultsStore(default_store_path() if args.store is None else args.store)
+    except StoreError as error:
+        raise CliError(str(error)) from None
+    try:
+        summary = run_all(runs, store=store, workers=args.workers, scheduler=args.scheduler,
+                          fresh=args.fresh, progress=not args.no_progress,
+                          runner=experiment.run_one)
+    except (SchedulerError, StoreLostError) as error:
+        raise CliError(str(error), status=1) from None
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    finally:
+        store.close()
+    report = experiment.report(config, list(summary.records))
+    report["runs"] = {"done": summary.done, "reused": summary.reused, "failed": summary.failed}
+    report["store"] = str(store.path)
+    report["overrides"] = changes
+    report["provenance"] = provenance(prog, argv, config, smoke=bool(args.quick))
+    figures = None if args.no_figures else (lambda: experiment.figures(report))
+    # The runs are in the store already; only the report files are at risk here.
+    written = write_outputs(out, lambda: write_results(out, report, experiment.tables(report),
+                                                      figures))
+    _print(experiment, args, report, changes, written)
+    return 0
+
+
+def _print(experiment: Experiment, args, report: dict, changes: list[str],
+           written: list[str]) -> None:
+    if args.json:
+        print(json.dumps(jsonable({**report, "written": written}), allow_nan=False))
+        return
+    if changes:
+        source = "--quick" if args.quick else "default"
+        print(f"explicit flags override the {source} values: " + "; ".join(changes) + "\n")
+    print(experiment.format_table(report))
+    print("\nwrote: " + ", ".join(written) + f"; runs stored in {report['store']}")
