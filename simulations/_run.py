@@ -168,7 +168,8 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
         return out
     neuron, sign = assign_features(W)
     out["final_neuron"], out["final_sign"] = neuron.tolist(), sign.tolist()
-    if spec.optimizer != "prox-gd" or spec.noise is not None:
+    if spec.optimizer != "prox-gd" or spec.noise is not None or is_unstable(spec):
+        # the predictor models the noiseless flow, which an unstable lr does not follow
         return out
     predictions = {"predictor": predict_instance(W0, lam=spec.lam, lr=spec.lr),
                    "init_argmax": init_argmax(W0)}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics import TrainOptions, assign_features, train
+from dynamics import TrainOptions, assign_features, gd_step_size_bound, train
 from theory.cascades import cascade_assignment
 
 __all__ = ["FAST_TIME", "fast_phase_steps", "predict_instance", "init_argmax", "score_prediction",
@@ -61,8 +61,9 @@ def predict_instance(W0, lam: float = 1e-2, lr: float = 0.05):
     W0 = _as_init(W0)
     if not (math.isfinite(lam) and lam >= 0):
         raise ValueError(f"lam must be a finite number >= 0; got {lam!r}")
-    if not (math.isfinite(lr) and 0 < lr < 0.25):
-        raise ValueError(f"lr must be in (0, 0.25) (prox-gd stability bound); got {lr!r}")
+    bound = gd_step_size_bound("prox-gd")
+    if not (math.isfinite(lr) and 0 < lr < bound):
+        raise ValueError(f"lr must be in (0, {bound:g}) (prox-gd stability bound); got {lr!r}")
     opt = TrainOptions(optimizer="prox-gd", lr=lr, lam=lam,
                        max_steps=fast_phase_steps(lr), record_weights=True)
     W_fast = train(W0, opt)[0].W
@@ -116,7 +117,8 @@ def _build_parser():
     parser.add_argument("--init", type=Path, required=True,
                         help="initial weights, .npy, shape (n, m)")
     parser.add_argument("--lam", type=float, default=1e-2, help="L1 strength in code units (>= 0)")
-    parser.add_argument("--lr", type=float, default=0.05, help="prox-gd step size in (0, 0.25)")
+    parser.add_argument("--lr", type=float, default=0.05,
+                        help="prox-gd step size on the code loss, in (0, 1/4) (stability bound)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -31,9 +31,10 @@ from theory import cascades
 from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
 from ._cli import write_outputs as _write_outputs
 from ._executors import run_all
-from ._report import CI_LEVEL, exclusion
-from ._specs import ExperimentSpec
-from ._store import default_store_path
+from ._report import exclusion
+from ._specs import ExperimentSpec, canonical_key
+from ._stats import t_interval
+from ._store import ResultsStore, default_store_path
 
 PROG = "python -m simulations.replication"
 # Instances added per round (see the module docstring).
@@ -62,7 +63,7 @@ class ReplicationGrid:
 
     def spec(self, m: int, lam: float, lr: float, instances: int) -> ExperimentSpec:
         return ExperimentSpec(n=self.n, m=m, lam=lam, optimizer="prox-gd", lr=lr,
-                              steps=self.step_cap(lam, lr), tol=self.tol, seed=self.seed,
+                              max_steps=self.step_cap(lam, lr), tol=self.tol, seed=self.seed,
                               instances=instances)
 
     def specs(self, instances: int, lrs: Sequence[float] | None = None) -> list[ExperimentSpec]:
@@ -91,6 +92,14 @@ def run(grid: ReplicationGrid, *, store, instances: int | None = None,
     return records
 
 
+def stored(grid: ReplicationGrid, store) -> list[dict]:
+    """Every record of the grid that `store` (a path) holds, without running anything."""
+    with ResultsStore(store) as results:
+        found = (results.get(canonical_key(spec, i)) for spec in grid.specs(grid.instances)
+                 for i in range(grid.instances))
+        return [r for r in found if r is not None]
+
+
 # ---------------------------------------------------------------------------------------
 # analysis (docs/preregistration-lam-lr.md#analysis-fixed-now)
 
@@ -110,30 +119,29 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def paired(d: np.ndarray) -> dict:
     """Mean, CI_LEVEL t-interval, t and two-sided p of paired differences d."""
     k = d.size
-    out = {"pairs": int(k), "mean_diff": float(d.mean()) if k else math.nan,
-           "ci_low": math.nan, "ci_high": math.nan, "t": math.nan, "p": math.nan}
+    mean, low, high = t_interval(d) if k else (math.nan,) * 3
+    out = {"pairs": int(k), "mean_diff": mean, "ci_low": low, "ci_high": high,
+           "t": math.nan, "p": math.nan}
     if k < 2:
         return out
     sd = float(d.std(ddof=1))
-    half = stats.t.ppf(0.5 + CI_LEVEL / 2, k - 1) * sd / math.sqrt(k)
-    out.update(ci_low=out["mean_diff"] - half, ci_high=out["mean_diff"] + half)
     if sd == 0:
-        # identical differences: no evidence either way unless they are all nonzero
-        out.update(t=math.nan if out["mean_diff"] == 0 else math.copysign(math.inf, out["mean_diff"]),
-                   p=1.0 if out["mean_diff"] == 0 else 0.0)
+        # identical differences: no evidence either way if all zero, certainty otherwise
+        if mean == 0:
+            out.update(p=1.0)
+        else:
+            out.update(t=math.copysign(math.inf, mean), p=0.0)
         return out
-    out["t"] = out["mean_diff"] / (sd / math.sqrt(k))
+    out["t"] = mean / (sd / math.sqrt(k))
     out["p"] = float(2 * stats.t.sf(abs(out["t"]), k - 1))
     return out
 
 
-def _usable(records: Sequence[dict]) -> dict[tuple, dict]:
+def _usable(grid: ReplicationGrid, records: Sequence[dict]) -> dict[tuple, dict]:
     """(m, lam, lr, instance) -> record, for runs without an exclusion."""
     out = {}
     for r in records:
-        spec = ExperimentSpec(n=r["n"], m=r["m"], lam=r["lam"], optimizer=r["optimizer"],
-                              lr=r["lr"], steps=r["steps"], tol=r["tol"], seed=r["seed"])
-        if exclusion(spec, r) is None:
+        if exclusion(grid.spec(r["m"], r["lam"], r["lr"], 1), r) is None:
             out[(r["m"], r["lam"], r["lr"], r["instance"])] = r
     return out
 
@@ -143,14 +151,9 @@ def _pairs(ok: dict, a: tuple, b: tuple, instances: Sequence[int]) -> list[tuple
             if a + (i,) in ok and b + (i,) in ok]
 
 
-def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    d = paired(values)
-    return d["mean_diff"], d["ci_low"], d["ci_high"]
-
-
 def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
     """Steps 1-6 of the preregistered analysis on the stored records."""
-    ok = _usable(records)
+    ok = _usable(grid, records)
     instances = sorted({r["instance"] for r in records})
     lr0, lr1 = grid.lr
     lo, hi = grid.lam[0], grid.lam[-1]
@@ -187,7 +190,7 @@ def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
             same = np.array([np.mean((np.array(a["final_neuron"]) == b["final_neuron"])
                                      & (np.array(a["final_sign"]) == b["final_sign"]))
                              for a, b in pairs], float)
-            mean, low, high = _t_interval(same)
+            mean, low, high = t_interval(same) if same.size else (math.nan,) * 3
             fidelity.append({"m": m, "lam": lam, "pairs": len(pairs), "same_fraction": mean,
                              "ci_low": low, "ci_high": high})
     for row, p in zip(h_lr, holm([r["p"] for r in h_lr]), strict=True):
@@ -200,7 +203,13 @@ def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
             for lam in grid.lam:
                 runs = [ok[(m, lam, lr, i)] for i in instances if (m, lam, lr, i) in ok]
                 against.append(_against_theory(grid.n, m, lam, lr, runs, count))
+    per_lr = len(grid.m) * len(grid.lam) * grid.instances
+    stored_lr = {lr: sum(r["lr"] == lr for r in records) for lr in grid.lr}
     return {"grid": grid.__dict__, "instances_run": len(instances),
+            # the execution rule of docs/preregistration-lam-lr.md:
+            # H-lam is final once every lr0 run is stored, H-lr once every run is
+            "h_lam_final": stored_lr[lr0] == per_lr,
+            "h_lr_final": all(v == per_lr for v in stored_lr.values()),
             "records": len(records), "excluded": len(records) - len(ok),
             "h_lam": h_lam, "h_lam_trend": trend, "h_lr": h_lr, "fidelity": fidelity,
             "against_theory": against}
@@ -209,14 +218,18 @@ def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
 def _against_theory(n, m, lam, lr, runs, count) -> dict:
     values = np.array([r[count] for r in runs], float)
     k = values.size
-    mean, low, high = _t_interval(values) if k else (math.nan,) * 3
+    mean, low, high = t_interval(values) if k else (math.nan,) * 3
     row = {"m": m, "lam": lam, "lr": lr, "k": k, "mean": mean, "ci_low": low, "ci_high": high}
-    models = {"exact": (theory.expected_poly_exact(n, m), theory.sd_poly_exact(n, m)),
-              "best": (cascades.expected_poly_best(n, m), cascades.sd_poly_best(n, m))}
-    for name, (expected, sd) in models.items():
-        row[f"pred_{name}"] = float(expected)
-        row[f"z_{name}"] = (mean - expected) / (sd / math.sqrt(k)) if k and sd > 0 else math.nan
-    row["best_model"] = cascades.best_model_name(n, m)
+    best = cascades.best_moments(n, m)
+    models = {"exact": (float(theory.expected_poly_exact(n, m)),
+                        float(theory.sd_poly_exact(n, m)), 0.0),
+              "best": (best["mean"], best["sd"], best["se_mean"])}
+    for name, (expected, sd, se_mc) in models.items():
+        # as in the compare report: (mean - E) / sqrt(sd^2 / k + se_mc^2)
+        se = math.sqrt(sd**2 / k + se_mc**2) if k else math.nan
+        row[f"pred_{name}"] = expected
+        row[f"z_{name}"] = (mean - expected) / se if se > 0 else math.nan
+    row["best_model"] = best["model"]
     # exploratory (step 7): the per-instance predictor against the init-argmax baseline
     for who in ("predictor", "init_argmax"):
         row[f"{who}_accuracy"] = float(np.mean([r[f"{who}_feature_accuracy"] for r in runs])) \
@@ -262,43 +275,57 @@ def _f(x, spec=".3g") -> str:
     return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
 
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(row) + " |" for row in rows]
+
+
+def _ci(row: dict, spec: str = "+.2f") -> str:
+    return f"[{_f(row['ci_low'], spec)}, {_f(row['ci_high'], spec)}]"
+
+
 def format_report(analysis: dict) -> str:
     """The preregistered tables as markdown (steps 2-6, then the exploratory columns)."""
+    def status(final: bool) -> str:
+        return "final" if final else "INTERIM, descriptive only (grid incomplete)"
+
+    def decision(row: dict, final: bool) -> str:
+        # an interim table accepts or rejects nothing (the preregistration's execution rule)
+        return ("yes" if row["rejected"] else "no") if final else "—"
+
+    lam_final, lr_final = analysis["h_lam_final"], analysis["h_lr_final"]
     lines = [f"Runs: {analysis['records']} ({analysis['excluded']} excluded), "
              f"instances 0–{analysis['instances_run'] - 1}.", "",
-             "**H-lam** (lr = 0.05): d = count(lam = 1e-2) − count(lam = 1e-3), paired, Holm over m.",
-             "", "| m | pairs | mean d | 95% CI | t | p | p (Holm) | rejected |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in analysis["h_lam"]:
-        lines.append(f"| {r['m']} | {r['pairs']} | {_f(r['mean_diff'], '+.3f')} | "
-                     f"[{_f(r['ci_low'], '+.2f')}, {_f(r['ci_high'], '+.2f')}] | {_f(r['t'], '.2f')} | "
-                     f"{_f(r['p'])} | {_f(r['p_holm'])} | {'yes' if r['rejected'] else 'no'} |")
+             f"**H-lam** [{status(lam_final)}] (lr = 0.05): d = count(lam = 1e-2) − "
+             "count(lam = 1e-3), paired, Holm over m.", ""]
+    lines += _table(("m", "pairs", "mean d", "95% CI", "t", "p", "p (Holm)", "rejected"), [
+        (str(r["m"]), str(r["pairs"]), _f(r["mean_diff"], "+.3f"), _ci(r), _f(r["t"], ".2f"),
+         _f(r["p"]), _f(r["p_holm"]), decision(r, lam_final)) for r in analysis["h_lam"]])
     if analysis["h_lam_trend"]:
-        lines += ["", "**H-lam-trend** (Page's L, only where H-lam was rejected):", "",
-                  "| m | instances | direction | L | p |", "|---|---|---|---|---|"]
-        for r in analysis["h_lam_trend"]:
-            lines.append(f"| {r['m']} | {r['instances']} | {r['direction']} | {r['L']:.0f} | "
-                         f"{_f(r['p'])} |")
-    lines += ["", "**H-lr**: count(lr = 0.05) − count(lr = 0.0125), paired, Holm over the cells; "
-              "**fidelity**: fraction of features with the same final (neuron, sign).", "",
-              "| m | lam | pairs | mean diff | 95% CI | p (Holm) | rejected | same (neuron, sign) |",
-              "|---|---|---|---|---|---|---|---|"]
-    for r, fid in zip(analysis["h_lr"], analysis["fidelity"], strict=True):
-        lines.append(f"| {r['m']} | {r['lam']:g} | {r['pairs']} | {_f(r['mean_diff'], '+.3f')} | "
-                     f"[{_f(r['ci_low'], '+.2f')}, {_f(r['ci_high'], '+.2f')}] | "
-                     f"{_f(r['p_holm'])} | {'yes' if r['rejected'] else 'no'} | "
-                     f"{_f(fid['same_fraction'], '.3f')} [{_f(fid['ci_low'], '.3f')}, "
-                     f"{_f(fid['ci_high'], '.3f')}] |")
-    lines += ["", "**Against theory** (assignment count; z uses each model's SD / sqrt(k)); "
-              "the last two columns are exploratory (predictor and init-argmax feature accuracy).",
-              "", "| lr | m | lam | k | mean | 95% CI | sign-bin E | z | best E (model) | z best | "
-              "predictor | init-argmax |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in analysis["against_theory"]:
-        lines.append(f"| {r['lr']:g} | {r['m']} | {r['lam']:g} | {r['k']} | {_f(r['mean'], '.2f')} | "
-                     f"[{_f(r['ci_low'], '.2f')}, {_f(r['ci_high'], '.2f')}] | "
-                     f"{r['pred_exact']:.2f} | {_f(r['z_exact'], '+.1f')} | "
-                     f"{r['pred_best']:.2f} ({r['best_model'].split(' (')[0]}) | {_f(r['z_best'], '+.1f')} | "
-                     f"{_f(r['predictor_accuracy'], '.3f')} | {_f(r['init_argmax_accuracy'], '.3f')} |")
+        lines += ["", f"**H-lam-trend** [{status(lam_final)}] (Page's L, only where H-lam "
+                  "was rejected):", ""]
+        lines += _table(("m", "instances", "direction", "L", "p"), [
+            (str(r["m"]), str(r["instances"]), r["direction"], f"{r['L']:.0f}", _f(r["p"]))
+            for r in analysis["h_lam_trend"]])
+    lines += ["", f"**H-lr** [{status(lr_final)}]: count(lr = 0.05) − count(lr = 0.0125), "
+              "paired, Holm over the cells; **fidelity**: fraction of features with the same "
+              "final (neuron, sign).", ""]
+    lines += _table(("m", "lam", "pairs", "mean diff", "95% CI", "p (Holm)", "rejected",
+                     "same (neuron, sign)"), [
+        (str(r["m"]), f"{r['lam']:g}", str(r["pairs"]), _f(r["mean_diff"], "+.3f"), _ci(r),
+         _f(r["p_holm"]), decision(r, lr_final),
+         f"{_f(fid['same_fraction'], '.3f')} {_ci(fid, '.3f')}")
+        for r, fid in zip(analysis["h_lr"], analysis["fidelity"], strict=True)])
+    lines += ["", "**Against theory** (assignment count; each z uses its model's SD / sqrt(k)); "
+              "the last two columns are exploratory (feature accuracy of the per-instance "
+              "predictor and of the init-argmax baseline).", ""]
+    lines += _table(("lr", "m", "lam", "k", "mean", "95% CI", "sign-bin E", "z", "best E",
+                     "model", "z best", "predictor", "init-argmax"), [
+        (f"{r['lr']:g}", str(r["m"]), f"{r['lam']:g}", str(r["k"]), _f(r["mean"], ".2f"),
+         _ci(r, ".2f"), f"{r['pred_exact']:.2f}", _f(r["z_exact"], "+.1f"),
+         f"{r['pred_best']:.2f}", r["best_model"].split(" (")[0], _f(r["z_best"], "+.1f"),
+         _f(r["predictor_accuracy"], ".3f"), _f(r["init_argmax_accuracy"], ".3f"))
+        for r in analysis["against_theory"]])
     return "\n".join(lines)
 
 
@@ -320,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/replication",
                    help="output folder for replication.csv, analysis.json, report.md")
     p.add_argument("--json", action="store_true", help="print the analysis as one JSON object")
+    p.add_argument("--no-run", action="store_true",
+                   help="analyse what the store holds; compute nothing")
     p.add_argument("--quick", action="store_true",
                    help="smoke mode: n = 16 on a tiny grid, seconds; not a measurement")
     return p
@@ -334,8 +363,15 @@ def main(argv: list[str] | None = None) -> int:
         raise CliError(f"--workers must be >= 1; got {args.workers}")
     out = output_dir(args.out)
     store = args.store or default_store_path()
-    records = run(grid, store=store, instances=args.instances, workers=args.workers,
-                  progress=not args.json)
+    if args.no_run:
+        if not Path(store).is_file():
+            raise CliError(f"--no-run: no results store at {store}")
+        records = stored(grid, store)
+        if not records:
+            raise CliError(f"--no-run: the store {store} holds no run of this grid")
+    else:
+        records = run(grid, store=store, instances=args.instances, workers=args.workers,
+                      progress=not args.json)
     analysis = analyse(grid, records)
     report = format_report(analysis)
 

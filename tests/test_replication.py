@@ -1,0 +1,124 @@
+"""The preregistered replication program (simulations/replication.py).
+
+The statistics are checked against independent references (a hand-worked Holm example,
+scipy's paired t-test); the program is checked end to end on its smoke grid: records,
+resume from the store, --no-run, the interim/final labels of the execution rule
+(docs/preregistration-lam-lr.md) and the CSV behind the tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulations import replication as rep
+
+
+def test_holm_matches_a_hand_worked_example():
+    # sorted p: 0.01 (x3) -> 0.03; 0.03 (x2) -> 0.06; 0.04 (x1) -> max(0.06, 0.04) = 0.06
+    assert rep.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06], abs=1e-15)
+    assert rep.holm([0.5, 0.9]) == [1.0, 1.0]  # capped at 1
+    adjusted = rep.holm([0.02, math.nan, 0.01])
+    assert math.isnan(adjusted[1]) and adjusted[0] == pytest.approx(0.02) \
+        and adjusted[2] == pytest.approx(0.02)
+
+
+def test_paired_t_matches_scipy():
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(0, 9, 20), rng.integers(0, 9, 20)
+    out = rep.paired((a - b).astype(float))
+    ref = stats.ttest_rel(a, b)
+    assert out["t"] == pytest.approx(ref.statistic, rel=1e-12)
+    assert out["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+    ci = ref.confidence_interval(0.95)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+
+
+def test_paired_identical_differences():
+    assert rep.paired(np.zeros(5))["p"] == 1.0
+    assert rep.paired(np.ones(5))["p"] == 0.0
+    assert math.isnan(rep.paired(np.ones(1))["p"])
+
+
+def test_preregistered_grid_is_the_registered_one():
+    """The grid and seed of docs/preregistration-lam-lr.md (a change here needs a new page)."""
+    g = rep.PREREGISTERED
+    assert (g.n, g.m, g.lam, g.lr, g.instances, g.seed, g.tol) == (
+        256, (512, 1024, 2048), (1e-3, 3e-3, 1e-2), (0.05, 0.0125), 32, 20261126, 1e-6)
+    assert g.step_cap(1e-3, 0.05) == 300_000
+    specs = g.specs(32)
+    assert len(specs) == 18 and {s.optimizer for s in specs} == {"prox-gd"}
+    # every cell of one m starts from the same W(0): the seed does not depend on lam or lr
+    assert len({(s.seed, s.n, s.m) for s in specs}) == 3
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """Two instances of the smoke grid, then all four, in one store."""
+    root = tmp_path_factory.mktemp("replication")
+    store, out = root / "store.sqlite", root / "out"
+    assert rep.main(["--quick", "--instances", "2", "--store", str(store), "--out", str(out),
+                     "--json"]) == 0
+    partial = json.loads((out / "analysis.json").read_text())
+    assert rep.main(["--quick", "--store", str(store), "--out", str(out), "--json"]) == 0
+    full = json.loads((out / "analysis.json").read_text())
+    return store, out, partial, full
+
+
+def test_interim_and_final_labels(smoke):
+    _, out, partial, full = smoke
+    assert partial["records"] == 2 * 12 and not partial["h_lam_final"] \
+        and not partial["h_lr_final"]
+    assert full["records"] == 4 * 12 and full["h_lam_final"] and full["h_lr_final"]
+    assert "INTERIM" not in (out / "report.md").read_text()
+
+
+def test_no_run_reproduces_the_analysis_from_the_store(smoke, tmp_path, capsys):
+    store, _, _, full = smoke
+    assert rep.main(["--quick", "--no-run", "--store", str(store), "--out", str(tmp_path),
+                     "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again == json.loads(json.dumps(full))
+
+
+def test_csv_has_one_row_per_run_with_the_final_assignment(smoke):
+    _, out, _, full = smoke
+    with open(out / "replication.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == full["records"]
+    n = rep.QUICK.n
+    for row in rows:
+        neurons, signs = row["final_neuron"].split(), row["final_sign"].split()
+        assert len(neurons) == len(signs) == n and set(signs) <= {"1", "-1"}
+        assert len(row["final_digest"]) == 16
+
+
+def test_fidelity_is_recomputable_from_the_csv(smoke):
+    """The published CSV alone gives the fidelity column (the per-instance records rule)."""
+    _, out, _, full = smoke
+    with open(out / "replication.csv") as f:
+        rows = list(csv.DictReader(f))
+    by = {(r["m"], float(r["lam"]), float(r["lr"]), r["instance"]): r for r in rows}
+    first = full["fidelity"][0]
+    m, lam = str(first["m"]), first["lam"]
+    same = []
+    for i in range(rep.QUICK.instances):
+        a, b = by[(m, lam, 0.05, str(i))], by[(m, lam, 0.0125, str(i))]
+        same.append(np.mean([(x, y) == (u, v) for x, y, u, v in zip(
+            a["final_neuron"].split(), a["final_sign"].split(),
+            b["final_neuron"].split(), b["final_sign"].split(), strict=True)]))
+    assert float(np.mean(same)) == pytest.approx(first["same_fraction"], abs=1e-12)
+
+
+def test_bad_arguments_fail_in_one_line(tmp_path, capsys):
+    assert rep.run_cli(rep.main, rep.PROG, ["--instances", "40", "--out", str(tmp_path)]) == 2
+    assert rep.run_cli(rep.main, rep.PROG, ["--no-run", "--store", str(tmp_path / "none.sqlite"),
+                                            "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("error:" in line for line in err)
+    assert not (tmp_path / "none.sqlite").exists()
