@@ -13,7 +13,7 @@ pairs for the first instances, and the analysis reads only complete pairs.
 from __future__ import annotations
 
 import argparse
-import csv
+import dataclasses
 import hashlib
 import json
 import math
@@ -28,15 +28,27 @@ from scipy import stats
 import theory
 from theory import cascades
 
-from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
+from ._cli import (
+    CliError,
+    OneLineErrorParser,
+    add_shared_flags,
+    check_shared_flags,
+    integer,
+    jsonable,
+    output_dir,
+    run_cli,
+)
 from ._cli import write_outputs as _write_outputs
 from ._executors import run_all
+from ._protocol import provenance, write_results
+from ._replication_figures import figure_counts
 from ._report import exclusion
 from ._specs import ExperimentSpec, canonical_key
 from ._stats import t_interval
 from ._store import ResultsStore, default_store_path
 
 PROG = "python -m simulations.replication"
+DEFAULT_OUT = "results/replication"
 # Instances added per round (see the module docstring).
 ROUND = 4
 # Family-wise level of the Holm corrections (docs/preregistration-lam-lr.md#analysis-fixed-now).
@@ -79,15 +91,18 @@ QUICK = ReplicationGrid(n=16, m=(16, 32), lam=(1e-2, 3e-2, 1e-1), lr=(0.05, 0.01
 
 
 def run(grid: ReplicationGrid, *, store, instances: int | None = None,
-        workers: int | None = None, progress: bool = True) -> list[dict]:
+        workers: int | None = None, scheduler: str | None = None, fresh: bool = False,
+        progress: bool = True) -> list[dict]:
     """Run the grid in rounds (lr order, then instances); returns every stored record."""
     total = grid.instances if instances is None else instances
+    # --fresh recomputes every run once: one call per lr instead of rounds
+    step = total if fresh else ROUND
     records: list[dict] = []
     for lr in grid.lr:
-        for done in range(0, total, ROUND):
-            upto = min(done + ROUND, total)
+        for done in range(0, total, step):
+            upto = min(done + step, total)
             summary = run_all(grid.specs(upto, [lr]), store=store, workers=workers,
-                              progress=progress)
+                              scheduler=scheduler, fresh=fresh, progress=progress)
         records.extend(summary.records)
     return records
 
@@ -263,14 +278,6 @@ def csv_row(record: dict) -> dict:
     return row
 
 
-def write_csv(records: Sequence[dict], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for r in sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"], r["instance"])):
-            writer.writerow(csv_row(r))
-
-
 def _f(x, spec=".3g") -> str:
     return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
 
@@ -336,53 +343,56 @@ def format_report(analysis: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(prog=PROG, description="The preregistered lam / step-size "
                            "replication (docs/preregistration-lam-lr.md).")
+    add_shared_flags(p, default_out=DEFAULT_OUT, default_seed=None,
+                     seed_help=f"; the registered seed is {PREREGISTERED.seed}, another one "
+                     "is a new, unregistered experiment")
     p.add_argument("--instances", type=integer, default=None,
                    help=f"instances per cell to run now, 1..{PREREGISTERED.instances} "
                         "(default all; stored runs are reused)")
-    p.add_argument("--workers", type=integer, default=None,
-                   help="local worker processes (default: cores)")
-    p.add_argument("--store", type=Path, default=None,
-                   help="results store (default $XDG_DATA_HOME/incidental-polysemanticity/"
-                        "store.sqlite)")
-    p.add_argument("--out", default="results/replication",
-                   help="output folder for replication.csv, analysis.json, report.md")
-    p.add_argument("--json", action="store_true", help="print the analysis as one JSON object")
     p.add_argument("--no-run", action="store_true",
                    help="analyse what the store holds; compute nothing")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke mode: n = 16 on a tiny grid, seconds; not a measurement")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_shared_flags(parser, args)
     grid = QUICK if args.quick else PREREGISTERED
+    if args.seed is not None:
+        grid = dataclasses.replace(grid, seed=args.seed)
     if args.instances is not None and not 1 <= args.instances <= grid.instances:
         raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
-    if args.workers is not None and args.workers < 1:
-        raise CliError(f"--workers must be >= 1; got {args.workers}")
-    out = output_dir(args.out)
-    store = args.store or default_store_path()
+    out = output_dir(DEFAULT_OUT if args.out is None else args.out)
+    store = Path(args.store) if args.store else default_store_path()
     if args.no_run:
-        if not Path(store).is_file():
+        if not store.is_file():
             raise CliError(f"--no-run: no results store at {store}")
         records = stored(grid, store)
         if not records:
             raise CliError(f"--no-run: the store {store} holds no run of this grid")
     else:
         records = run(grid, store=store, instances=args.instances, workers=args.workers,
-                      progress=not args.json)
+                      scheduler=args.scheduler, fresh=args.fresh,
+                      progress=not (args.json or args.no_progress))
     analysis = analyse(grid, records)
-    report = format_report(analysis)
+    analysis["store"] = str(store)
+    analysis["provenance"] = provenance(PROG, argv, grid, registered=grid == PREREGISTERED)
+    text = format_report(analysis)
+    rows = [csv_row(r) for r in sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"],
+                                                               r["instance"]))]
+    figures = None if args.no_figures else (lambda: {"replication_counts":
+                                                     figure_counts(analysis)})
 
     def write() -> list[str]:
-        write_csv(records, out / "replication.csv")
-        (out / "analysis.json").write_text(json.dumps(jsonable(analysis), indent=1) + "\n")
-        (out / "report.md").write_text(report + "\n")
-        return ["replication.csv", "analysis.json", "report.md"]
+        (out / "report.md").write_text(text + "\n")
+        return [*write_results(out, analysis, {"replication": rows}, figures),
+                str(out / "report.md")]
 
-    _write_outputs(out, write)
-    print(json.dumps(jsonable(analysis)) if args.json else report)
+    written = _write_outputs(out, write)
+    print(json.dumps(jsonable(analysis)) if args.json else
+          text + "\n\nwrote: " + ", ".join(written))
     return 0
 
 
