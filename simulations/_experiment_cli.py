@@ -9,6 +9,7 @@ figures with `_protocol.write_results` and prints the table or the JSON report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -26,7 +27,28 @@ from ._executors import SchedulerError, available_cores, run_all
 from ._protocol import Experiment, provenance, write_results
 from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
 
-__all__ = ["build_parser", "run_experiment"]
+__all__ = ["build_parser", "open_store", "run_experiment", "sweep_errors"]
+
+
+def open_store(path) -> ResultsStore:
+    """The results store at `path` (None: the user's default), or a one-line CliError."""
+    try:
+        return ResultsStore(default_store_path() if path is None else path)
+    except StoreError as error:
+        raise CliError(str(error)) from None
+
+
+@contextlib.contextmanager
+def sweep_errors():
+    """Turn a sweep's failures into one-line CliErrors (docs/usage.md#errors): status 1
+    for an unreachable scheduler or a store deleted mid-sweep (what finished is stored),
+    status 2 for arguments `run_all` refuses before any work."""
+    try:
+        yield
+    except (SchedulerError, StoreLostError) as error:
+        raise CliError(str(error), status=1) from None
+    except ValueError as error:
+        raise CliError(str(error)) from None
 
 
 def build_parser(experiment: Experiment, prog: str | None = None) -> OneLineErrorParser:
@@ -64,20 +86,11 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
             raise CliError(str(error)) from None
     out = output_dir(experiment.default_out if args.out is None else args.out)
     runs = experiment.runs(config)
-    try:
-        store = ResultsStore(default_store_path() if args.store is None else args.store)
-    except StoreError as error:
-        raise CliError(str(error)) from None
-    try:
+    store = open_store(args.store)
+    with store, sweep_errors():
         summary = run_all(runs, store=store, workers=args.workers, scheduler=args.scheduler,
                           fresh=args.fresh, progress=not args.no_progress,
                           runner=experiment.run_one)
-    except (SchedulerError, StoreLostError) as error:
-        raise CliError(str(error), status=1) from None
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    finally:
-        store.close()
     report = experiment.report(config, list(summary.records))
     report["runs"] = {"done": summary.done, "reused": summary.reused, "failed": summary.failed}
     report["store"] = str(store.path)

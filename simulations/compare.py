@@ -32,8 +32,8 @@ from ._cli import (
     run_cli,
 )
 from ._cli import write_outputs as _write_outputs
-from ._executors import SchedulerError, available_cores, run_all
-from ._experiment_cli import run_experiment
+from ._executors import available_cores, run_all
+from ._experiment_cli import open_store, run_experiment, sweep_errors
 from ._presets import (
     DEFAULT_PRESET,
     OVERRIDE_KEYS,
@@ -46,7 +46,6 @@ from ._protocol import provenance, write_results
 from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
 from ._specs import instance_seed
 from ._stability import check_step_sizes, is_unstable
-from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
 
 PROG = "python -m simulations.compare"
 # The experiment this command runs without --experiment: E3 (and E4, E5), the main job.
@@ -332,27 +331,12 @@ def _main(argv: list[str] | None) -> int:
         parser.error(str(error))
     default_out = Path("results") / (args.preset + ("-smoke" if args.quick else ""))
     out = output_dir(default_out if args.out is None else args.out)
-    try:
-        store = ResultsStore(default_store_path() if args.store is None else args.store)
-    except StoreError as error:
-        raise CliError(str(error)) from None
+    store = open_store(args.store)
     changes = overridden(args.preset, grid)
-    try:
-        summary = run_all(
-            specs,
-            store=store,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            fresh=args.fresh,
-            progress=not args.no_progress,
-            allow_unstable=args.allow_unstable,
-        )
-    except (SchedulerError, StoreLostError) as error:
-        raise CliError(str(error), status=1) from None
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    finally:
-        store.close()
+    with store, sweep_errors():
+        summary = run_all(specs, store=store, workers=args.workers, scheduler=args.scheduler,
+                          fresh=args.fresh, progress=not args.no_progress,
+                          allow_unstable=args.allow_unstable)
     return _report(args, argv, specs, summary, out, store.path, changes)
 
 

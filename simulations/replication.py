@@ -40,6 +40,7 @@ from ._cli import (
 )
 from ._cli import write_outputs as _write_outputs
 from ._executors import run_all
+from ._experiment_cli import open_store, sweep_errors
 from ._protocol import provenance, write_results
 from ._replication_figures import figure_counts
 from ._report import exclusion
@@ -107,12 +108,11 @@ def run(grid: ReplicationGrid, *, store, instances: int | None = None,
     return records
 
 
-def stored(grid: ReplicationGrid, store) -> list[dict]:
-    """Every record of the grid that `store` (a path) holds, without running anything."""
-    with ResultsStore(store) as results:
-        found = (results.get(canonical_key(spec, i)) for spec in grid.specs(grid.instances)
-                 for i in range(grid.instances))
-        return [r for r in found if r is not None]
+def stored(grid: ReplicationGrid, store: ResultsStore) -> list[dict]:
+    """Every record of the grid that `store` holds, without running anything."""
+    found = (store.get(canonical_key(spec, i)) for spec in grid.specs(grid.instances)
+             for i in range(grid.instances))
+    return [r for r in found if r is not None]
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,19 +365,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.instances is not None and not 1 <= args.instances <= grid.instances:
         raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
     out = output_dir(DEFAULT_OUT if args.out is None else args.out)
-    store = Path(args.store) if args.store else default_store_path()
-    if args.no_run:
-        if not store.is_file():
-            raise CliError(f"--no-run: no results store at {store}")
-        records = stored(grid, store)
-        if not records:
-            raise CliError(f"--no-run: the store {store} holds no run of this grid")
-    else:
-        records = run(grid, store=store, instances=args.instances, workers=args.workers,
-                      scheduler=args.scheduler, fresh=args.fresh,
-                      progress=not (args.json or args.no_progress))
+    if args.no_run and not Path(args.store or default_store_path()).is_file():
+        raise CliError(f"--no-run: no results store at {args.store or default_store_path()}")
+    store = open_store(args.store)
+    with store, sweep_errors():
+        if args.no_run:
+            records = stored(grid, store)
+        else:
+            records = run(grid, store=store, instances=args.instances, workers=args.workers,
+                          scheduler=args.scheduler, fresh=args.fresh,
+                          progress=not (args.json or args.no_progress))
+    if not records:
+        raise CliError(f"--no-run: the store {store.path} holds no run of this grid")
     analysis = analyse(grid, records)
-    analysis["store"] = str(store)
+    analysis["store"] = str(store.path)
     analysis["provenance"] = provenance(PROG, argv, grid, registered=grid == PREREGISTERED)
     text = format_report(analysis)
     rows = [csv_row(r) for r in sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"],
