@@ -25,6 +25,7 @@ import numpy as np
 __all__ = [
     "SHARED_FLAGS",
     "CliError",
+    "closed_pipe",
     "Interrupted",
     "OneLineErrorParser",
     "add_shared_flags",
@@ -37,6 +38,19 @@ __all__ = [
 
 # Exit status of an interrupted command: 128 + SIGINT (2), what shells report.
 EXIT_INTERRUPTED = 130
+# Exit status when the reader of stdout went away (`... | head`): 128 + SIGPIPE (13).
+EXIT_CLOSED_PIPE = 141
+
+
+def closed_pipe() -> int:
+    """Stop quietly after the reader of stdout closed it, as Unix tools do.
+
+    Python would otherwise print a traceback, and another error when it flushes stdout
+    at exit; pointing stdout at /dev/null silences the second one.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_CLOSED_PIPE
 
 
 class CliError(Exception):
@@ -75,6 +89,8 @@ def run_cli(main: Callable[[list[str] | None], int], prog: str,
     except KeyboardInterrupt as interrupt:
         _say(f"{prog}: {interrupt}" if str(interrupt) else f"{prog}: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return closed_pipe()
     except SystemError as error:
         if isinstance(error.__context__, KeyboardInterrupt):
             _say(f"{prog}: interrupted")

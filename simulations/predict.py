@@ -150,4 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simulations._cli import run_cli
+
+    sys.exit(run_cli(main, "python -m simulations.predict"))

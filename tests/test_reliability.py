@@ -628,3 +628,16 @@ def test_theory_cli_ctrl_c_is_one_line(monkeypatch, capfd):
     monkeypatch.setattr(cli, "collision_table_any_size", interrupted)
     assert cli.main(["collisions", "--n", "4", "--m", "4"]) == 130
     _assert_one_line(capfd.readouterr().err, r"^python -m theory: interrupted$")
+
+
+def test_closed_pipe_stops_quietly():
+    """`python -m theory collisions ... | head -1`: the reader closes stdout after one line.
+    The command must stop with 141 (128 + SIGPIPE) and print no traceback. About 390
+    tables of ~1 KB each overflow the 64 KB pipe buffer, so the write really fails."""
+    cmd = [sys.executable, "-m", "theory", "collisions", "--n", "8", "--m",
+           *map(str, range(8, 400))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout.readline().startswith(b"n = 8")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err
