@@ -26,11 +26,12 @@ PROCESS_BASELINE = 260 * 2**20
 # residuals < 0.3 MB. (W0, W, the gradient and the measurement's copies: ~4 float64.)
 TRAIN_BYTES_PER_WEIGHT = 34.0
 # A finished run's record held by the sweep's parent until the report: a + b n bytes
-# (tracemalloc over 2000 decoded records: 6049, 9206, 19822 B at n = 16, 64, 256; fit
-# 5332 + 56.8 n, residuals < 250 B). The per-run key and bookkeeping (~300 B) is not
-# counted separately: the fit's residuals are of that size.
-RECORD_BYTES_FIXED = 5332.0
-RECORD_BYTES_PER_FEATURE = 56.8
+# (tracemalloc over 2000 decoded records, with each feature's final neuron and sign and the
+# predictor's scores: 7671, 11596, 25476 B at n = 16, 64, 256; fit 6666 + 73.6 n,
+# residuals < 250 B; `python -m benchmarks.bench_memory record`). The per-run key and
+# bookkeeping (~300 B) is not counted separately: the fit's residuals are of that size.
+RECORD_BYTES_FIXED = 6666.0
+RECORD_BYTES_PER_FEATURE = 73.6
 
 # --- python -m simulations.sparsification ----------------------------------------------
 # E1 with the exact method, per weight m: measured at m = 1e6, 4e6, 1.6e7: peaks 334, 749,
