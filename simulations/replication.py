@@ -1,6 +1,6 @@
 """The preregistered replication of the lam and step-size question.
 
-    python -m simulations.replication [--instances K] [--store PATH] [--out DIR] [--json]
+    python -m simulations.replication [--instances K] [--no-run] [shared flags]
 
 Hypotheses, grid and analysis were fixed in docs/preregistration-lam-lr.md before
 any run; this module only executes them. Runs go through the same specs, results
@@ -8,6 +8,7 @@ store, executors and resume as `simulations.compare` (every cell of one m shares
 its W(0), so every comparison is paired). They are computed in rounds of
 `ROUND` instances, lr = 0.05 first: an interrupted or partial run leaves complete
 pairs for the first instances, and the analysis reads only complete pairs.
+Usage and flags: docs/usage.md#replication-of-the-lam-and-step-size-question.
 """
 
 from __future__ import annotations
