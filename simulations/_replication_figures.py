@@ -25,7 +25,10 @@ def figure_counts(analysis: dict):
         cell = [r for r in rows if r["m"] == m]
         lrs = sorted({r["lr"] for r in cell}, reverse=True)
         for shift, lr in zip((0.97, 1.03), lrs, strict=False):
-            series = sorted((r for r in cell if r["lr"] == lr), key=lambda r: r["lam"])
+            series = sorted((r for r in cell if r["lr"] == lr and r["k"] > 0),
+                            key=lambda r: r["lam"])
+            if not series:  # this step size has no stored run yet
+                continue
             lam = np.array([r["lam"] for r in series]) * shift  # side by side, not on top
             mean = np.array([r["mean"] for r in series], float)
             err = np.array([[r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]]
