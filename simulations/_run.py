@@ -23,6 +23,7 @@ from ._specs import (
     package_version,
 )
 from ._stability import is_unstable
+from .predict import init_argmax, predict_instance, score_prediction
 
 __all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
 
@@ -157,11 +158,15 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
     return record
 
 
+# Who is scored in a record, and the scores (simulations.predict.score_prediction).
+_PREDICTORS = ("predictor", "init_argmax")
+_SCORES = ("feature_accuracy", "poly_precision", "poly_recall", "n_poly_predicted", "n_poly_true")
+
+
 def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarray) -> dict:
     # The predictor models noiseless prox-gd (docs/theory/cascades.md#per-instance-predictor);
-    # its own fast phase costs ceil(1 / lr) steps, under 1% of a converged run.
-    from .predict import init_argmax, predict_instance, score_prediction
-
+    # its fast phase, ceil(1 / lr) dense steps, costs 1-3% of a converged run
+    # (docs/theory/cascades.md#accuracy-against-cost).
     out: dict = {"final_neuron": None, "final_sign": None}
     out.update({f"{who}_{name}": None for who in _PREDICTORS for name in _SCORES})
     if not np.all(np.isfinite(W)):
@@ -177,10 +182,6 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
         for name, value in score_prediction(prediction, W).items():
             out[f"{who}_{name}"] = _finite_or_none(value)
     return out
-
-
-_PREDICTORS = ("predictor", "init_argmax")
-_SCORES = ("feature_accuracy", "poly_precision", "poly_recall", "n_poly_predicted", "n_poly_true")
 
 
 def _measurement_fields() -> tuple[str, ...]:
