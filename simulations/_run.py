@@ -23,7 +23,6 @@ from ._specs import (
     package_version,
 )
 from ._stability import is_unstable
-from .predict import init_argmax, predict_instance, score_prediction
 
 __all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
 
@@ -166,7 +165,11 @@ _SCORES = ("feature_accuracy", "poly_precision", "poly_recall", "n_poly_predicte
 def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarray) -> dict:
     # The predictor models noiseless prox-gd (docs/theory/cascades.md#per-instance-predictor);
     # its fast phase, ceil(1 / lr) dense steps, costs 1-3% of a converged run
-    # (docs/theory/cascades.md#accuracy-against-cost).
+    # (docs/theory/cascades.md#accuracy-against-cost). Imported here, not at the top:
+    # `simulations` imports this module, and `python -m simulations.predict` would then
+    # find its own module imported already (runpy's RuntimeWarning on stderr).
+    from .predict import init_argmax, predict_instance, score_prediction
+
     out: dict = {"final_neuron": None, "final_sign": None}
     out.update({f"{who}_{name}": None for who in _PREDICTORS for name in _SCORES})
     if not np.all(np.isfinite(W)):
