@@ -30,11 +30,11 @@ import numpy as np
 from numba import njit
 
 from dynamics._training_kernels import (
-    CONVERGED,
     DIVERGED_GROWTH,
     DIVERGED_NONFINITE,
     RUNNING,
     _soft,
+    stop_status,
 )
 
 # Status returned when the live structure got too expensive and the caller should go dense.
@@ -274,11 +274,8 @@ def live_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, max_ops, out):
         vals, nvals = nvals, vals
         res = np.sqrt(res2) / lr
         step += 1
-        if not np.isfinite(res):
-            status = DIVERGED_NONFINITE
-            break
-        if tol >= 0.0 and res <= tol:
-            status = CONVERGED
+        status = stop_status(res, tol)
+        if status != RUNNING:
             break
         if max_ops >= 0.0 and ops > max_ops:
             status = SWITCH_TO_DENSE  # the step was taken; the next one is cheaper dense

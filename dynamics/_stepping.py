@@ -20,7 +20,6 @@ from numba import njit, prange
 
 from dynamics._sparse_kernels import SWITCH_TO_DENSE, live_prox_gd_steps
 from dynamics._training_kernels import (
-    CONVERGED,
     DIVERGED_GROWTH,
     DIVERGED_NONFINITE,
     LEGACY_BLAS_ADVANTAGE,
@@ -38,6 +37,7 @@ from dynamics._training_kernels import (
     minibatch_gradient_into,
     noisy_gd_step,
     sparse_prox_gd_steps,
+    stop_status,
 )
 
 # Cost of one live-structure operation (S1) in dense-flop units: CPU time per operation
@@ -121,11 +121,8 @@ def _dense_steps(opt, W, M1, M2, t0, batches, noise, lr, lam, beta1, beta2, eps,
         res = np.sqrt(dense_update(opt, W, grad, M1, M2, t0 + step + 1, lr, lam, beta1, beta2,
                                    eps, wd, want_res)) / lr
         step += 1
-        if not np.isfinite(res):
-            status = DIVERGED_NONFINITE
-            break
-        if tol >= 0.0 and res <= tol:
-            status = CONVERGED
+        status = stop_status(res, tol)
+        if status != RUNNING:
             break
         if go_sparse:
             break

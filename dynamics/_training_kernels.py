@@ -73,6 +73,18 @@ def _residual_and_sse(G, R):
 
 
 @njit(cache=True)
+def stop_status(res, tol):
+    """The one stopping rule of every prox-gd kernel, on the prox-gradient mapping norm res:
+    DIVERGED_NONFINITE if it is not finite, CONVERGED if tol >= 0 and res <= tol, else
+    RUNNING (docs/dynamics/training.md)."""
+    if not np.isfinite(res):
+        return DIVERGED_NONFINITE
+    if tol >= 0.0 and res <= tol:
+        return CONVERGED
+    return RUNNING
+
+
+@njit(cache=True)
 def _l1(W):
     s = 0.0
     for i in range(W.shape[0]):
@@ -393,11 +405,8 @@ def sparse_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, out):
             cols[e] = keys[e] % m
         res = np.sqrt(res2) / lr
         step += 1
-        if not np.isfinite(res):
-            status = DIVERGED_NONFINITE
-            break
-        if tol >= 0.0 and res <= tol:
-            status = CONVERGED
+        status = stop_status(res, tol)
+        if status != RUNNING:
             break
     out[0] = step
     out[1] = status
