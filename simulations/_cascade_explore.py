@@ -19,6 +19,11 @@ All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
   units as a fraction of training to convergence, both for a batch of instances.
 * truncate: the fast phase (T = 1 or 5), then every row cut to its K largest weights and
   trained to convergence with the live kernel: accuracy and CPU cost fraction.
+* lam: converged counts at n = 32, 64, m/n = 1, 1.5, 2, 4 for lam = 1e-3 ... 3e-2,
+  paired on the same W0 (master seed 1600), with the step cap ceil(15 / (lam lr)).
+* fate: what becomes of the polysemantic neurons of the initial argmax and of the
+  cascade process (n = 16 ... 128, m/n = 1, 2, 4, 8; master seed 1700): how many are
+  polysemantic at the end, against the final count.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from dynamics import (
     init_weights,
     train,
 )
+from simulations._fate import fate_records
 from theory.cascades import cascade_assignment, poly_count
 
 BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
@@ -201,6 +207,34 @@ def truncate(instances: int) -> list[dict]:
     return rows
 
 
+LAM_VALUES = (1e-3, 3e-3, 1e-2, 3e-2)
+
+
+def lam(instances: int) -> list[dict]:
+    rows = []
+    for n in (32, 64):
+        for ratio in (1, 1.5, 2, 4):
+            m = int(ratio * n)
+            W0 = init_weights(n, m, _seeds(1600, n, m, instances))
+            for value in LAM_VALUES:
+                cap = int(np.ceil(15 / (value * BASE["lr"])))
+                opt = TrainOptions(**{**BASE, "lam": value, "max_steps": cap, "record_weights": True})
+                rows += [{"n": n, "m": m, "lam": value, "instance": i,
+                          "count": count_polysemantic_assignment(r.W),
+                          "converged": int(r.converged), "steps": r.steps}
+                         for i, r in enumerate(train(W0, opt))]
+            print(f"n={n} m={m} done", file=sys.stderr, flush=True)
+    return rows
+
+
+def fate(instances: int) -> list[dict]:
+    rows = []
+    for n in (16, 32, 64, 128):
+        for ratio in (1, 2, 4, 8):
+            rows += fate_records(1700, n, ratio * n, instances)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._cascade_explore")
     parser.add_argument("what", choices=tuple(_WHAT))
@@ -218,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
 # subcommand -> (function, default instances)
 _WHAT = {"small": (small, 400), "drift": (drift, 32), "sensitivity": (sensitivity, 16),
-         "cost": (cost, 4), "frontier": (frontier, 16), "truncate": (truncate, 16)}
+         "cost": (cost, 4), "frontier": (frontier, 16), "truncate": (truncate, 16),
+         "lam": (lam, 16), "fate": (fate, 16)}
 
 
 if __name__ == "__main__":

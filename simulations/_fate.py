@@ -1,0 +1,168 @@
+"""Fate of the collisions present at initialisation: docs/preregistration-collision-fate.md.
+
+`python -m simulations._fate --master 7000003 --out docs/data/fate_confirm.csv`
+
+For each (n, m) of the grid, instance i starts from `init_weights` with seed
+`SeedSequence([master, n, m]).spawn(instances)[i]` and is trained by prox-gd to
+convergence (lam 1e-2, lr 0.05, tol 1e-6, at most 50 000 steps: the ground truth of
+docs/theory/cascades.md). Per instance it records three sets of polysemantic neurons
+(a neuron holding a feature of each sign): P0 under the initial argmax
+(`dynamics.assign_features(W0)`), PC under the cascade process on W0
+(`theory.cascades.cascade_assignment`) and PT at the end of training, and their overlaps.
+The analysis pools instances per grid point:
+
+* kept fraction K = sum |P ∩ PT| / sum |P| (P = P0 or PC), with a BCa bootstrap interval
+  over instances (the instance is the independent unit);
+* chance level C = sum |P| |PT| / m / sum |P|: the expected K if PT were |PT| neurons drawn
+  uniformly at random, independently of P;
+* origin fraction sum |P0 ∩ PT| / sum |PT| (descriptive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from tqdm import tqdm
+
+from dynamics import TrainOptions, assign_features, init_weights, train
+from theory import expected_poly_cascade, expected_poly_exact
+from theory.cascades import cascade_assignment
+
+OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
+GRID_N = (64, 128, 256)
+GRID_RATIO = (1, 2, 4, 8)
+RESAMPLES = 9999  # bootstrap resamples; the interval's Monte Carlo error is then < 0.005
+FIELDS = ("n", "m", "instance", "converged", "steps", "final", "init_argmax",
+          "init_argmax_kept", "init_argmax_pair_kept", "cascade", "cascade_kept")
+
+
+def poly_neurons(neuron: np.ndarray, sign: np.ndarray) -> set[int]:
+    """Neurons holding at least one feature of each sign."""
+    return set(neuron[sign > 0].tolist()) & set(neuron[sign < 0].tolist())
+
+
+def same_features(neuron0, sign0, neuron, sign, k: int) -> bool:
+    """Whether every feature on neuron k at the end was on k with the same sign at the start."""
+    here = np.flatnonzero(neuron == k)
+    return bool(np.all((neuron0[here] == k) & (sign0[here] == sign[here])))
+
+
+def fate_records(master: int, n: int, m: int, instances: int) -> list[dict]:
+    """Train `instances` initialisations of (n, m) to convergence; one record each."""
+    seeds = np.random.SeedSequence([master, n, m]).spawn(instances)
+    W0 = init_weights(n, m, seeds)
+    runs = train(W0, TrainOptions(record_weights=True, **OPTIONS), seeds=seeds)
+    rows = []
+    for i, run in enumerate(runs):
+        end, begin = assign_features(run.W), assign_features(W0[i])
+        final, start = poly_neurons(*end), poly_neurons(*begin)
+        cascade = poly_neurons(*cascade_assignment(W0[i]))
+        pairs = sum(same_features(*begin, *end, k) for k in start & final)
+        rows.append({"n": n, "m": m, "instance": i, "converged": int(run.converged),
+                     "steps": run.steps, "final": len(final), "init_argmax": len(start),
+                     "init_argmax_kept": len(start & final),
+                     "init_argmax_pair_kept": pairs, "cascade": len(cascade),
+                     "cascade_kept": len(cascade & final)})
+    return rows
+
+
+def pooled_fraction(kept, total, seed: int) -> tuple[float, float, float]:
+    """sum(kept) / sum(total) over instances, with its 95% BCa bootstrap interval."""
+    kept, total = np.asarray(kept, float), np.asarray(total, float)
+    if total.sum() == 0:
+        return np.nan, np.nan, np.nan
+    estimate = kept.sum() / total.sum()
+    ci = stats.bootstrap((kept, total), lambda k, t: k.sum() / t.sum(), paired=True,
+                         vectorized=False, n_resamples=RESAMPLES, method="BCa",
+                         random_state=np.random.default_rng(seed)).confidence_interval
+    return float(estimate), float(ci.low), float(ci.high)
+
+
+def pooled_excess(kept, total, final, m: int, seed: int) -> tuple[float, float, float]:
+    """K - C (kept fraction minus chance level) with its 95% BCa bootstrap interval."""
+    kept, total, final = (np.asarray(x, float) for x in (kept, total, final))
+    if total.sum() == 0:
+        return np.nan, np.nan, np.nan
+
+    def excess(k, t, f):
+        return (k.sum() - (t * f).sum() / m) / t.sum()
+
+    ci = stats.bootstrap((kept, total, final), excess, paired=True, vectorized=False,
+                         n_resamples=RESAMPLES, method="BCa",
+                         random_state=np.random.default_rng(seed)).confidence_interval
+    return float(excess(kept, total, final)), float(ci.low), float(ci.high)
+
+
+def analyse(rows: list[dict], seed: int) -> list[dict]:
+    """One summary row per (n, m): the statistics of the preregistration, converged runs only."""
+    table = []
+    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
+        runs = [r for r in rows if int(r["n"]) == n and int(r["m"]) == m]
+        used = [r for r in runs if int(r["converged"])]
+        col = {k: np.array([int(r[k]) for r in used]) for k in FIELDS[3:]}
+        k0 = pooled_fraction(col["init_argmax_kept"], col["init_argmax"], seed)
+        kc = pooled_fraction(col["cascade_kept"], col["cascade"], seed)
+        x0 = pooled_excess(col["init_argmax_kept"], col["init_argmax"], col["final"], m, seed)
+        table.append({
+            "n": n, "m": m, "instances": len(used), "excluded": len(runs) - len(used),
+            "final": col["final"].mean(), "random_injection": n * (n - 1) / (2 * (2 * m - 1)),
+            "sign_bin": float(expected_poly_exact(n, m)), "cascade_model": expected_poly_cascade(n, m),
+            "init_argmax": col["init_argmax"].mean(), "K0": k0, "C0": k0[0] - x0[0], "K0_minus_C0": x0,
+            "KC": kc, "origin": col["init_argmax_kept"].sum() / col["final"].sum(),
+            "pair_kept": col["init_argmax_pair_kept"].sum() / col["init_argmax"].sum(),
+            "H1": k0[2] < 0.5, "H2": x0[1] > 0, "H3": kc[2] < 0.5})
+    return table
+
+
+def markdown(table: list[dict]) -> str:
+    """The summary table as markdown (intervals in brackets)."""
+    def ci(t):
+        return f"{t[0]:.2f} [{t[1]:.2f}, {t[2]:.2f}]"
+    lines = ["| n | m | runs | final X | init-argmax X | K0 kept | chance C0 | K0 − C0 | KC kept "
+             "(cascade) | same pair | origin | H1 | H2 | H3 |", "|" + "---|" * 14]
+    for r in table:
+        lines.append(f"| {r['n']} | {r['m']} | {r['instances']} | {r['final']:.2f} | "
+                     f"{r['init_argmax']:.2f} | {ci(r['K0'])} | {r['C0']:.3f} | "
+                     f"{ci(r['K0_minus_C0'])} | {ci(r['KC'])} | {r['pair_kept']:.2f} | "
+                     f"{r['origin']:.2f} | "
+                     + " | ".join("yes" if r[h] else "no" for h in ("H1", "H2", "H3")) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulations._fate",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
+    parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
+    parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
+    parser.add_argument("--ratios", type=int, nargs="+", default=list(GRID_RATIO),
+                        help="values of m/n")
+    parser.add_argument("--out", type=Path, required=True, help="CSV file of per-instance records")
+    parser.add_argument("--analyse-only", action="store_true",
+                        help="read --out instead of running, and print the table")
+    args = parser.parse_args(argv)
+    if args.master < 0 or args.instances < 2:
+        parser.error("--master must be >= 0 and --instances >= 2")
+    if args.analyse_only:
+        with open(args.out, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    else:
+        grid = [(n, n * r) for n in args.n for r in args.ratios]
+        rows = []
+        for n, m in tqdm(grid, desc="grid points", unit="point"):
+            rows += fate_records(args.master, n, m, args.instances)
+            with open(args.out, "w", newline="") as fh:  # after each point: nothing lost
+                writer = csv.DictWriter(fh, fieldnames=FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+    print(markdown(analyse(rows, seed=args.master)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
