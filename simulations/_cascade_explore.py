@@ -218,7 +218,8 @@ def lam(instances: int) -> list[dict]:
             W0 = init_weights(n, m, _seeds(1600, n, m, instances))
             for value in LAM_VALUES:
                 cap = int(np.ceil(15 / (value * BASE["lr"])))
-                opt = TrainOptions(**{**BASE, "lam": value, "max_steps": cap, "record_weights": True})
+                opt = TrainOptions(**{**BASE, "lam": value, "max_steps": cap},
+                                   record_weights=True)
                 rows += [{"n": n, "m": m, "lam": value, "instance": i,
                           "count": count_polysemantic_assignment(r.W),
                           "converged": int(r.converged), "steps": r.steps}

@@ -111,8 +111,9 @@ def analyse(rows: list[dict], seed: int) -> list[dict]:
         table.append({
             "n": n, "m": m, "instances": len(used), "excluded": len(runs) - len(used),
             "final": col["final"].mean(), "random_injection": n * (n - 1) / (2 * (2 * m - 1)),
-            "sign_bin": float(expected_poly_exact(n, m)), "cascade_model": expected_poly_cascade(n, m),
-            "init_argmax": col["init_argmax"].mean(), "K0": k0, "C0": k0[0] - x0[0], "K0_minus_C0": x0,
+            "sign_bin": float(expected_poly_exact(n, m)),
+            "cascade_model": expected_poly_cascade(n, m), "init_argmax": col["init_argmax"].mean(),
+            "K0": k0, "C0": k0[0] - x0[0], "K0_minus_C0": x0,
             "KC": kc, "origin": col["init_argmax_kept"].sum() / col["final"].sum(),
             "pair_kept": col["init_argmax_pair_kept"].sum() / col["init_argmax"].sum(),
             "H1": k0[2] < 0.5, "H2": x0[1] > 0, "H3": kc[2] < 0.5})
