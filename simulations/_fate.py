@@ -83,19 +83,21 @@ def pooled_fraction(kept, total, seed: int) -> tuple[float, float, float]:
     return float(estimate), float(ci.low), float(ci.high)
 
 
+def kept_minus_chance(kept, total, final, m: int) -> float:
+    """K - C: sum kept / sum total minus the chance level sum(total * final) / m / sum total."""
+    kept, total, final = (np.asarray(x, float) for x in (kept, total, final))
+    return float((kept.sum() - (total * final).sum() / m) / total.sum())
+
+
 def pooled_excess(kept, total, final, m: int, seed: int) -> tuple[float, float, float]:
     """K - C (kept fraction minus chance level) with its 95% BCa bootstrap interval."""
     kept, total, final = (np.asarray(x, float) for x in (kept, total, final))
     if total.sum() == 0:
         return np.nan, np.nan, np.nan
-
-    def excess(k, t, f):
-        return (k.sum() - (t * f).sum() / m) / t.sum()
-
-    ci = stats.bootstrap((kept, total, final), excess, paired=True, vectorized=False,
-                         n_resamples=RESAMPLES, method="BCa",
+    ci = stats.bootstrap((kept, total, final), lambda k, t, f: kept_minus_chance(k, t, f, m),
+                         paired=True, vectorized=False, n_resamples=RESAMPLES, method="BCa",
                          random_state=np.random.default_rng(seed)).confidence_interval
-    return float(excess(kept, total, final)), float(ci.low), float(ci.high)
+    return kept_minus_chance(kept, total, final, m), float(ci.low), float(ci.high)
 
 
 def analyse(rows: list[dict], seed: int) -> list[dict]:
