@@ -137,6 +137,34 @@ def markdown(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def figure(table: list[dict], path: Path) -> None:
+    """Kept fraction K0 (with its interval) and the chance level C0 against m/n, one line per n."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n in sorted({r["n"] for r in table}):
+        rows = [r for r in table if r["n"] == n]
+        ratio = np.array([r["m"] / n for r in rows])
+        k0 = np.array([r["K0"] for r in rows])
+        line, = ax.plot(ratio, k0[:, 0], "o-", label=f"kept, n = {n}")
+        ax.fill_between(ratio, k0[:, 1], k0[:, 2], color=line.get_color(), alpha=0.2)
+        ax.plot(ratio, [r["C0"] for r in rows], "--", color=line.get_color(),
+                label=f"chance, n = {n}")
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.set(xscale="log", xlabel="m / n", ylim=(0, 0.6),
+           ylabel="fraction of initial polysemantic neurons kept")
+    ax.set_xticks(sorted({r["m"] / r["n"] for r in table}))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.text(1.02, 0.51, "H1 bound", fontsize=7, color="grey")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._fate",
                                      description=__doc__.splitlines()[0])
@@ -148,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="CSV file of per-instance records")
     parser.add_argument("--analyse-only", action="store_true",
                         help="read --out instead of running, and print the table")
+    parser.add_argument("--figure", type=Path, help="also draw the kept fractions to this PNG")
     args = parser.parse_args(argv)
     if args.master < 0 or args.instances < 2:
         parser.error("--master must be >= 0 and --instances >= 2")
@@ -163,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
                 writer = csv.DictWriter(fh, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(rows)
-    print(markdown(analyse(rows, seed=args.master)))
+    table = analyse(rows, seed=args.master)
+    print(markdown(table))
+    if args.figure:
+        figure(table, args.figure)
     return 0
 
 
