@@ -21,9 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
 from simulations.predict import init_argmax, predict_instance, score_prediction
+from theory import expected_poly_cascade, expected_poly_exact
 
 GRID_N = (32, 64)
 GRID_RATIO = (1.0, 1.5, 2.0, 4.0, 8.0)
@@ -60,6 +62,35 @@ def run_point(master: int, n: int, m: int, instances: int, timed: int) -> list[d
     return rows
 
 
+def closer_model(counts, n: int, m: int) -> dict:
+    """Which model's mean is closer to the simulated mean (docs/preregistration-best-model.md).
+
+    |mean - E_cascade| < |mean - E_signbin| exactly when the mean lies beyond the midpoint
+    of the two predictions on the cascade side, so the question is a one-sample t-test of
+    the counts against the midpoint, one-sided towards the cascade model.
+    """
+    cascade, sign_bin = expected_poly_cascade(n, m), float(expected_poly_exact(n, m))
+    midpoint = (cascade + sign_bin) / 2
+    side = "greater" if cascade > sign_bin else "less"
+    test = stats.ttest_1samp(np.asarray(counts, float), midpoint, alternative=side)
+    return {"n": n, "m": m, "k": len(counts), "mean": float(np.mean(counts)),
+            "cascade": cascade, "sign_bin": sign_bin, "midpoint": midpoint,
+            "t": float(test.statistic), "p_cascade_closer": float(test.pvalue)}
+
+
+def _switch_table(rows: list[dict]) -> str:
+    lines = ["| n | m | k | mean | cascade | sign-bin | midpoint | t | p (cascade closer) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
+        counts = [int(r["count"]) for r in rows
+                  if int(r["n"]) == n and int(r["m"]) == m and int(r["converged"])]
+        c = closer_model(counts, n, m)
+        lines.append(f"| {n} | {m} | {c['k']} | {c['mean']:.2f} | {c['cascade']:.2f} | "
+                     f"{c['sign_bin']:.2f} | {c['midpoint']:.2f} | {c['t']:+.2f} | "
+                     f"{c['p_cascade_closer']:.2g} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._cascade_check",
                                      description=__doc__.splitlines()[0])
@@ -70,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratios", type=float, nargs="+", default=list(GRID_RATIO),
                         help="values of m/n")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--switch-table", action="store_true",
+                        help="read --out instead of running and print the closer-model test")
     args = parser.parse_args(argv)
+    if args.switch_table:
+        with open(args.out, newline="") as fh:
+            print(_switch_table(list(csv.DictReader(fh))))
+        return 0
     rows = []
     for n in args.n:
         for ratio in args.ratios:
