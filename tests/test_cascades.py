@@ -234,3 +234,17 @@ def test_cascade_model_against_simulation(n, ratio):
         assert z_cascade < 0, z_cascade  # over-prediction: the cascade gain is not realised
     if ratio >= 2.0:
         assert abs(z_sign_bin) < Z, z_sign_bin
+
+
+def test_closer_model_midpoint_test_points_towards_the_nearer_prediction():
+    """The switch test of docs/preregistration-best-model.md: counts centred on the cascade
+    mean give a small p, counts centred on the sign-bin mean a p near 1."""
+    from simulations._cascade_check import closer_model
+
+    n, m = 8, 12
+    cascade, sign_bin = cascades.expected_poly_cascade(n, m), float(expected_poly_exact(n, m))
+    spread = np.array([-1.0, -0.5, 0.0, 0.5, 1.0] * 8) * 0.1
+    near_cascade = closer_model(cascade + spread, n, m)
+    assert near_cascade["midpoint"] == pytest.approx((cascade + sign_bin) / 2)
+    assert near_cascade["p_cascade_closer"] < 1e-6
+    assert closer_model(sign_bin + spread, n, m)["p_cascade_closer"] > 1 - 1e-6
