@@ -24,6 +24,8 @@ All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
 * fate: what becomes of the polysemantic neurons of the initial argmax and of the
   cascade process (n = 16 ... 128, m/n = 1, 2, 4, 8; master seed 1700): how many are
   polysemantic at the end, against the final count.
+* fate-adamw: the same under the paper's optimizer (AdamW lr 1e-3, weight decay 0.01,
+  7500 steps, lam 1e-3; n = 64, 128; master seed 1701).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from dynamics import (
     init_weights,
     train,
 )
-from simulations._fate import fate_records
+from simulations._fate import PAPER_ADAMW, fate_records
 from theory.cascades import cascade_assignment, poly_count
 
 BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
@@ -236,6 +238,14 @@ def fate(instances: int) -> list[dict]:
     return rows
 
 
+def fate_adamw(instances: int) -> list[dict]:
+    rows = []
+    for n in (64, 128):
+        for ratio in (1, 2, 4, 8):
+            rows += fate_records(1701, n, ratio * n, instances, options=PAPER_ADAMW)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._cascade_explore")
     parser.add_argument("what", choices=tuple(_WHAT))
@@ -254,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
 # subcommand -> (function, default instances)
 _WHAT = {"small": (small, 400), "drift": (drift, 32), "sensitivity": (sensitivity, 16),
          "cost": (cost, 4), "frontier": (frontier, 16), "truncate": (truncate, 16),
-         "lam": (lam, 16), "fate": (fate, 16)}
+         "lam": (lam, 16), "fate": (fate, 16),
+         "fate-adamw": (fate_adamw, 16)}
 
 
 if __name__ == "__main__":

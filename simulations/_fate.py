@@ -30,10 +30,16 @@ from scipy import stats
 from tqdm import tqdm
 
 from dynamics import TrainOptions, assign_features, init_weights, train
+from simulations._presets import PRESETS
 from theory import expected_poly_cascade, expected_poly_exact
 from theory.cascades import cascade_assignment
 
 OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
+# The `paper` preset's training (E3, docs/paper.md#experiments): AdamW for a fixed budget.
+_PAPER = PRESETS["paper"]()
+PAPER_ADAMW = {**{key: _PAPER.common[key] for key in ("optimizer", "lr", "weight_decay",
+                                                      "max_steps")}, "lam": _PAPER.lam[0]}
+TRAINING = {"prox-gd": OPTIONS, "paper-adamw": PAPER_ADAMW}
 GRID_N = (64, 128, 256)
 GRID_RATIO = (1, 2, 4, 8)
 RESAMPLES = 9999  # bootstrap resamples; the interval's Monte Carlo error is then < 0.005
@@ -52,11 +58,12 @@ def same_features(neuron0, sign0, neuron, sign, k: int) -> bool:
     return bool(np.all((neuron0[here] == k) & (sign0[here] == sign[here])))
 
 
-def fate_records(master: int, n: int, m: int, instances: int) -> list[dict]:
-    """Train `instances` initialisations of (n, m) to convergence; one record each."""
+def fate_records(master: int, n: int, m: int, instances: int,
+                 options: dict = OPTIONS) -> list[dict]:
+    """Train `instances` initialisations of (n, m) with `options`; one record each."""
     seeds = np.random.SeedSequence([master, n, m]).spawn(instances)
     W0 = init_weights(n, m, seeds)
-    runs = train(W0, TrainOptions(record_weights=True, **OPTIONS), seeds=seeds)
+    runs = train(W0, TrainOptions(record_weights=True, **options), seeds=seeds)
     rows = []
     for i, run in enumerate(runs):
         end, begin = assign_features(run.W), assign_features(W0[i])
@@ -100,12 +107,16 @@ def pooled_excess(kept, total, final, m: int, seed: int) -> tuple[float, float, 
     return kept_minus_chance(kept, total, final, m), float(ci.low), float(ci.high)
 
 
-def analyse(rows: list[dict], seed: int) -> list[dict]:
-    """One summary row per (n, m): the statistics of the preregistration, converged runs only."""
+def analyse(rows: list[dict], seed: int, converged_only: bool = True) -> list[dict]:
+    """One summary row per (n, m): the statistics of the preregistration.
+
+    Runs that did not converge are excluded unless `converged_only` is False (for a fixed
+    step budget, such as the paper's AdamW, where no run "converges").
+    """
     table = []
     for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
         runs = [r for r in rows if int(r["n"]) == n and int(r["m"]) == m]
-        used = [r for r in runs if int(r["converged"])]
+        used = [r for r in runs if int(r["converged"]) or not converged_only]
         col = {k: np.array([int(r[k]) for r in used]) for k in FIELDS[3:]}
         k0 = pooled_fraction(col["init_argmax_kept"], col["init_argmax"], seed)
         kc = pooled_fraction(col["cascade_kept"], col["cascade"], seed)
@@ -174,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratios", type=int, nargs="+", default=list(GRID_RATIO),
                         help="values of m/n")
     parser.add_argument("--out", type=Path, required=True, help="CSV file of per-instance records")
+    parser.add_argument("--training", choices=tuple(TRAINING), default="prox-gd",
+                        help="prox-gd to convergence (default) or the paper's AdamW budget; "
+                        "with paper-adamw no run is excluded for not converging")
     parser.add_argument("--analyse-only", action="store_true",
                         help="read --out instead of running, and print the table")
     parser.add_argument("--figure", type=Path, help="also draw the kept fractions to this PNG")
@@ -187,12 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         grid = [(n, n * r) for n in args.n for r in args.ratios]
         rows = []
         for n, m in tqdm(grid, desc="grid points", unit="point"):
-            rows += fate_records(args.master, n, m, args.instances)
+            rows += fate_records(args.master, n, m, args.instances, TRAINING[args.training])
             with open(args.out, "w", newline="") as fh:  # after each point: nothing lost
                 writer = csv.DictWriter(fh, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(rows)
-    table = analyse(rows, seed=args.master)
+    table = analyse(rows, seed=args.master, converged_only=args.training == "prox-gd")
     print(markdown(table))
     if args.figure:
         figure(table, args.figure)
