@@ -75,7 +75,7 @@ def figure_e3(rows: Sequence[dict]):
             color="tab:red",
             lw=1,
             ls=":",
-            label="theory: best model (cascade for m < 1.5n)",
+            label="theory: best model (cascades.md#verdict)",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -138,13 +138,19 @@ def test_moments_report_their_monte_carlo_error():
 
 
 def test_best_prediction_switches_model_at_documented_ratio():
-    """expected_poly_best is the cascade model for m < 1.5 n and the sign-bin model beyond."""
+    """expected_poly_best is the cascade model for m < 1.5 n (m <= 2n from n = 256 on) and
+    the sign-bin model beyond."""
     assert cascades.expected_poly_best(32, 40) == cascades.expected_poly_cascade(32, 40)
     assert cascades.sd_poly_best(32, 40) == cascades.sd_poly_cascade(32, 40)
     assert cascades.best_model_name(32, 40) == cascades.MODEL_NAME
     assert cascades.expected_poly_best(32, 48) == pytest.approx(expected_poly_exact(32, 48))
     assert cascades.sd_poly_best(32, 48) == pytest.approx(sd_poly_exact(32, 48))
     assert cascades.best_model_name(32, 48) == cascades.SIGN_BIN_NAME
+    # From n = 256 on the cascade model holds up to m = 2n inclusive
+    # (docs/preregistration-best-model.md); names only, the Monte Carlo at n = 256 is slow.
+    assert cascades.best_model_name(256, 512) == cascades.MODEL_NAME
+    assert cascades.best_model_name(256, 513) == cascades.SIGN_BIN_NAME
+    assert cascades.best_model_name(128, 256) == cascades.SIGN_BIN_NAME
 
 
 def test_cli_json_has_best_keys():

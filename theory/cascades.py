@@ -41,6 +41,8 @@ __all__ = [
     "MODEL_NAME",
     "SIGN_BIN_NAME",
     "BEST_SWITCH_RATIO",
+    "LARGE_N",
+    "LARGE_N_SWITCH_RATIO",
     "best_model_name",
     "cascade_assignment",
     "poly_count",
@@ -61,6 +63,11 @@ SIGN_BIN_NAME = "exact sign-bin (docs/theory/collisions.md#exact-mean)"
 # sign-bin model (docs/theory/cascades.md#verdict). Chosen by comparing both models
 # with the exploration and first confirmation data; tested on fresh seeds after.
 BEST_SWITCH_RATIO = 1.5
+# From n = LARGE_N on, the cascade model stays the best up to m = LARGE_N_SWITCH_RATIO n
+# inclusive (preregistered, confirmed at n = 256, 384: docs/preregistration-best-model.md;
+# the same rule failed at n = 128).
+LARGE_N = 256
+LARGE_N_SWITCH_RATIO = 2.0
 # Monte Carlo samples behind expected_poly_cascade / sd_poly_cascade: the standard
 # error of the mean is SD/sqrt(4000) = SD/63, below a tenth of the standard error
 # SD/sqrt(k) of a k <= 40-instance simulation mean (docs/theory/cascades.md#monte-carlo).
@@ -272,23 +279,29 @@ def enumerate_poly_cascade(n: int, m: int) -> tuple[Fraction, Fraction]:
     return mean, second - mean**2
 
 
-def _cascade_is_best(n: int, m: int) -> bool:
+def _cascade_regime(n: int, m: int) -> bool:
+    """Whether (n, m) is where the cascade model beats the sign-bin model."""
     n, m = _size("n", n), _size("m", m)
-    return m < BEST_SWITCH_RATIO * n and n <= CASCADE_MAX_N
+    return m < BEST_SWITCH_RATIO * n or (n >= LARGE_N and m <= LARGE_N_SWITCH_RATIO * n)
+
+
+def _cascade_is_best(n: int, m: int) -> bool:
+    return _cascade_regime(n, m) and n <= CASCADE_MAX_N
 
 
 def best_model_name(n: int, m: int) -> str:
     """Name of the model behind expected_poly_best(n, m). docs/theory/cascades.md#verdict"""
     if _cascade_is_best(n, m):
         return MODEL_NAME
-    if m < BEST_SWITCH_RATIO * n:
+    if _cascade_regime(n, m):
         return f"{SIGN_BIN_NAME}; the cascade model is not computed for n > {CASCADE_MAX_N}"
     return SIGN_BIN_NAME
 
 
 def expected_poly_best(n: int, m: int) -> float:
-    """The project's best prediction of E[X]: the cascade model for m < 1.5 n (crowded)
-    and n <= CASCADE_MAX_N, the exact sign-bin model otherwise. docs/theory/cascades.md#verdict
+    """The project's best prediction of E[X]: the cascade model for m < 1.5 n, and for
+    m <= 2 n when n >= 256 (n <= CASCADE_MAX_N), the exact sign-bin model otherwise.
+    docs/theory/cascades.md#verdict
     """
     if _cascade_is_best(n, m):
         return expected_poly_cascade(n, m)
