@@ -46,6 +46,7 @@ from dynamics import (
     train,
 )
 from simulations._fate import PAPER_ADAMW, fate_records
+from simulations.replication import PREREGISTERED
 from theory.cascades import cascade_assignment, poly_count
 
 BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
@@ -219,7 +220,7 @@ def lam(instances: int) -> list[dict]:
             m = int(ratio * n)
             W0 = init_weights(n, m, _seeds(1600, n, m, instances))
             for value in LAM_VALUES:
-                cap = int(np.ceil(15 / (value * BASE["lr"])))
+                cap = PREREGISTERED.step_cap(value, BASE["lr"])  # the replication's cap
                 opt = TrainOptions(**{**BASE, "lam": value, "max_steps": cap},
                                    record_weights=True)
                 rows += [{"n": n, "m": m, "lam": value, "instance": i,

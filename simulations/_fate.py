@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for n, m in tqdm(grid, desc="grid points", unit="point"):
             rows += fate_records(args.master, n, m, args.instances, TRAINING[args.training])
-            with open(args.out, "w", newline="") as fh:  # after each point: nothing lost
+            with open(args.out, "w", newline="") as fh:  # finished points survive a Ctrl-C
                 writer = csv.DictWriter(fh, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(rows)
