@@ -24,27 +24,39 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
+from simulations._stats import t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
+from simulations.replication import PREREGISTERED, holm
 from theory import expected_poly_cascade, expected_poly_exact
 
 GRID_N = (32, 64)
 GRID_RATIO = (1.0, 1.5, 2.0, 4.0, 8.0)
 OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
-FIELDS = ["n", "m", "instance", "count", "converged", "steps", "pred_accuracy",
+FIELDS = ["n", "m", "lam", "instance", "count", "converged", "steps", "pred_accuracy",
           "pred_precision", "pred_recall", "pred_n_poly", "base_accuracy", "base_precision",
           "base_recall", "base_n_poly", "predict_seconds", "train_seconds"]
 
 
-def run_point(master: int, n: int, m: int, instances: int, timed: int) -> list[dict]:
+def options(lam: float) -> dict:
+    """OPTIONS at another lam; the step cap grows to the replication's 15 / (lam lr)."""
+    cap = max(OPTIONS["max_steps"], PREREGISTERED.step_cap(lam, OPTIONS["lr"]))
+    return {**OPTIONS, "lam": lam, "max_steps": cap}
+
+
+def run_point(master: int, n: int, m: int, instances: int, timed: int,
+              lam: float = OPTIONS["lam"]) -> list[dict]:
+    """Train the instances of (n, m) at lam; W0 depends on (master, n, m) only, so runs at
+    different lam are paired."""
     seeds = np.random.SeedSequence([master, n, m]).spawn(instances)
     W0 = init_weights(n, m, seeds)
-    opt = TrainOptions(record_weights=True, **OPTIONS)
-    records = train(W0, opt, seeds=seeds)
+    opt = options(lam)
+    records = train(W0, TrainOptions(record_weights=True, **opt), seeds=seeds)
     rows = []
     for i, rec in enumerate(records):
-        pred = score_prediction(predict_instance(W0[i], OPTIONS["lam"], OPTIONS["lr"]), rec.W)
+        pred = score_prediction(predict_instance(W0[i], lam, opt["lr"]), rec.W)
         base = score_prediction(init_argmax(W0[i]), rec.W)
-        row = {"n": n, "m": m, "instance": i, "count": count_polysemantic_assignment(rec.W),
+        row = {"n": n, "m": m, "lam": lam, "instance": i,
+               "count": count_polysemantic_assignment(rec.W),
                "converged": int(rec.converged), "steps": rec.steps,
                "pred_accuracy": pred["feature_accuracy"], "pred_precision": pred["poly_precision"],
                "pred_recall": pred["poly_recall"], "pred_n_poly": pred["n_poly_predicted"],
@@ -53,10 +65,10 @@ def run_point(master: int, n: int, m: int, instances: int, timed: int) -> list[d
                "predict_seconds": "", "train_seconds": ""}
         if i < timed:  # one instance alone, after the batch above compiled everything
             t = time.perf_counter()
-            predict_instance(W0[i], OPTIONS["lam"], OPTIONS["lr"])
+            predict_instance(W0[i], lam, opt["lr"])
             row["predict_seconds"] = time.perf_counter() - t
             t = time.perf_counter()
-            train(W0[i], TrainOptions(**OPTIONS))
+            train(W0[i], TrainOptions(**opt))
             row["train_seconds"] = time.perf_counter() - t
         rows.append(row)
     return rows
@@ -91,6 +103,39 @@ def _switch_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def lam_effect(rows: list[dict]) -> list[dict]:
+    """Paired count(largest lam) - count(smallest lam) per (n, m), one-sided (greater)
+    t-test, Holm over the grid points (docs/preregistration-lam-n64.md)."""
+    lams = sorted({float(r["lam"]) for r in rows})
+    out = []
+    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
+        at = {(float(r["lam"]), int(r["instance"])): r for r in rows
+              if int(r["n"]) == n and int(r["m"]) == m}
+        pairs = [i for (lam, i) in at if lam == lams[0] and (lams[-1], i) in at
+                 and int(at[(lams[0], i)]["converged"]) and int(at[(lams[-1], i)]["converged"])]
+        d = np.array([int(at[(lams[-1], i)]["count"]) - int(at[(lams[0], i)]["count"])
+                      for i in sorted(pairs)], float)
+        mean, low, high = t_interval(d)
+        test = stats.ttest_1samp(d, 0.0, alternative="greater")
+        out.append({"n": n, "m": m, "pairs": d.size, "mean": mean, "low": low, "high": high,
+                    "t": float(test.statistic), "p": float(test.pvalue)})
+    for row, adjusted in zip(out, holm([r["p"] for r in out]), strict=True):
+        row["p_holm"] = adjusted
+    return out
+
+
+def _lam_table(rows: list[dict]) -> str:
+    lams = sorted({float(r["lam"]) for r in rows})
+    lines = [f"count(lam {lams[-1]:g}) - count(lam {lams[0]:g}), paired", "",
+             "| n | m | pairs | mean | 95% CI | t | p (one-sided) | p (Holm) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in lam_effect(rows):
+        lines.append(f"| {r['n']} | {r['m']} | {r['pairs']} | {r['mean']:+.2f} | "
+                     f"[{r['low']:+.2f}, {r['high']:+.2f}] | {r['t']:+.2f} | {r['p']:.2g} | "
+                     f"{r['p_holm']:.2g} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._cascade_check",
                                      description=__doc__.splitlines()[0])
@@ -101,18 +146,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratios", type=float, nargs="+", default=list(GRID_RATIO),
                         help="values of m/n")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    parser.add_argument("--lam", type=float, nargs="+", default=[OPTIONS["lam"]],
+                        help="L1 strengths (code units); every lam trains the same W0")
     parser.add_argument("--switch-table", action="store_true",
                         help="read --out instead of running and print the closer-model test")
+    parser.add_argument("--lam-table", action="store_true",
+                        help="read --out instead of running and print the paired lam effect")
     args = parser.parse_args(argv)
-    if args.switch_table:
-        with open(args.out, newline="") as fh:
-            print(_switch_table(list(csv.DictReader(fh))))
-        return 0
+    for flag, table in (("switch_table", _switch_table), ("lam_table", _lam_table)):
+        if getattr(args, flag):
+            with open(args.out, newline="") as fh:
+                print(table(list(csv.DictReader(fh))))
+            return 0
     rows = []
     for n in args.n:
         for ratio in args.ratios:
-            rows += run_point(args.master, n, int(round(ratio * n)), args.instances, args.timed)
-            print(f"n={n} m={int(round(ratio * n))} done", file=sys.stderr, flush=True)
+            for lam in args.lam:
+                m = int(round(ratio * n))
+                rows += run_point(args.master, n, m, args.instances, args.timed, lam)
+                print(f"n={n} m={m} lam={lam:g} done", file=sys.stderr, flush=True)
     with open(args.out, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=FIELDS)
         writer.writeheader()
