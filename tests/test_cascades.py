@@ -254,3 +254,22 @@ def test_closer_model_midpoint_test_points_towards_the_nearer_prediction():
     assert near_cascade["midpoint"] == pytest.approx((cascade + sign_bin) / 2)
     assert near_cascade["p_cascade_closer"] < 1e-6
     assert closer_model(sign_bin + spread, n, m)["p_cascade_closer"] > 1 - 1e-6
+
+
+def test_lam_effect_pairs_instances_and_drops_unconverged_pairs():
+    """The paired lam test of docs/preregistration-lam-n64.md on hand-made records."""
+    from scipy import stats
+
+    from simulations._cascade_check import lam_effect
+
+    low = [3, 4, 5, 6, 2, 4]
+    high = [4, 6, 5, 8, 3, 9]  # the last instance's high-lam run did not converge
+    rows = [{"n": 8, "m": 8, "lam": lam, "instance": i, "count": c,
+             "converged": int(not (lam == 1e-2 and i == 5))}
+            for lam, counts in ((1e-3, low), (1e-2, high)) for i, c in enumerate(counts)]
+    (result,) = lam_effect(rows)
+    d = np.array(high[:5]) - np.array(low[:5])
+    assert result["pairs"] == 5
+    assert result["mean"] == pytest.approx(d.mean())
+    assert result["p"] == pytest.approx(stats.ttest_1samp(d, 0, alternative="greater").pvalue)
+    assert result["p_holm"] == pytest.approx(result["p"])  # one point: Holm changes nothing
