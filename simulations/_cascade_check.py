@@ -124,6 +124,18 @@ def lam_effect(rows: list[dict]) -> list[dict]:
     return out
 
 
+def within_cascade(counts, n: int, m: int, margin: float = 0.1) -> dict:
+    """Equivalence (TOST) of the mean count with the cascade model, within +-margin E
+    (docs/preregistration-fast-sparsification.md): two one-sided t-tests, p = the larger."""
+    counts = np.asarray(counts, float)
+    cascade = expected_poly_cascade(n, m)
+    delta = margin * cascade
+    above = stats.ttest_1samp(counts, cascade - delta, alternative="greater").pvalue
+    below = stats.ttest_1samp(counts, cascade + delta, alternative="less").pvalue
+    return {"n": n, "m": m, "k": counts.size, "mean": float(counts.mean()),
+            "cascade": cascade, "delta": delta, "p_tost": float(max(above, below))}
+
+
 def _lam_table(rows: list[dict]) -> str:
     lams = sorted({float(r["lam"]) for r in rows})
     lines = [f"count(lam {lams[-1]:g}) - count(lam {lams[0]:g}), paired", "",
@@ -133,6 +145,14 @@ def _lam_table(rows: list[dict]) -> str:
         lines.append(f"| {r['n']} | {r['m']} | {r['pairs']} | {r['mean']:+.2f} | "
                      f"[{r['low']:+.2f}, {r['high']:+.2f}] | {r['t']:+.2f} | {r['p']:.2g} | "
                      f"{r['p_holm']:.2g} |")
+    lines += ["", f"At lam {lams[-1]:g}: equivalence with the cascade model within 10%", "",
+              "| n | m | k | mean | cascade | margin | p (TOST) |", "|---|---|---|---|---|---|---|"]
+    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
+        counts = [int(r["count"]) for r in rows if int(r["n"]) == n and int(r["m"]) == m
+                  and float(r["lam"]) == lams[-1] and int(r["converged"])]
+        e = within_cascade(counts, n, m)
+        lines.append(f"| {n} | {m} | {e['k']} | {e['mean']:.2f} | {e['cascade']:.2f} | "
+                     f"±{e['delta']:.2f} | {e['p_tost']:.2g} |")
     return "\n".join(lines)
 
 

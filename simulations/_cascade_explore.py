@@ -24,6 +24,10 @@ All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
 * fate: what becomes of the polysemantic neurons of the initial argmax and of the
   cascade process (n = 16 ... 128, m/n = 1, 2, 4, 8; master seed 1700): how many are
   polysemantic at the end, against the final count.
+* fast-lam: at large lam (sparsification faster than the interference reshuffling),
+  the accuracy of the predictor, of the cascade process on W0 and of the initial argmax;
+  the same W0 at lr 0.0125 (is lr 0.05 the flow there?); and the cost of one
+  prediction against training that instance alone (n = 64, master seed 1602).
 * fate-adamw: the same under the paper's optimizer (AdamW lr 1e-3, weight decay 0.01,
   7500 steps, lam 1e-3; n = 64, 128; master seed 1701).
 """
@@ -247,6 +251,41 @@ def fate_adamw(instances: int) -> list[dict]:
     return rows
 
 
+def fast_lam(instances: int) -> list[dict]:
+    from simulations.predict import predict_instance
+
+    rows = []
+    for m in (128, 256):
+        for value in (1e-2, 0.1, 0.3):
+            W0 = init_weights(64, m, _seeds(1602, 64, m, instances))
+            opts = {**BASE, "lam": value}
+            truth = [assign_features(r.W) for r in
+                     train(W0, TrainOptions(record_weights=True, **opts))]
+            fine = [assign_features(r.W) for r in
+                    train(W0, TrainOptions(record_weights=True,
+                                           **{**opts, "lr": 0.0125, "max_steps": 200_000}))]
+            for i in range(instances):
+                row = {"n": 64, "m": m, "lam": value, "instance": i,
+                       "accuracy_predictor": _accuracy(predict_instance(W0[i], value)[:2],
+                                                       truth[i]),
+                       "accuracy_cascade_W0": _accuracy(cascade_assignment(W0[i]), truth[i]),
+                       "accuracy_init_argmax": _accuracy(W0[i], truth[i]),
+                       "same_at_lr_0.0125": _accuracy(fine[i], truth[i])}
+                if i < 4:  # one instance alone, everything compiled: minimum of 3 repeats
+                    row["predict_seconds"] = min(_seconds(predict_instance, W0[i], value)
+                                                 for _ in range(3))
+                    row["train_seconds"] = min(_seconds(train, W0[i], TrainOptions(**opts))
+                                               for _ in range(3))
+                rows.append(row)
+    return rows
+
+
+def _seconds(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulations._cascade_explore")
     parser.add_argument("what", choices=tuple(_WHAT))
@@ -266,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
 _WHAT = {"small": (small, 400), "drift": (drift, 32), "sensitivity": (sensitivity, 16),
          "cost": (cost, 4), "frontier": (frontier, 16), "truncate": (truncate, 16),
          "lam": (lam, 16), "fate": (fate, 16),
-         "fate-adamw": (fate_adamw, 16)}
+         "fate-adamw": (fate_adamw, 16),
+         "fast-lam": (fast_lam, 32)}
 
 
 if __name__ == "__main__":
