@@ -273,3 +273,17 @@ def test_lam_effect_pairs_instances_and_drops_unconverged_pairs():
     assert result["mean"] == pytest.approx(d.mean())
     assert result["p"] == pytest.approx(stats.ttest_1samp(d, 0, alternative="greater").pvalue)
     assert result["p_holm"] == pytest.approx(result["p"])  # one point: Holm changes nothing
+
+
+def test_within_cascade_tost_accepts_near_and_rejects_far_means():
+    """The equivalence test of docs/preregistration-fast-sparsification.md: a mean at the
+    cascade value with a small spread is equivalent; one 20% below is not."""
+    from simulations._cascade_check import within_cascade
+
+    n, m = 8, 12
+    cascade = cascades.expected_poly_cascade(n, m)
+    spread = np.array([-1.0, -0.5, 0.0, 0.5, 1.0] * 8) * 0.05 * cascade
+    near = within_cascade(cascade + spread, n, m)
+    assert near["delta"] == pytest.approx(0.1 * cascade)
+    assert near["p_tost"] < 1e-6
+    assert within_cascade(0.8 * cascade + spread, n, m)["p_tost"] > 1 - 1e-6
