@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from ._cli import Interrupted
 from ._protocol import Run
-from ._run import run_instance
+from ._run import record_is_current, run_instance
 from ._specs import ExperimentSpec, canonical_key
 from ._stability import check_step_sizes
 from ._store import ResultsStore
@@ -377,7 +377,10 @@ def run_all(
         scheduler: None for local processes; "local" for a Dask LocalCluster
             (processes, one thread each); any other string is the address of a running
             Dask scheduler, e.g. "tcp://10.0.0.5:8786".
-        fresh: do not read stored runs; compute everything and overwrite them.
+        fresh: do not read stored runs; compute everything and overwrite them. Without
+            it, a stored `run_instance` record that lacks a field the current code
+            writes (`_run.FIELDS_ADDED`: it was written by an older version) is
+            recomputed and overwritten too.
         progress: show a tqdm bar (stderr) and print the summary line at the end.
         runner: the function computing one run, `runner(spec, instance) -> dict` for
             specs or `runner(run) -> dict` for Runs (an experiment's `run_one`);
@@ -428,10 +431,13 @@ def run_all(
         results: dict[str, dict] = {}
         if not fresh:
             # One query for the stored keys, then one read per hit: linear in the runs.
+            # A run_instance record from older code that lacks a current field is redone.
             stored = set(store.keys())
             for key, _, _ in runs:
                 if key in stored:
-                    results[key] = store.get(key)
+                    record = store.get(key)
+                    if runner is not run_instance or record_is_current(record):
+                        results[key] = record
         reused = len(results)
         todo = [run for run in runs if run[0] not in results]
         if todo:

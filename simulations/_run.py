@@ -187,6 +187,18 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
     return out
 
 
+# Fields added to the record after its first format. A stored record without one of them
+# was written by older code (the store key hashes the spec, not the code), and is
+# recomputed instead of reused: a new field must be appended here.
+FIELDS_ADDED = ("final_neuron", "final_sign",
+                *(f"{who}_{name}" for who in _PREDICTORS for name in _SCORES))
+
+
+def record_is_current(record: dict) -> bool:
+    """Whether a stored run_instance record has every field the current code writes."""
+    return all(name in record for name in FIELDS_ADDED)
+
+
 def _measurement_fields() -> tuple[str, ...]:
     from dataclasses import fields
 

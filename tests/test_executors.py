@@ -110,6 +110,20 @@ def test_reuse_fresh_order_and_failures(tmp_path, capsys):
     assert [r["value"] for r in fresh.records] == [r["value"] for r in first.records]
 
 
+def test_a_record_from_older_code_is_recomputed_not_reused(tmp_path):
+    """The key hashes the spec, not the code: a stored run_instance record that lacks a
+    field the current code writes (here the per-instance predictor's score) is redone."""
+    spec = ExperimentSpec(n=4, m=8, lam=1e-2, max_steps=50, instances=2)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        first = run_all([spec], store=store, workers=1, progress=False)
+        old = {k: v for k, v in first.records[0].items() if k != "predictor_feature_accuracy"}
+        store.put(first.keys[0], old)
+        again = run_all([spec], store=store, workers=1, progress=False)
+        assert (again.done, again.reused) == (1, 1)
+        assert "predictor_feature_accuracy" in store.get(first.keys[0])
+    assert _stripped(again) == _stripped(first)
+
+
 def test_a_crashing_run_propagates_and_keeps_finished_runs(tmp_path):
     spec = _spec(8, instances=4)
     with ResultsStore(tmp_path / "r.sqlite") as store:
