@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lam-table", action="store_true",
                         help="read --out instead of running and print the paired lam effect")
     args = parser.parse_args(argv)
+    if args.master < 0 or args.instances < 2 or min(args.lam) <= 0:
+        parser.error("--master must be >= 0, --instances >= 2 and every --lam > 0")
     for flag, table in (("switch_table", _switch_table), ("lam_table", _lam_table)):
         if getattr(args, flag):
             with open(args.out, newline="") as fh:
