@@ -3,13 +3,18 @@
 `python -m simulations._cascade_check --master 7000001 --instances 32
 --out docs/data/cascades_confirm.csv`
 
-For each (n, m) on the grid, instance i starts from `init_weights` with seed
-`SeedSequence([master, n, m]).spawn(instances)[i]` and is trained by prox-gd to
-convergence (lam 1e-2, lr 0.05, tol 1e-6, at most 50 000 steps). One CSV row per
-instance: the polysemantic count, the predictor's and the init-argmax baseline's
-scores (`simulations.predict.score_prediction`), and, for the first `timed` instances
-of each grid point, the wall time of the predictor and of training that one
-instance alone to convergence.
+For each (n, m) on the grid and each `--lam` (default 1e-2), instance i starts from
+`init_weights` with seed `SeedSequence([master, n, m]).spawn(instances)[i]` (the same
+W0 at every lam) and is trained by prox-gd to convergence (lr 0.05, tol 1e-6, at most
+max(50 000, ceil(15 / (lam lr))) steps). One CSV row per run: the polysemantic count,
+the predictor's and the init-argmax baseline's scores
+(`simulations.predict.score_prediction`), and, for the first `timed` instances of each
+grid point, the wall time of the predictor and of training that one instance alone to
+convergence.
+
+The analyses of the preregistrations that use these records read the CSV again:
+`--switch-table` (docs/preregistration-best-model.md) and `--lam-table`
+(docs/preregistration-lam-n64.md, docs/preregistration-fast-sparsification.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 `python -m simulations._cascade_explore WHAT --out FILE.csv`, WHAT one of the subcommands below.
 
-All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05.
+All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05 unless a
+subcommand says otherwise.
 
 * small: converged counts at small n (m = n, 2n; n = 4..16), per instance.
 * drift: every change of a feature's dominant (neuron, sign) between checkpoints 10
