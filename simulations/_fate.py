@@ -84,16 +84,17 @@ def pooled_fraction(kept, total, seed: int) -> tuple[float, float, float]:
     if total.sum() == 0:
         return np.nan, np.nan, np.nan
     estimate = kept.sum() / total.sum()
-    ci = stats.bootstrap((kept, total), lambda k, t: k.sum() / t.sum(), paired=True,
-                         vectorized=False, n_resamples=RESAMPLES, method="BCa",
+    ci = stats.bootstrap((kept, total), lambda k, t, axis=-1: k.sum(axis) / t.sum(axis),
+                         paired=True, n_resamples=RESAMPLES, method="BCa",
                          random_state=np.random.default_rng(seed)).confidence_interval
     return float(estimate), float(ci.low), float(ci.high)
 
 
-def kept_minus_chance(kept, total, final, m: int) -> float:
-    """K - C: sum kept / sum total minus the chance level sum(total * final) / m / sum total."""
+def kept_minus_chance(kept, total, final, m: int, axis: int = -1):
+    """K - C: sum kept / sum total minus the chance level sum(total * final) / m / sum total
+    (sums along `axis`, so that the bootstrap can evaluate all resamples at once)."""
     kept, total, final = (np.asarray(x, float) for x in (kept, total, final))
-    return float((kept.sum() - (total * final).sum() / m) / total.sum())
+    return (kept.sum(axis) - (total * final).sum(axis) / m) / total.sum(axis)
 
 
 def pooled_excess(kept, total, final, m: int, seed: int) -> tuple[float, float, float]:
@@ -101,10 +102,11 @@ def pooled_excess(kept, total, final, m: int, seed: int) -> tuple[float, float, 
     kept, total, final = (np.asarray(x, float) for x in (kept, total, final))
     if total.sum() == 0:
         return np.nan, np.nan, np.nan
-    ci = stats.bootstrap((kept, total, final), lambda k, t, f: kept_minus_chance(k, t, f, m),
-                         paired=True, vectorized=False, n_resamples=RESAMPLES, method="BCa",
+    ci = stats.bootstrap((kept, total, final),
+                         lambda k, t, f, axis=-1: kept_minus_chance(k, t, f, m, axis),
+                         paired=True, n_resamples=RESAMPLES, method="BCa",
                          random_state=np.random.default_rng(seed)).confidence_interval
-    return kept_minus_chance(kept, total, final, m), float(ci.low), float(ci.high)
+    return float(kept_minus_chance(kept, total, final, m)), float(ci.low), float(ci.high)
 
 
 def analyse(rows: list[dict], seed: int, converged_only: bool = True) -> list[dict]:
