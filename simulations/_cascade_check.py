@@ -95,13 +95,22 @@ def closer_model(counts, n: int, m: int) -> dict:
             "t": float(test.statistic), "p_cascade_closer": float(test.pvalue)}
 
 
+def _points(rows: list[dict]) -> list[tuple[int, int]]:
+    """The (n, m) grid points of CSV rows, sorted."""
+    return sorted({(int(r["n"]), int(r["m"])) for r in rows})
+
+
+def _counts(rows: list[dict], n: int, m: int, lam: float | None = None) -> list[int]:
+    """Counts of the converged runs at (n, m), and at `lam` if given."""
+    return [int(r["count"]) for r in rows if int(r["n"]) == n and int(r["m"]) == m
+            and (lam is None or float(r["lam"]) == lam) and int(r["converged"])]
+
+
 def _switch_table(rows: list[dict]) -> str:
     lines = ["| n | m | k | mean | cascade | sign-bin | midpoint | t | p (cascade closer) |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
-        counts = [int(r["count"]) for r in rows
-                  if int(r["n"]) == n and int(r["m"]) == m and int(r["converged"])]
-        c = closer_model(counts, n, m)
+    for n, m in _points(rows):
+        c = closer_model(_counts(rows, n, m), n, m)
         lines.append(f"| {n} | {m} | {c['k']} | {c['mean']:.2f} | {c['cascade']:.2f} | "
                      f"{c['sign_bin']:.2f} | {c['midpoint']:.2f} | {c['t']:+.2f} | "
                      f"{c['p_cascade_closer']:.2g} |")
@@ -113,7 +122,7 @@ def lam_effect(rows: list[dict]) -> list[dict]:
     t-test, Holm over the grid points (docs/preregistration-lam-n64.md)."""
     lams = sorted({float(r["lam"]) for r in rows})
     out = []
-    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
+    for n, m in _points(rows):
         at = {(float(r["lam"]), int(r["instance"])): r for r in rows
               if int(r["n"]) == n and int(r["m"]) == m}
         pairs = [i for (lam, i) in at if lam == lams[0] and (lams[-1], i) in at
@@ -152,10 +161,8 @@ def _lam_table(rows: list[dict]) -> str:
                      f"{r['p_holm']:.2g} |")
     lines += ["", f"At lam {lams[-1]:g}: equivalence with the cascade model within 10%", "",
               "| n | m | k | mean | cascade | margin | p (TOST) |", "|---|---|---|---|---|---|---|"]
-    for n, m in sorted({(int(r["n"]), int(r["m"])) for r in rows}):
-        counts = [int(r["count"]) for r in rows if int(r["n"]) == n and int(r["m"]) == m
-                  and float(r["lam"]) == lams[-1] and int(r["converged"])]
-        e = within_cascade(counts, n, m)
+    for n, m in _points(rows):
+        e = within_cascade(_counts(rows, n, m, lams[-1]), n, m)
         lines.append(f"| {n} | {m} | {e['k']} | {e['mean']:.2f} | {e['cascade']:.2f} | "
                      f"±{e['delta']:.2f} | {e['p_tost']:.2g} |")
     return "\n".join(lines)

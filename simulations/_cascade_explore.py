@@ -51,6 +51,7 @@ from dynamics import (
     train,
 )
 from simulations._fate import PAPER_ADAMW, fate_records
+from simulations.predict import predict_instance
 from simulations.replication import PREREGISTERED
 from theory.cascades import cascade_assignment, poly_count
 
@@ -253,8 +254,6 @@ def fate_adamw(instances: int) -> list[dict]:
 
 
 def fast_lam(instances: int) -> list[dict]:
-    from simulations.predict import predict_instance
-
     rows = []
     for m in (128, 256):
         for value in (1e-2, 0.1, 0.3):

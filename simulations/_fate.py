@@ -92,7 +92,8 @@ def pooled_fraction(kept, total, seed: int) -> tuple[float, float, float]:
 
 def kept_minus_chance(kept, total, final, m: int, axis: int = -1):
     """K - C: sum kept / sum total minus the chance level sum(total * final) / m / sum total
-    (sums along `axis`, so that the bootstrap can evaluate all resamples at once)."""
+    (docs/preregistration-collision-fate.md#definitions; sums along `axis`, so that the
+    bootstrap can evaluate all resamples at once)."""
     kept, total, final = (np.asarray(x, float) for x in (kept, total, final))
     return (kept.sum(axis) - (total * final).sum(axis) / m) / total.sum(axis)
 
@@ -147,6 +148,13 @@ def markdown(table: list[dict]) -> str:
                      f"{ci(r['K0_minus_C0'])} | {ci(r['KC'])} | {r['pair_kept']:.2f} | "
                      f"{r['origin']:.2f} | "
                      + " | ".join("yes" if r[h] else "no" for h in ("H1", "H2", "H3")) + " |")
+    # Descriptive (step 4 of the preregistration): the count against the models.
+    lines += ["", "| n | m | excluded | final X | random injection | sign-bin | cascade |",
+              "|" + "---|" * 7]
+    for r in table:
+        lines.append(f"| {r['n']} | {r['m']} | {r['excluded']} | {r['final']:.2f} | "
+                     f"{r['random_injection']:.2f} | {r['sign_bin']:.2f} | "
+                     f"{r['cascade_model']:.2f} |")
     return "\n".join(lines)
 
 

@@ -7,11 +7,13 @@ statistics, eq. C4); and the model against converged prox-gd simulations, with b
 derived from the model's SD, the number of instances and the Monte Carlo error.
 """
 
+import csv
 import json
 import math
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,6 +254,7 @@ def test_closer_model_midpoint_test_points_towards_the_nearer_prediction():
     spread = np.array([-1.0, -0.5, 0.0, 0.5, 1.0] * 8) * 0.1
     near_cascade = closer_model(cascade + spread, n, m)
     assert near_cascade["midpoint"] == pytest.approx((cascade + sign_bin) / 2)
+    # 40 counts with SD 0.072 whose mean is 0.14 (about 2 SDs) from the midpoint: t = 12.
     assert near_cascade["p_cascade_closer"] < 1e-6
     assert closer_model(sign_bin + spread, n, m)["p_cascade_closer"] > 1 - 1e-6
 
@@ -285,6 +288,7 @@ def test_within_cascade_tost_accepts_near_and_rejects_far_means():
     spread = np.array([-1.0, -0.5, 0.0, 0.5, 1.0] * 8) * 0.05 * cascade
     near = within_cascade(cascade + spread, n, m)
     assert near["delta"] == pytest.approx(0.1 * cascade)
+    # spread SD 0.036 E over 40 counts, margin 0.1 E: each one-sided t is about 17.
     assert near["p_tost"] < 1e-6
     assert within_cascade(0.8 * cascade + spread, n, m)["p_tost"] > 1 - 1e-6
 
@@ -292,9 +296,6 @@ def test_within_cascade_tost_accepts_near_and_rejects_far_means():
 def test_the_published_lam_conclusions_follow_from_the_published_records():
     """H-lam-64 (seed 7000007; Holm over m = n, 2n) and H-fast-1 (seed 7000008; Holm over
     m = n, 2n, 4n) recomputed from docs/data with the analysis code."""
-    import csv
-    from pathlib import Path
-
     from simulations._cascade_check import lam_effect
 
     data = Path(__file__).resolve().parents[1] / "docs" / "data"

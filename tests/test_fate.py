@@ -7,7 +7,9 @@ simulations at one small grid point, with a margin derived from the ratio estima
 standard error.
 """
 
+import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,9 +106,6 @@ def test_under_the_papers_adamw_the_initial_collisions_carry_far_less_than_under
 
 def _published(name: str) -> dict:
     """Per-(n, m) columns of a published per-instance CSV under docs/data."""
-    import csv
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[1] / "docs" / "data" / name
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
