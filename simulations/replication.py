@@ -14,6 +14,7 @@ Usage and flags: docs/usage.md#replication-of-the-lam-and-step-size-question.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import hashlib
 import json
@@ -277,6 +278,33 @@ def csv_row(record: dict) -> dict:
         if row[name] is not None:
             row[name] = " ".join(str(v) for v in row[name])
     return row
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """The records of a published CSV (`csv_row`'s inverse, for the fields `analyse` reads).
+
+    Anyone can redo the preregistered analysis from docs/data/replication-lam-lr.csv
+    alone: `analyse(PREREGISTERED, read_csv(path))`. Each row's digest is checked, so a
+    hand-edited assignment is an error, not a silent change of the fidelity.
+    """
+    ints = ("m", "instance", "train_steps", "window_count", "assignment_count")
+    floats = ("lam", "lr", "predictor_feature_accuracy", "init_argmax_feature_accuracy",
+              "cpu_time")
+    records = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            # csv.DictWriter writes None as "": read it back as None
+            record = {k: (v if v != "" else None) for k, v in row.items()}
+            record.update({k: t(row[k]) for names, t in ((ints, int), (floats, float))
+                           for k in names if row[k] != ""})
+            record["train_converged"] = row["train_converged"] == "True"
+            for name in ("final_neuron", "final_sign"):
+                record[name] = [int(v) for v in row[name].split()] if row[name] else None
+            if final_digest(record) != (row["final_digest"] or None):
+                raise ValueError(f"{path}: row {len(records) + 1}: final_digest does not match "
+                                 "final_neuron / final_sign")
+            records.append(record)
+    return records
 
 
 def _f(x, spec=".3g") -> str:

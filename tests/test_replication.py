@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +125,38 @@ def test_bad_arguments_fail_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("error:" in line for line in err)
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_read_csv_inverts_the_written_csv(smoke):
+    """`read_csv` gives back what `analyse` reads, so the CSV alone redoes the analysis."""
+    _, out, _, full = smoke
+    analysis = rep.analyse(rep.QUICK, rep.read_csv(out / "replication.csv"))
+    again = json.loads(json.dumps(rep.jsonable(analysis)))  # as report.json holds it
+    for part in ("records", "h_lam", "h_lam_trend", "h_lr", "fidelity"):
+        assert again[part] == full[part], part
+
+
+def test_read_csv_rejects_an_edited_assignment(smoke, tmp_path):
+    _, out, _, _ = smoke
+    lines = (out / "replication.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    col = header.index("final_sign")
+    signs = row[col].split()
+    signs[0] = str(-int(signs[0]))
+    row[col] = " ".join(signs)
+    (tmp_path / "edited.csv").write_text("\n".join([lines[0], ",".join(row)]) + "\n")
+    with pytest.raises(ValueError, match="final_digest"):
+        rep.read_csv(tmp_path / "edited.csv")
+
+
+def test_the_published_h_lam_conclusion_follows_from_the_published_records():
+    """docs/results.md item 4: H-lam rejected at every m (Holm, family-wise 0.05) with the
+    published mean differences, recomputed from docs/data/replication-lam-lr.csv."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "data" / "replication-lam-lr.csv"
+    analysis = rep.analyse(rep.PREREGISTERED, rep.read_csv(path))
+    assert analysis["h_lam_final"] and analysis["excluded"] == 0
+    h_lam = analysis["h_lam"]
+    assert [r["pairs"] for r in h_lam] == [32, 32, 32]
+    assert [round(r["mean_diff"], 2) for r in h_lam] == [1.91, 1.50, 0.66]  # m = 512, 1024, 2048
+    assert all(r["rejected"] for r in h_lam)
