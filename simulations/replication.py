@@ -292,7 +292,11 @@ def read_csv(path: str | Path) -> list[dict]:
               "cpu_time")
     records = []
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
+        reader = csv.DictReader(f)
+        missing = set(CSV_FIELDS) - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+        for row in reader:
             # csv.DictWriter writes None as "": read it back as None
             record = {k: (v if v != "" else None) for k, v in row.items()}
             record.update({k: t(row[k]) for names, t in ((ints, int), (floats, float))
@@ -378,9 +382,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=integer, default=None,
                    help=f"instances per cell to run now, 1..{PREREGISTERED.instances} "
                         "(default all; stored runs are reused)")
-    p.add_argument("--no-run", action="store_true",
-                   help="analyse what the store holds; compute nothing")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--no-run", action="store_true",
+                        help="analyse what the store holds; compute nothing")
+    source.add_argument("--from-csv", metavar="CSV", default=None,
+                        help="analyse the runs of a published CSV (for example "
+                             "docs/data/replication-lam-lr.csv); no store, nothing computed")
     return p
+
+
+def _from_store(grid: ReplicationGrid, args: argparse.Namespace) -> tuple[list[dict], str]:
+    """Run the grid through the store (or, with --no-run, read it): records, store path."""
+    if args.no_run and not Path(args.store or default_store_path()).is_file():
+        raise CliError(f"--no-run: no results store at {args.store or default_store_path()}")
+    store = open_store(args.store)
+    with store, sweep_errors():
+        if args.no_run:
+            records = stored(grid, store)
+        else:
+            records = run(grid, store=store, instances=args.instances, workers=args.workers,
+                          scheduler=args.scheduler, fresh=args.fresh,
+                          progress=not (args.json or args.no_progress))
+    if not records:
+        raise CliError(f"--no-run: the store {store.path} holds no run of this grid")
+    return records, str(store.path)
+
+
+def _from_csv(path: str) -> list[dict]:
+    try:
+        records = read_csv(path)
+    except (OSError, ValueError) as err:
+        raise CliError(f"--from-csv: {err}") from None
+    if not records:
+        raise CliError(f"--from-csv: {path} holds no run")
+    return records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,20 +429,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.instances is not None and not 1 <= args.instances <= grid.instances:
         raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
     out = output_dir(DEFAULT_OUT if args.out is None else args.out)
-    if args.no_run and not Path(args.store or default_store_path()).is_file():
-        raise CliError(f"--no-run: no results store at {args.store or default_store_path()}")
-    store = open_store(args.store)
-    with store, sweep_errors():
-        if args.no_run:
-            records = stored(grid, store)
-        else:
-            records = run(grid, store=store, instances=args.instances, workers=args.workers,
-                          scheduler=args.scheduler, fresh=args.fresh,
-                          progress=not (args.json or args.no_progress))
-    if not records:
-        raise CliError(f"--no-run: the store {store.path} holds no run of this grid")
-    analysis = analyse(grid, records)
-    analysis["store"] = str(store.path)
+    if args.from_csv is not None:
+        records, source = _from_csv(args.from_csv), {"csv": args.from_csv}
+    else:
+        records, path = _from_store(grid, args)
+        source = {"store": path}
+    analysis = {**analyse(grid, records), **source}
     analysis["provenance"] = provenance(PROG, argv, grid, registered=grid == PREREGISTERED)
     text = format_report(analysis)
     rows = [csv_row(r) for r in sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"],

@@ -160,3 +160,20 @@ def test_the_published_h_lam_conclusion_follows_from_the_published_records():
     assert [r["pairs"] for r in h_lam] == [32, 32, 32]
     assert [round(r["mean_diff"], 2) for r in h_lam] == [1.91, 1.50, 0.66]  # m = 512, 1024, 2048
     assert all(r["rejected"] for r in h_lam)
+
+
+def test_from_csv_reports_without_a_store(smoke, tmp_path, capsys):
+    _, out, _, full = smoke
+    assert rep.main(["--quick", "--from-csv", str(out / "replication.csv"), "--out",
+                     str(tmp_path), "--json", "--no-figures"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["csv"] == str(out / "replication.csv") and "store" not in again
+    assert again["h_lr"] == full["h_lr"]
+    (tmp_path / "bad.csv").write_text("m,lam\n1,2\n")
+    assert rep.run_cli(rep.main, rep.PROG, ["--from-csv", str(tmp_path / "bad.csv"),
+                                            "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as stop:  # argparse: the two sources exclude each other
+        rep.main(["--from-csv", str(tmp_path / "bad.csv"), "--no-run", "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "missing columns" in err[0] and "not allowed with" in err[-1] and len(err) == 2
