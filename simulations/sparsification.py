@@ -85,6 +85,12 @@ class _NoBar:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
 
 def _stage_bar(total: int, progress: bool):
     if not progress:
@@ -92,6 +98,15 @@ def _stage_bar(total: int, progress: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc="E1", file=sys.stderr)
+
+
+def _draw_bar(total: int, progress: bool):
+    # its own bar: the t_full draws are the one stage whose cost the user sets (--n-draws)
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="t_full draws", unit="draw", leave=False, file=sys.stderr)
 
 
 def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
@@ -149,7 +164,9 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
         pm, pl = paper_law(t_exact, m, lam)
         rm, rl = refined_law(t_exact, m, lam, sigma0)
         mf = mean_field(t_exact, m, lam, sigma0)
-        dist = t_full_distribution(m, lam, sigma0, n_draws=n_draws, seed=seed)
+        with _draw_bar(n_draws, progress) as draws:
+            dist = t_full_distribution(m, lam, sigma0, n_draws=n_draws, seed=seed,
+                                       on_draws=draws.update)
         tick("theory", t0)
     finally:
         bar.close()

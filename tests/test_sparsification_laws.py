@@ -88,3 +88,16 @@ def test_t_full_distribution_with_mean_field_bulk():
     sampled = lam * t_full_distribution(m, lam, SIGMA0, n_draws=1500, k_top=400, seed=7)
     explicit = _explicit_draws(m, lam, 1500, seed=8)
     _assert_same_distribution(sampled, explicit)
+
+
+def test_t_full_distribution_progress_reports_every_draw_once():
+    """The progress callback sees every draw exactly once, in chunks of DRAWS_PER_REPORT
+    and a remainder, and does not touch the random stream (same draws with and without)."""
+    from theory.sparsification import DRAWS_PER_REPORT
+
+    n = 2 * DRAWS_PER_REPORT + 7
+    chunks = []
+    with_bar = t_full_distribution(64, 1e-3, SIGMA0, n_draws=n, seed=3, on_draws=chunks.append)
+    assert chunks == [DRAWS_PER_REPORT, DRAWS_PER_REPORT, 7]
+    np.testing.assert_array_equal(with_bar, t_full_distribution(64, 1e-3, SIGMA0, n_draws=n,
+                                                                seed=3))
