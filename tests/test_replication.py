@@ -85,7 +85,8 @@ def test_no_run_reproduces_the_analysis_from_the_store(smoke, tmp_path, capsys):
     assert rep.main(["--quick", "--no-run", "--store", str(store), "--out", str(tmp_path),
                      "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
-    for part in ("records", "h_lam", "h_lam_trend", "h_lr", "fidelity", "against_theory"):
+    for part in ("records", "h_lam", "h_lam_trend", "h_lr", "fidelity", "against_theory",
+                 "lam_effect_small_lr"):
         assert again[part] == full[part], part
 
 
@@ -177,3 +178,15 @@ def test_from_csv_reports_without_a_store(smoke, tmp_path, capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "missing columns" in err[0] and "not allowed with" in err[-1] and len(err) == 2
+
+
+def test_the_exploratory_lam_contrast_uses_the_small_step(smoke):
+    """lam_effect_small_lr is H-lam's contrast on the lr = 0.0125 runs, by hand from the CSV."""
+    _, out, _, full = smoke
+    records = rep.read_csv(out / "replication.csv")
+    g = rep.QUICK
+    count = {(r["m"], r["lam"], r["lr"], r["instance"]): r["assignment_count"] for r in records}
+    for row in full["lam_effect_small_lr"]:
+        d = [count[(row["m"], g.lam[-1], g.lr[1], i)] - count[(row["m"], g.lam[0], g.lr[1], i)]
+             for i in range(g.instances)]
+        assert row["pairs"] == g.instances and row["mean_diff"] == pytest.approx(np.mean(d))
