@@ -288,13 +288,13 @@ def csv_row(record: dict) -> dict:
 
 
 def read_csv(path: str | Path) -> list[dict]:
-    """The records of a published CSV (`csv_row`'s inverse, for the fields `analyse` reads).
+    """The records of a published CSV: `csv_row`'s inverse (`final_digest` aside).
 
     Anyone can redo the preregistered analysis from docs/data/replication-lam-lr.csv
     alone: `analyse(PREREGISTERED, read_csv(path))`. Each row's digest is checked, so a
     hand-edited assignment is an error, not a silent change of the fidelity.
     """
-    ints = ("m", "instance", "train_steps", "window_count", "assignment_count")
+    ints = ("m", "instance", "seed_entropy", "train_steps", "window_count", "assignment_count")
     floats = ("lam", "lr", "predictor_feature_accuracy", "init_argmax_feature_accuracy",
               "cpu_time")
     records = []
@@ -309,7 +309,7 @@ def read_csv(path: str | Path) -> list[dict]:
             record.update({k: t(row[k]) for names, t in ((ints, int), (floats, float))
                            for k in names if row[k] != ""})
             record["train_converged"] = row["train_converged"] == "True"
-            for name in ("final_neuron", "final_sign"):
+            for name in ("final_neuron", "final_sign", "seed_spawn_key"):
                 record[name] = [int(v) for v in row[name].split()] if row[name] else None
             if final_digest(record) != (row["final_digest"] or None):
                 raise ValueError(f"{path}: row {len(records) + 1}: final_digest does not match "
