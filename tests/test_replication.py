@@ -196,3 +196,21 @@ def test_the_exploratory_lam_contrast_uses_the_small_step(smoke):
         d = [count[(row["m"], g.lam[-1], g.lr[1], i)] - count[(row["m"], g.lam[0], g.lr[1], i)]
              for i in range(g.instances)]
         assert row["pairs"] == g.instances and row["mean_diff"] == pytest.approx(np.mean(d))
+
+
+def test_figure_draws_the_paired_lr_row_once_pairs_exist(smoke):
+    """Bottom row = H-lr (paired difference per lam); absent while no lr pair is stored."""
+    import matplotlib.pyplot as plt
+
+    from simulations._replication_figures import figure_counts
+
+    _, out, _, _ = smoke
+    records = rep.read_csv(out / "replication.csv")
+    full = figure_counts(rep.analyse(rep.QUICK, records))
+    only_first_lr = figure_counts(rep.analyse(rep.QUICK, [r for r in records
+                                                          if r["lr"] == rep.QUICK.lr[0]]))
+    assert len(full.axes) == 2 * len(rep.QUICK.m) and len(only_first_lr.axes) == len(rep.QUICK.m)
+    # each bottom panel carries one errorbar point per lam, at the paired means
+    bottom = full.axes[len(rep.QUICK.m):]
+    assert all(len(ax.lines[-1].get_xdata()) == len(rep.QUICK.lam) for ax in bottom)
+    plt.close("all")
