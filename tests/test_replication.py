@@ -214,3 +214,19 @@ def test_figure_draws_the_paired_lr_row_once_pairs_exist(smoke):
     bottom = full.axes[len(rep.QUICK.m):]
     assert all(len(ax.lines[-1].get_xdata()) == len(rep.QUICK.lam) for ax in bottom)
     plt.close("all")
+
+
+def test_the_published_h_lr_conclusion_follows_from_the_published_records():
+    """docs/results.md item 4: H-lr (lr 0.05 against 0.0125, 9 cells, Holm) and the
+    fidelity, recomputed from docs/data/replication-lam-lr.csv (all 576 runs)."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "data" / "replication-lam-lr.csv"
+    analysis = rep.analyse(rep.PREREGISTERED, rep.read_csv(path))
+    assert analysis["h_lr_final"] and analysis["records"] == 576 and analysis["excluded"] == 0
+    assert all(r["pairs"] == 32 for r in analysis["h_lr"])
+    assert not any(r["rejected"] for r in analysis["h_lr"])
+    # the closest cell, m = 1024, lam = 3e-3 (docs: Holm p 0.055)
+    assert min(r["p_holm"] for r in analysis["h_lr"]) == pytest.approx(0.055, abs=5e-4)
+    same = [r["same_fraction"] for r in analysis["fidelity"]]
+    assert (round(100 * min(same), 1), round(100 * max(same), 1)) == (98.2, 99.8)  # docs
+    # exploratory: the lam effect at lr 0.0125 (docs: +1.62, +1.59, +0.59)
+    assert [round(r["mean_diff"], 2) for r in analysis["lam_effect_small_lr"]] == [1.62, 1.59, 0.59]
