@@ -92,21 +92,13 @@ class _NoBar:
         pass
 
 
-def _stage_bar(total: int, progress: bool):
+def _bar(progress: bool, **tqdm_args):
+    """A tqdm bar on stderr, or a stand-in when progress is off."""
     if not progress:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="E1", file=sys.stderr)
-
-
-def _draw_bar(total: int, progress: bool):
-    # its own bar: the t_full draws are the one stage whose cost the user sets (--n-draws)
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="t_full draws", unit="draw", leave=False, file=sys.stderr)
+    return tqdm(file=sys.stderr, **tqdm_args)
 
 
 def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGMA0_PAPER,
@@ -123,7 +115,7 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
     """
     lam = lam_normalized
     stages = ["draw", "t_full prediction"] + list(methods) + ["theory"]
-    bar = _stage_bar(len(stages), progress)
+    bar = _bar(progress, total=len(stages), desc="E1")
     # Closed in `finally`: a bar left open on Ctrl-C would redraw itself after the
     # one-line message when the interpreter exits.
     try:
@@ -164,7 +156,9 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
         pm, pl = paper_law(t_exact, m, lam)
         rm, rl = refined_law(t_exact, m, lam, sigma0)
         mf = mean_field(t_exact, m, lam, sigma0)
-        with _draw_bar(n_draws, progress) as draws:
+        # its own bar: the t_full draws are the one stage whose cost the user sets
+        with _bar(progress, total=n_draws, desc="t_full draws", unit="draw",
+                  leave=False) as draws:
             dist = t_full_distribution(m, lam, sigma0, n_draws=n_draws, seed=seed,
                                        on_draws=draws.update)
         tick("theory", t0)
