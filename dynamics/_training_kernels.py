@@ -3,10 +3,11 @@
 Each kernel implements an update rule of ``docs/dynamics/training.md`` whose plain-numpy
 reference lives in ``dynamics/_toy_model.py``; the tests compare them step by step.
 
-Why numba *and* BLAS. A dense step is two ``n x n x m`` matrix products (``G = W W^T``
-and ``R W``: ``4 n^2 m`` flops) plus ``O(n^2 + n m)`` elementwise work. The products go
-to BLAS through numba's ``np.dot`` because a hand-written numba triple loop without
-fast-math cannot vectorise the reduction and runs ~10-20x below the GEMM rate. Everything
+Why numba *and* BLAS. A dense step is two matrix products, ``G = W W^T`` (symmetric: a
+SYRK, ``n^2 m`` flops) and ``(4R) W`` (a GEMM, ``2 n^2 m`` flops), plus ``O(n^2 + n m)``
+elementwise work. The products go to BLAS (GEMM through numba's ``np.dot``, SYRK through
+the address scipy exports) because a hand-written numba triple loop without fast-math
+cannot vectorise the reduction and runs ~10-20x below the GEMM rate. Everything
 else (residual matrix, loss, soft-thresholding, AdamW moments, the divergence and
 stopping checks) is fused in numba loops, one pass over memory each, and the whole
 step loop runs inside numba so a step costs no Python overhead. The sparse phase of
@@ -21,8 +22,11 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import njit
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose SYRK is bound below)
+from numba import njit, types
+from numba.extending import get_cython_function_address
 
 # Optimizer codes (the driver maps names to these).
 OPT_PROX_GD = 0
@@ -47,28 +51,32 @@ SPARSE_LEGACY = 3  # the first engine's one-way switch and sparse kernel, kept f
 # as much as one flop of a dense BLAS product (measured at n=256, m=4096: its operations
 # miss cache in the n x m accumulator, 10-20 ns each, against ~0.04 ns per GEMM flop).
 LEGACY_BLAS_ADVANTAGE = 1000.0
-# Rows per block of the blocked symmetric product W W^T (gram_into).
-GRAM_BLOCK = 64
 # In auto mode, how often (in steps) a dense prox-GD run re-estimates the sparse cost.
 SPARSE_CHECK_EVERY = 8
 
 
 @njit(cache=True)
-def _residual_and_sse(G, R):
-    """R_ij = (ReLU(G_ij) - delta_ij) 1[G_ij > 0] (eq. T2); returns the summed squared error."""
+def _residual_and_sse(G, R, scale):
+    """R_ij = scale (ReLU(G_ij) - delta_ij) 1[G_ij > 0] (eq. T2); returns the summed squared
+    error of the unscaled residual.
+
+    Reads the lower triangle of G (``gram_into``) and writes R in full, so R is exactly
+    symmetric. ``scale = 4`` folds the gradient's factor into the n x n matrix instead of
+    the n x m product; a power of two, so (4R) W == 4 (R W) bit for bit.
+    """
     n = G.shape[0]
     sse = 0.0
     for i in range(n):
-        for j in range(n):
+        for j in range(i):
             g = G[i, j]
-            if g > 0.0:
-                r = g - 1.0 if i == j else g
-                R[i, j] = r
-                sse += r * r
-            else:
-                R[i, j] = 0.0
-                if i == j:
-                    sse += 1.0  # (ReLU(g) - 1)^2 with ReLU(g) = 0
+            r = g if g > 0.0 else 0.0
+            sse += 2.0 * r * r
+            R[i, j] = scale * r
+            R[j, i] = scale * r
+        g = G[i, i]
+        r = g - 1.0 if g > 0.0 else -1.0
+        sse += r * r  # (ReLU(g) - 1)^2, also when ReLU(g) = 0
+        R[i, i] = scale * r if g > 0.0 else 0.0
     return sse
 
 
@@ -109,42 +117,45 @@ def _sign(x):
     return (x > 0.0) * 1.0 - (x < 0.0) * 1.0
 
 
+# SYRK (C = A^T A, one triangle) from the BLAS that numba's np.dot uses. numba exposes GEMM
+# only; binding the symbol by name (not a ctypes pointer) keeps the kernels cacheable.
+for _name in ("ssyrk", "dsyrk"):
+    llvm.add_symbol(f"incidental_poly_{_name}",
+                    get_cython_function_address("scipy.linalg.cython_blas", _name))
+_SYRK_SIG = types.void(*[types.voidptr] * 10)
+_ssyrk = types.ExternalFunction("incidental_poly_ssyrk", _SYRK_SIG)
+_dsyrk = types.ExternalFunction("incidental_poly_dsyrk", _SYRK_SIG)
+
+
 @njit(cache=True)
 def gram_into(W, G):
-    """G = W W^T in place, computing only the block upper triangle when n > 2 GRAM_BLOCK.
+    """G = W W^T in place by one SYRK (n^2 m flops, half a GEMM's); only the lower triangle
+    of G (diagonal included) is written.
 
-    numba exposes GEMM but not SYRK; blocks of GRAM_BLOCK rows keep each product a
-    GEMM-efficient shape while skipping the (nb - 1) nb / 2 blocks below the diagonal
-    (n = 256: 10 of 16 blocks, 62% of the flops). Off-diagonal blocks are mirrored, so G
-    is exactly symmetric outside the diagonal blocks.
+    Row-major W (n, m) is the column-major A (m, n), so W W^T = A^T A: Fortran SYRK with
+    trans 'T' and uplo 'U' fills the upper triangle of column-major G, the lower one of
+    row-major G. Every pair (i, j) is one dot product, so G is exactly symmetric.
     """
-    n = W.shape[0]
-    if n <= 2 * GRAM_BLOCK:
-        np.dot(W, W.T, G)  # BLAS: 2 n^2 m flops
-        return
-    nb = (n + GRAM_BLOCK - 1) // GRAM_BLOCK
-    for bi in range(nb):
-        i0 = bi * GRAM_BLOCK
-        i1 = min(n, i0 + GRAM_BLOCK)
-        for bj in range(bi, nb):
-            j0 = bj * GRAM_BLOCK
-            j1 = min(n, j0 + GRAM_BLOCK)
-            blk = np.dot(W[i0:i1], W[j0:j1].T)  # BLAS
-            G[i0:i1, j0:j1] = blk
-            if bj != bi:
-                G[j0:j1, i0:i1] = blk.T
+    n, m = W.shape
+    flags = np.array([ord("U"), ord("T")], np.uint8)
+    dims = np.array([n, m, m, n], np.int32)  # n, k, lda, ldc (BLAS int: 32-bit in scipy)
+    coef = np.array([1.0, 0.0], W.dtype)  # alpha, beta
+    syrk = (flags[0:].ctypes, flags[1:].ctypes, dims[0:].ctypes, dims[1:].ctypes,
+            coef[0:].ctypes, W.ctypes, dims[2:].ctypes, coef[1:].ctypes, G.ctypes,
+            dims[3:].ctypes)
+    if W.itemsize == 4:
+        _ssyrk(*syrk)
+    else:
+        _dsyrk(*syrk)
 
 
 @njit(cache=True)
 def dense_gradient(W, G, R, grad):
-    """Fill G = W W^T, R (T2) and grad = 4 R W (T2) in place; return the summed squared error."""
-    gram_into(W, G)  # BLAS: up to 2 n^2 m flops
-    sse = _residual_and_sse(G, R)
-    np.dot(R, W, grad)  # BLAS: 2 n^2 m flops
-    n, m = W.shape
-    for i in range(n):
-        for k in range(m):
-            grad[i, k] *= 4.0
+    """Fill G = W W^T (lower triangle), R = 4 x (T2) and grad = R W (T2) in place; return the
+    summed squared error."""
+    gram_into(W, G)  # BLAS SYRK: n^2 m flops
+    sse = _residual_and_sse(G, R, 4.0)
+    np.dot(R, W, grad)  # BLAS GEMM: 2 n^2 m flops
     return sse
 
 
@@ -153,7 +164,7 @@ def minibatch_gradient_into(W, batch, G, R, grad, masked, tmp):
     """grad = (2n/b)(D R W + R D W) for the inputs ``batch`` (eq. T3), in place; returns the
     full-batch summed squared error (G and R are full, so it comes for free)."""
     gram_into(W, G)
-    sse = _residual_and_sse(G, R)
+    sse = _residual_and_sse(G, R, 1.0)
     n, m = W.shape
     b = batch.shape[0]
     masked[:, :] = 0.0
@@ -181,7 +192,9 @@ def _mapping_sq(w, g, lr, thr):
     return d * d  # the caller divides the sum by lr^2 once
 
 
-@njit(cache=True)
+# error_model="numpy": division by zero gives inf/nan (caught by the divergence checks)
+# instead of a raise, which removes a branch per division and lets the loop vectorise.
+@njit(cache=True, error_model="numpy")
 def dense_update(opt, W, grad, M1, M2, t, lr, lam, beta1, beta2, eps, wd, want_res=True):
     """Apply one update rule (T5a-d) in place, given grad = gradient of the smooth loss.
 
@@ -211,10 +224,20 @@ def dense_update(opt, W, grad, M1, M2, t, lr, lam, beta1, beta2, eps, wd, want_r
                 w = W[i, k]
                 W[i, k] = w - lr * (grad[i, k] + lam * _sign(w))
     else:  # AdamW, in the operation order of PyTorch's single-tensor implementation
-        bc1 = 1.0 - beta1**t
-        bc2_sqrt = np.sqrt(1.0 - beta2**t)
-        step_size = lr / bc1
-        decay = 1.0 - lr * wd
+        # The scalars in the weights' precision, so float32 weights get float32 arithmetic
+        # as in torch (mixed float64 arithmetic also doubled the cost of this pass).
+        c = np.empty(9, W.dtype)
+        c[0] = 1.0 - lr * wd  # decoupled weight decay factor
+        c[1] = 1.0 - beta1
+        c[2] = beta2
+        c[3] = 1.0 - beta2
+        c[4] = lr / (1.0 - beta1**t)  # step size with bias correction 1
+        c[5] = np.sqrt(1.0 - beta2**t)  # sqrt of bias correction 2
+        c[6] = eps
+        c[7] = lam
+        c[8] = 0.0
+        decay, one_b1, b2, one_b2, step_size, bc2_sqrt, eps_, lam_, zero = (
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8])
         if want_res:  # a separate pass: a reduction in the update loop blocks vectorization
             for i in range(n):
                 for k in range(m):
@@ -222,13 +245,14 @@ def dense_update(opt, W, grad, M1, M2, t, lr, lam, beta1, beta2, eps, wd, want_r
         for i in range(n):
             for k in range(m):
                 w = W[i, k]
-                g = grad[i, k] + lam * _sign(w)
+                # lam sign(w) with sign(0) = 0 as torch.sign; selects, not branches
+                g = grad[i, k] + (lam_ if w > zero else (-lam_ if w < zero else zero))
                 w = w * decay
-                mk = M1[i, k] + (1.0 - beta1) * (g - M1[i, k])
-                vk = M2[i, k] * beta2 + (1.0 - beta2) * g * g
+                mk = M1[i, k] + one_b1 * (g - M1[i, k])
+                vk = M2[i, k] * b2 + one_b2 * g * g
                 M1[i, k] = mk
                 M2[i, k] = vk
-                W[i, k] = w - step_size * (mk / (np.sqrt(vk) / bc2_sqrt + eps))
+                W[i, k] = w - step_size * (mk / (np.sqrt(vk) / bc2_sqrt + eps_))
     return res2
 
 
@@ -251,10 +275,12 @@ def _sparse_cost_estimate(W, G, col_count, row_count):
     ops = 0.0
     for k in range(m):
         ops += col_count[k] * col_count[k]
-    for i in range(n):
-        for j in range(n):
+    for i in range(n):  # G holds its lower triangle (gram_into); pair (i, j) counts both ways
+        if G[i, i] > 0.0:
+            ops += row_count[i]
+        for j in range(i):
             if G[i, j] > 0.0:
-                ops += row_count[j]
+                ops += row_count[i] + row_count[j]
     return ops
 
 
