@@ -25,22 +25,24 @@ import pytest
 
 import dynamics
 from dynamics._toy_model import adamw_step_reference, residual_matrix
+from dynamics._training_kernels import OPT_ADAMW, dense_gradient, dense_update
 
 DATA = Path(__file__).parent / "data"
 META = json.loads((DATA / "adamw_torch_fixture.json").read_text())
 SETTINGS = sorted(META["settings"])
 U = np.finfo(float).eps / 2  # unit roundoff of float64
+U32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff of float32
 CHECKPOINTS = (1, 2, 3, 5, 10, 20, 40)
 
 
-def gamma(k):
+def gamma(k, u=U):
     """Higham's gamma_k = k u / (1 - k u): relative error bound of a k-term float sum/dot."""
-    return k * U / (1 - k * U)
+    return k * u / (1 - k * u)
 
 
-def _load(name):
+def _load(name, dtype="float64"):
     s = META["settings"][name]
-    with np.load(DATA / s["file"]) as f:
+    with np.load(DATA / s["file" if dtype == "float64" else "file_float32"]) as f:
         arrays = {k: f[k] for k in ("W", "exp_avg", "exp_avg_sq")}
     hyper = {"lr": s["lr"], "lam": s["lam"], "betas": tuple(s["betas"]), "eps": s["eps"],
              "weight_decay": s["weight_decay"]}
@@ -55,8 +57,10 @@ def _state(arrays, t):
     return W, arrays["exp_avg"][t - 1], arrays["exp_avg_sq"][t - 1]
 
 
-def _one_step_rounding(W, m_prev, v_prev, t, lr, lam, betas, eps, weight_decay):
-    """Componentwise bound on the rounding error of ONE float64 AdamW step from an exact state.
+def _one_step_rounding(W, m_prev, v_prev, t, lr, lam, betas, eps, weight_decay, u=U):
+    """Componentwise bound on the rounding error of ONE AdamW step from an exact state, in a
+    precision of unit roundoff u (float64 by default; every operation, the products
+    included, rounds at u).
 
     Gradient g = 4 R W + lam sign(W): G = W W^T is an m-term dot, R = G - I one more
     rounding, R W an n-term dot, so |dg| <= 4 gamma(m + n + 2) ((|W||W|^T + I)|W| + |R||W|)
@@ -72,12 +76,12 @@ def _one_step_rounding(W, m_prev, v_prev, t, lr, lam, betas, eps, weight_decay):
     R = residual_matrix(W @ W.T)
     absW = np.abs(W)
     g = 4.0 * R @ W + lam * np.sign(W)
-    dg = 4 * gamma(m + n + 2) * ((absW @ absW.T + np.eye(n)) @ absW + np.abs(R) @ absW)
-    dg += 2 * U * lam
+    dg = 4 * gamma(m + n + 2, u) * ((absW @ absW.T + np.eye(n)) @ absW + np.abs(R) @ absW)
+    dg += 2 * u * lam
     m_new = b1 * m_prev + (1 - b1) * g
     v_new = b2 * v_prev + (1 - b2) * g * g
-    rho_m = (1 - b1) * dg + 4 * U * (b1 * np.abs(m_prev) + (1 - b1) * np.abs(g))
-    rho_v = (1 - b2) * (2 * np.abs(g) * dg + dg * dg) + 4 * U * (b2 * v_prev + (1 - b2) * g * g)
+    rho_m = (1 - b1) * dg + 4 * u * (b1 * np.abs(m_prev) + (1 - b1) * np.abs(g))
+    rho_v = (1 - b2) * (2 * np.abs(g) * dg + dg * dg) + 4 * u * (b2 * v_prev + (1 - b2) * g * g)
     bc1, bc2 = 1 - b1**t, 1 - b2**t
     root = np.sqrt(v_new / bc2)
     den = root + eps
@@ -85,14 +89,14 @@ def _one_step_rounding(W, m_prev, v_prev, t, lr, lam, betas, eps, weight_decay):
     with np.errstate(divide="ignore"):  # v_new = 0 takes the sqrt(dv) branch
         d_root = np.minimum(np.where(v_new > 0, rho_v / (2 * np.sqrt(v_new)), np.inf),
                             np.sqrt(rho_v)) / np.sqrt(bc2)
-    rel_update = 10 * U + U * b1**t / bc1 + 0.5 * U * b2**t / bc2
+    rel_update = 10 * u + u * b1**t / bc1 + 0.5 * u * b2**t / bc2
     d_step = lr * rho_m / bc1 / den + step * d_root / den + rel_update * step
     W_new = W * (1 - lr * weight_decay) - step
-    rho_W = d_step + 3 * U * (np.abs(W) + np.abs(W_new) + step)
+    rho_W = d_step + 3 * u * (np.abs(W) + np.abs(W_new) + step)
     return rho_W, rho_m, rho_v
 
 
-def _trajectory_bounds(arrays, hyper):
+def _trajectory_bounds(arrays, hyper, u=U):
     """Bound on max |W_t(ours) - W_t(torch)| for every t, by running error analysis.
 
     Both implementations start from the same exact state (W0, 0, 0) and each step adds at
@@ -125,7 +129,7 @@ def _trajectory_bounds(arrays, hyper):
             zm[j] -= h
             propagated += np.abs((step(zp) - step(zm)) / (2 * h)) * e[j]
         rho = np.concatenate([r.ravel() for r in
-                              _one_step_rounding(*_state(arrays, t - 1), t, **hyper)])
+                              _one_step_rounding(*_state(arrays, t - 1), t, **hyper, u=u)])
         e = propagated + 2 * rho
         bounds.append(float(e[:size].max()))
     return np.array(bounds)
@@ -176,3 +180,33 @@ def test_train_follows_the_torch_trajectory(name):
         (record,) = dynamics.train(arrays["W"][0], options)
         err = float(np.max(np.abs(record.W - arrays["W"][steps])))
         assert err <= bounds[steps], (name, steps, err, bounds[steps])
+
+
+
+def _engine_step_float32(W, m_prev, v_prev, t, lr, lam, betas, eps, weight_decay):
+    """One step of the engine's float32 kernels (the ones ``train`` runs) from a state."""
+    W, M1, M2 = (np.array(a, np.float32) for a in (W, m_prev, v_prev))
+    n, m = W.shape
+    G, R, grad = np.empty((n, n), np.float32), np.empty((n, n), np.float32), np.empty_like(W)
+    dense_gradient(W, G, R, grad)
+    dense_update(OPT_ADAMW, W, grad, M1, M2, t, lr, lam, betas[0], betas[1], eps,
+                 weight_decay, False)
+    return W, M1, M2
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_one_float32_engine_step_matches_torch_float32(name):
+    """The authors trained in float32. From torch's float32 state after step t - 1 (exactly
+    representable, so an exact common start), one step of the engine's float32 kernels gives
+    torch's float32 state after step t within both implementations' one-step rounding at
+    float32's unit roundoff, componentwise (``_one_step_rounding(u=U32)``)."""
+    arrays, hyper = _load(name, "float32")
+    for t in range(1, arrays["W"].shape[0]):
+        prev = _state(arrays, t - 1)
+        ours = _engine_step_float32(*prev, t, **hyper)
+        rho = _one_step_rounding(*prev, t, **hyper, u=U32)
+        for label, a, b, r in zip(("W", "exp_avg", "exp_avg_sq"), ours, _state(arrays, t), rho,
+                                  strict=True):
+            err = np.abs(a.astype(np.float64) - b)
+            assert np.all(err <= 2 * r), (name, t, label, float(err.max()),
+                                          float((2 * r).min()))
