@@ -19,15 +19,26 @@ stored are reused. Usage: docs/usage.md#the-paper-at-its-own-settings.
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
-from ._cli import CliError, OneLineErrorParser, integer, run_cli
+import numpy as np
+
+import theory
+from theory import cascades
+
+from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
 from ._executors import run_all
 from ._experiment_cli import open_store, sweep_errors
 from ._presets import resolve_grid
-from ._specs import ExperimentSpec
+from ._specs import ExperimentSpec, canonical_key
+from ._stats import t_interval
+from .replication import final_digest, holm, paired
 
 PROG = "python -m simulations.paper_settings"
 # The master seed of every stage, fixed in docs/preregistration-e5-adamw.md#grid and never
@@ -66,12 +77,358 @@ def rounds(name: str) -> list[list[ExperimentSpec]]:
     return [stage_specs(name, k) for k in range(ROUND, INSTANCES + 1, ROUND)]
 
 
+def stored(store, names: Sequence[str] = tuple(STAGES)) -> list[dict]:
+    """Every record of the named stages that `store` holds, without running anything."""
+    keys = dict.fromkeys(canonical_key(spec, i) for name in names
+                         for spec in stage_specs(name) for i in range(spec.instances))
+    found = (store.get(key) for key in keys)
+    return [r for r in found if r is not None]
+
+
+# ---------------------------------------------------------------------------------------
+# published records: one CSV row per run (docs/preregistration-e5-adamw.md#command-and-outputs)
+
+# The three CSVs of docs/data and the runs each holds.
+CSV_FILES = {"paper-e3.csv": "adamw lam 1e-3 (E3 and the float32 check)",
+             "paper-e5.csv": "adamw at the E5 widths, every lam",
+             "gradient-flow-e3.csv": "prox-gd to convergence at the E5 widths"}
+CSV_FIELDS = ("n", "m", "lam", "optimizer", "dtype", "lr", "max_steps", "seed", "instance",
+              "window_count", "assignment_count", "steps", "status", "features_represented",
+              "init_final_diag_mean", "cpu_time", "final_digest", "final_neuron", "final_sign")
+_INT_FIELDS = ("n", "m", "max_steps", "seed", "instance", "window_count", "assignment_count",
+               "steps", "features_represented")
+_FLOAT_FIELDS = ("lam", "lr", "init_final_diag_mean", "cpu_time")
+
+
+def csv_row(record: dict) -> dict:
+    """The published form of one run record (counts, status, cost, final assignment)."""
+    diag = record.get("init_final_diag")
+    row = {name: record.get(name) for name in CSV_FIELDS}
+    row.update(steps=record.get("train_steps"), status=record.get("train_status"),
+               init_final_diag_mean=None if diag is None else float(np.mean(diag)),
+               final_digest=final_digest(record))
+    for name in ("final_neuron", "final_sign"):
+        if row[name] is not None:
+            row[name] = " ".join(str(int(v)) for v in row[name])
+    return row
+
+
+def csv_tables(records: Sequence[dict]) -> dict[str, list[dict]]:
+    """The rows of each published CSV (a run may appear in two: E3's lam 1e-3 runs at the
+    E5 widths are E5's lam 1e-3 runs too)."""
+    tables = {name: [] for name in CSV_FILES}
+    for r in records:
+        row = csv_row(r)
+        if r["optimizer"] == "prox-gd":
+            tables["gradient-flow-e3.csv"].append(row)
+            continue
+        if r["lam"] == 1e-3:
+            tables["paper-e3.csv"].append(row)
+        if r["m"] in E5_M and r["dtype"] == "float32":
+            tables["paper-e5.csv"].append(row)
+    for rows in tables.values():
+        rows.sort(key=lambda x: (x["optimizer"], x["dtype"], x["m"], x["lam"], x["instance"]))
+    return tables
+
+
+def write_csvs(out: Path, tables: dict[str, list[dict]]) -> list[str]:
+    written = []
+    for name, rows in tables.items():
+        with open(out / name, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        written.append(name)
+    return written
+
+
+def read_csvs(folder: str | Path) -> list[dict]:
+    """The runs of the published CSVs in `folder`, as records (`csv_row`'s inverse); each
+    row's final_digest is checked, and a run listed in two files is read once."""
+    records: dict[tuple, dict] = {}
+    for name in CSV_FILES:
+        path = Path(folder) / name
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                rows = list(csv.DictReader(f))
+        except OSError as error:
+            raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+        for line, row in enumerate(rows, start=2):
+            missing = [k for k in CSV_FIELDS if k not in row]
+            if missing:
+                raise ValueError(f"{path}: missing columns {', '.join(missing)}")
+            try:
+                record = _parse_row(row)
+            except ValueError:
+                raise ValueError(f"{path}: line {line}: not a valid run row") from None
+            if final_digest(record) != (row["final_digest"] or None):
+                raise ValueError(f"{path}: line {line}: final_digest does not match "
+                                 "final_neuron and final_sign")
+            key = (record["optimizer"], record["dtype"], record["m"], record["lam"],
+                   record["instance"])
+            records[key] = record
+    return list(records.values())
+
+
+def _parse_row(row: dict) -> dict:
+    record = {}
+    for name in CSV_FIELDS:
+        text = row[name]
+        if text == "":
+            record[name] = None
+        elif name in _INT_FIELDS:
+            record[name] = int(text)
+        elif name in _FLOAT_FIELDS:
+            record[name] = float(text)
+        elif name in ("final_neuron", "final_sign"):
+            record[name] = [int(v) for v in text.split()]
+        else:
+            record[name] = text
+    record["train_status"], record["train_steps"] = record.pop("status"), record.pop("steps")
+    return record
+
+
+# ---------------------------------------------------------------------------------------
+# analysis (docs/preregistration-e5-adamw.md#analysis-fixed-now)
+
+# Means read off the paper's E3 figure (n = 256, lam 1e-3, AdamW; about +-5%),
+# docs/paper.md#observed-counts.
+PAPER_FIGURE = {256: 72.0, 512: 24.0, 768: 13.7, 1024: 10.1, 1536: 8.2, 2048: 5.4,
+                3072: 3.8, 4096: 3.8}
+# Family-wise level of H-E5's Holm correction; the float32 gate's half-width in neurons.
+ALPHA = 0.05
+GATE = 0.5
+# The count H-E5 tests (the paper's window rule) and the descriptive one beside it.
+COUNT, OTHER = "window_count", "assignment_count"
+
+
+def excluded(record: dict, n: int = 256) -> str | None:
+    """Why a run is left out (preregistration, analysis step 1), or None."""
+    if record.get("train_status") not in ("converged", "max_steps") or record.get(COUNT) is None:
+        return "diverged or not converged"
+    if record.get("features_represented") is not None and record["features_represented"] < n:
+        return "fewer than n features represented"
+    return None
+
+
+def _index(records):
+    """(optimizer, dtype, m, lam, instance) -> usable record, and the exclusions."""
+    ok, dropped = {}, []
+    for r in records:
+        why = excluded(r)
+        key = (r["optimizer"], r["dtype"], r["m"], r["lam"], r["instance"])
+        if why is None:
+            ok[key] = r
+        else:
+            dropped.append({"run": key, "reason": why})
+    return ok, dropped
+
+
+def _mean_ci(values) -> dict:
+    values = np.asarray(values, float)
+    mean, low, high = t_interval(values) if values.size else (math.nan,) * 3
+    return {"k": int(values.size), "mean": mean, "ci_low": low, "ci_high": high}
+
+
+def _pair_diffs(ok, a, b, count=COUNT):
+    """count(a) - count(b) over the instances present in both (a, b: key without instance)."""
+    return np.array([ok[a + (i,)][count] - ok[b + (i,)][count] for i in range(INSTANCES)
+                     if a + (i,) in ok and b + (i,) in ok], float)
+
+
+def float32_check(ok) -> list[dict]:
+    """The gate: per check width, float32 against float64 on the same W(0)."""
+    rows = []
+    for m in CHECK_M:
+        a, b = ("adamw", "float32", m, 1e-3), ("adamw", "float64", m, 1e-3)
+        d = _pair_diffs(ok, a, b)
+        row = {"m": m, **paired(d), "equal": int(np.sum(d == 0)),
+               "assignment_diff": paired(_pair_diffs(ok, a, b, OTHER))["mean_diff"]}
+        row["holds"] = bool(d.size == INSTANCES and (
+            np.all(d == 0) or (-GATE <= row["ci_low"] and row["ci_high"] <= GATE)))
+        rows.append(row)
+    return rows
+
+
+def e3_table(ok, n: int = 256) -> list[dict]:
+    """Per width: AdamW (float32) and, where run, the flow, beside the theory and the figure."""
+    rows = []
+    for m in sorted({k[2] for k in ok if k[0] == "adamw" and k[3] == 1e-3}):
+        runs = [ok[k] for k in ok if k[:4] == ("adamw", "float32", m, 1e-3)]
+        if not runs:
+            continue
+        row = {"m": m, **_mean_ci([r[COUNT] for r in runs]),
+               "assignment_mean": float(np.mean([r[OTHER] for r in runs])),
+               "paper_figure": PAPER_FIGURE.get(m, math.nan),
+               "first_order": n * n / (4 * m)}
+        flow = [ok[k] for k in ok if k[:4] == ("prox-gd", "float64", m, 1e-3)]
+        row["flow"] = _mean_ci([r[COUNT] for r in flow])
+        row["adamw_minus_flow"] = paired(_pair_diffs(ok, ("adamw", "float32", m, 1e-3),
+                                                     ("prox-gd", "float64", m, 1e-3)))
+        best = cascades.best_moments(n, m)
+        models = {"sign_bin": (float(theory.expected_poly_exact(n, m)),
+                               float(theory.sd_poly_exact(n, m)), 0.0, "sign-bin"),
+                  "best": (best["mean"], best["sd"], best["se_mean"], best["model"])}
+        for name, (expected, sd, se_mc, label) in models.items():
+            # as in the compare report: (mean - E) / sqrt(sd^2 / k + se_mc^2)
+            se = math.sqrt(sd**2 / row["k"] + se_mc**2)
+            row[f"pred_{name}"] = expected
+            row[f"z_{name}"] = (row["mean"] - expected) / se if se > 0 else math.nan
+            row[f"model_{name}"] = label.split(" (")[0]  # the name without its docs anchor
+        diag = [r["init_final_diag_mean"] for r in runs if r.get("init_final_diag_mean")]
+        row["e4_diagonal_mean"] = float(np.mean(diag)) if diag else math.nan
+        rows.append(row)
+    return rows
+
+
+def e5_analysis(ok) -> dict:
+    """H-E5 (paired, two-sided, Holm over the 10 tests) and the agreement criteria A1, A2."""
+    means = [{"m": m, "lam": lam, **_mean_ci([ok[k][COUNT] for k in ok
+                                               if k[:4] == ("adamw", "float32", m, lam)]),
+              "assignment": _mean_ci([ok[k][OTHER] for k in ok
+                                      if k[:4] == ("adamw", "float32", m, lam)])}
+             for m in E5_M for lam in (1e-3, 1e-2, 1e-1)]
+    tests = [{"m": m, "lam": lam,
+              **paired(_pair_diffs(ok, ("adamw", "float32", m, lam),
+                                   ("adamw", "float32", m, 1e-3))),
+              "assignment_diff": paired(_pair_diffs(ok, ("adamw", "float32", m, lam),
+                                                    ("adamw", "float32", m, 1e-3),
+                                                    OTHER))["mean_diff"]}
+             for m in E5_M for lam in (1e-2, 1e-1)]
+    for row, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
+        row["p_holm"] = p
+        row["rejected"] = bool(p < ALPHA)
+    complete = all(t["pairs"] == INSTANCES for t in tests)
+    mean_of = {(r["m"], r["lam"]): r["mean"] for r in means}
+    t256 = next(t for t in tests if t["m"] == 256 and t["lam"] == 1e-1)
+    a1 = bool(t256["ci_high"] < 0 and 45 <= mean_of[(256, 1e-1)] <= 60
+              and 65 <= mean_of[(256, 1e-3)] <= 78)
+    a2 = all(not t["rejected"] and abs(t["ci_low"]) <= 0.2 * mean_of[(t["m"], 1e-3)]
+             and abs(t["ci_high"]) <= 0.2 * mean_of[(t["m"], 1e-3)]
+             for t in tests if t["m"] >= 1024)
+    return {"final": complete, "means": means, "tests": tests, "A1": a1, "A2": a2}
+
+
+def published(record: dict) -> dict:
+    """A store record in the form `read_csvs` returns, so that the analysis of the store and
+    of the published CSVs is the same computation."""
+    row = csv_row(record)
+    return _parse_row({k: "" if v is None else str(v) for k, v in row.items()})
+
+
+def analyse(records: Sequence[dict]) -> dict:
+    """Every table of docs/results.md#the-paper-at-its-own-settings from the run records
+    (store records or `read_csvs` rows)."""
+    records = [r if "status" not in r and "init_final_diag" not in r else published(r)
+               for r in records]
+    ok, dropped = _index(records)
+    cost = {}
+    for r in records:
+        label = (f"{r['optimizer']} {r['dtype']}" if r["optimizer"] == "adamw"
+                 else "prox-gd (flow)")
+        cost[label] = cost.get(label, 0.0) + (r.get("cpu_time") or 0.0)
+    return {"runs": len(records), "excluded": dropped, "float32_check": float32_check(ok),
+            "e3": e3_table(ok), "e5": e5_analysis(ok),
+            "cpu_hours": {k: cost[k] / 3600 for k in sorted(cost)}}
+
+
+def _f(x, fmt=".2f") -> str:
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
+
+
+def _ci(row) -> str:
+    return f"[{_f(row['ci_low'])}, {_f(row['ci_high'])}]"
+
+
+def format_report(a: dict) -> str:
+    """The analysis as the Markdown tables of docs/results.md#the-paper-at-its-own-settings."""
+    e5 = a["e5"]
+    label = "final" if e5["final"] else "INTERIM: not every E5 run is stored; nothing is decided"
+    lines = [f"{a['runs']} runs, {len(a['excluded'])} excluded "
+             + "".join(f"; {x['run']}: {x['reason']}" for x in a["excluded"][:5]), "",
+             "float32 against float64 (paired on W(0), lam 1e-3, window count):", "",
+             "| m | pairs | equal | mean diff (f32 − f64) | 95% CI | assign. diff | gate holds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in a["float32_check"]:
+        lines.append(f"| {r['m']} | {r['pairs']} | {r['equal']} | {_f(r['mean_diff'], '+.2f')} "
+                     f"| {_ci(r)} | {_f(r['assignment_diff'], '+.2f')} | {r['holds']} |")
+    lines += ["", "E3 (AdamW float32, lam 1e-3) beside the flow and the theory:", "",
+              "| m | k | AdamW mean | 95% CI | assign. | paper fig. | flow mean | AdamW − flow "
+              "| n²/4m | sign-bin E (z) | best E (model, z) | E4 diag. |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in a["e3"]:
+        flow, d = r["flow"], r["adamw_minus_flow"]
+        lines.append(
+            f"| {r['m']} | {r['k']} | {_f(r['mean'])} | {_ci(r)} | {_f(r['assignment_mean'])} "
+            f"| {_f(r['paper_figure'], 'g')} | {_f(flow['mean'])} "
+            f"| {_f(d['mean_diff'], '+.2f')} | {_f(r['first_order'])} "
+            f"| {_f(r['pred_sign_bin'])} ({_f(r['z_sign_bin'], '+.1f')}) "
+            f"| {_f(r['pred_best'])} ({r['model_best']}, {_f(r['z_best'], '+.1f')}) "
+            f"| {_f(r['e4_diagonal_mean'], '.4f')} |")
+    lines += ["", f"E5, H-E5 [{label}] (paired on W(0), two-sided t, Holm over 10):", "",
+              "| m | lam | pairs | mean, lam | mean diff vs lam 1e-3 | 95% CI | p | p (Holm) "
+              "| rejected | assign. diff |", "|---|---|---|---|---|---|---|---|---|---|"]
+    means = {(r["m"], r["lam"]): r for r in e5["means"]}
+    for t in e5["tests"]:
+        lines.append(f"| {t['m']} | {t['lam']:g} | {t['pairs']} "
+                     f"| {_f(means[(t['m'], t['lam'])]['mean'])} | {_f(t['mean_diff'], '+.2f')} "
+                     f"| {_ci(t)} | {_f(t['p'], '.3g')} | {_f(t['p_holm'], '.3g')} "
+                     f"| {t['rejected']} | {_f(t['assignment_diff'], '+.2f')} |")
+    lines += ["", f"A1 (m = 256, lam 0.1 lower, in the figure's ranges): {e5['A1']}; "
+              f"A2 (m >= 1024, curves coincide within 20%): {e5['A2']} [{label}]", "",
+              "CPU hours: " + ", ".join(f"{k} {v:.2f}" for k, v in a["cpu_hours"].items())]
+    return "\n".join(lines)
+
+
+def figure_e3(a: dict):
+    """Mean count against m: AdamW with its CI, the flow, the paper's figure values, n^2/4m,
+    the sign-bin and best models; log-log, ticks at the data's m."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = a["e3"]
+    m = np.array([r["m"] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.errorbar(m, [r["mean"] for r in rows],
+                yerr=[[r["mean"] - r["ci_low"] for r in rows],
+                      [r["ci_high"] - r["mean"] for r in rows]],
+                fmt="o", color="C0", capsize=3, label="AdamW float32, 7 500 steps (95% CI)")
+    flow = [(r["m"], r["flow"]["mean"]) for r in rows if r["flow"]["k"]]
+    if flow:
+        ax.plot(*zip(*flow, strict=True), "s", color="C3", mfc="none",
+                label="prox-gd to convergence (flow)")
+    paper = sorted(PAPER_FIGURE.items())
+    ax.plot(*zip(*paper, strict=True), "x", color="k", ms=8, label="paper's figure (read off)")
+    ax.plot(m, [r["first_order"] for r in rows], "--", color="0.5", label="n²/4m")
+    ax.plot(m, [r["pred_sign_bin"] for r in rows], "-", color="C2", label="sign-bin model")
+    ax.plot(m, [r["pred_best"] for r in rows], ":", color="C1", lw=2.5,
+            label="best model (cascade where it holds)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ticks = [x for x in (256, 512, 1024, 2048, 4096) if x in set(m.astype(int))]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_xlabel("neurons m (n = 256 features)")
+    ax.set_ylabel("polysemantic neurons (window rule)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--stage", nargs="+", choices=list(STAGES), default=list(STAGES),
                    help="stages to run, in the given order (default: all, in plan order)")
     p.add_argument("--store", help="results store (default: the user's store)")
     p.add_argument("--workers", type=integer, help="local worker processes (default: cores)")
+    p.add_argument("--out", default="results/paper-settings",
+                   help="folder for the CSVs, report.md, report.json and the figure")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--no-run", action="store_true",
+                        help="analyse what the store holds; run nothing")
+    source.add_argument("--from-csv", metavar="FOLDER",
+                        help="analyse the published CSVs in FOLDER (e.g. docs/data); no store")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -80,16 +437,32 @@ def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.workers is not None and args.workers < 1:
         raise CliError(f"--workers must be >= 1; got {args.workers}")
-    store = open_store(args.store)
-    with store, sweep_errors():
-        for name in args.stage:
-            for k, specs in enumerate(rounds(name), start=1):
-                if not args.no_progress:
-                    print(f"stage {name}, round {k}: instances 0-{specs[0].instances - 1} of "
-                          f"{len(specs)} grid points", file=sys.stderr)
-                run_all(specs, store=store, workers=args.workers,
-                        progress=not args.no_progress)
-    print(f"runs stored in {store.path}")
+    out = output_dir(args.out)
+    if args.from_csv:
+        try:
+            records = read_csvs(args.from_csv)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    else:
+        store = open_store(args.store)
+        with store, sweep_errors():
+            for name in [] if args.no_run else args.stage:
+                for k, specs in enumerate(rounds(name), start=1):
+                    if not args.no_progress:
+                        print(f"stage {name}, round {k}: instances 0-{specs[0].instances - 1}"
+                              f" of {len(specs)} grid points", file=sys.stderr)
+                    run_all(specs, store=store, workers=args.workers,
+                            progress=not args.no_progress)
+            records = stored(store)
+    analysis = analyse(records)
+    text = format_report(analysis)
+    written = [] if args.from_csv else write_csvs(out, csv_tables(records))
+    (out / "report.md").write_text(text + "\n")
+    (out / "report.json").write_text(json.dumps(jsonable(analysis), indent=1) + "\n")
+    if analysis["e3"]:
+        figure_e3(analysis).savefig(out / "e3_paper_settings.png", dpi=150)
+    print(text)
+    print(f"\nwrote {', '.join(written + ['report.md', 'report.json'])} to {out}")
     return 0
 
 
