@@ -221,8 +221,9 @@ def format_table(rows: list[dict], fits: list[dict]) -> str:
         "sim mean: window rule |w| in [0.8, 1.2] (arXiv 2312.03096, docs/paper.md); "
         "assign.: dominant-neuron rule; "
         f"CI: {CI_LEVEL:.0%} Student-t; z uses the exact model's SD; best E: the project's "
-        "best model (cascade for m < 1.5n or, from n = 256, m <= 2n; else sign-bin) with "
-        "its own SD in z best; "
+        "best model (cascade for m < 1.5n or, from n = 256, m <= 2n; else sign-bin; chosen "
+        "from prox-gd data and checked only on prox-gd at lam 1e-2: AdamW rows are outside "
+        "that) with its own SD in z best; "
         "pred.acc, pred.P/R: the per-instance predictor's feature accuracy and the "
         "precision/recall of its polysemantic set; argmax acc: the init-argmax baseline."
     )

@@ -196,12 +196,15 @@ def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
         m = row["m"]
         full = [i for i in instances if all((m, lam, lr0, i) in ok for lam in grid.lam)]
         data = np.array([[ok[(m, lam, lr0, i)][count] for lam in grid.lam] for i in full], float)
-        # Page's L for the direction H-lam found (increasing lam -> higher count if d > 0)
+        # Page's L for the direction H-lam found (increasing lam -> higher count if d > 0).
+        # That direction comes from the data, so the one-sided p overstates the evidence;
+        # p_two_sided (twice it, capped at 1) is the one to read.
         ranked = data if row["mean_diff"] > 0 else data[:, ::-1]
         result = stats.page_trend_test(ranked)
         trend.append({"m": m, "instances": len(full), "direction":
                       "increasing" if row["mean_diff"] > 0 else "decreasing",
-                      "L": float(result.statistic), "p": float(result.pvalue)})
+                      "L": float(result.statistic), "p": float(result.pvalue),
+                      "p_two_sided": min(1.0, 2 * float(result.pvalue))})
 
     h_lr, fidelity = [], []
     for m in grid.m:
@@ -350,10 +353,11 @@ def format_report(analysis: dict) -> str:
          _f(r["p"]), _f(r["p_holm"]), decision(r, lam_final)) for r in analysis["h_lam"]])
     if analysis["h_lam_trend"]:
         lines += ["", f"**H-lam-trend** [{status(lam_final)}] (Page's L, only where H-lam "
-                  "was rejected):", ""]
-        lines += _table(("m", "instances", "direction", "L", "p"), [
-            (str(r["m"]), str(r["instances"]), r["direction"], f"{r['L']:.0f}", _f(r["p"]))
-            for r in analysis["h_lam_trend"]])
+                  "was rejected; the direction is taken from the data, so read the "
+                  "two-sided p):", ""]
+        lines += _table(("m", "instances", "direction", "L", "p one-sided", "p two-sided"), [
+            (str(r["m"]), str(r["instances"]), r["direction"], f"{r['L']:.0f}", _f(r["p"]),
+             _f(r["p_two_sided"])) for r in analysis["h_lam_trend"]])
     lines += ["", f"**H-lr** [{status(lr_final)}]: count(lr = 0.05) − count(lr = 0.0125), "
               "paired, Holm over the cells; **fidelity**: fraction of features with the same "
               "final (neuron, sign).", ""]

@@ -178,30 +178,27 @@ def test_failed_unconverged_and_unstable_runs_are_never_measured():
 
 
 @pytest.mark.slow
-def test_small_lambda_deficit_at_n256_is_paired_and_documented(tmp_path):
-    """docs/results.md, item 4: at n = 256, m = 1024 the count depends on lambda.
+def test_exploratory_lambda_contrast_on_seed_0_is_reproducible(tmp_path):
+    """Regression check of the exploratory contrast behind docs/preregistration-lam-lr.md.
 
-    Deterministic regression check on fixed seeds (spec seed 0, 16 shared
-    initialisations): it re-asserts the outcome the docs report for these seeds and
-    does not measure a false-failure rate. Instance i of both specs starts from the
-    same W(0), so the per-instance differences are paired. Asserted: lam = 1e-3 lies
-    below the exact model (z <= -2.326) and lam = 1e-2 has more polysemantic neurons
-    on the same initialisations (paired t >= 2.326; the documented value is t = 3.5).
-    2.326 is the one-sided 1% normal quantile; for a fresh seed under the null of no
-    lambda effect the paired t (15 degrees of freedom) would exceed it with
-    probability 0.017, so a pass on a new seed would be evidence at that level, not at
-    1%. About 8 minutes on 2 cores.
+    Not a test of a finding: the lambda effect itself is tested from the preregistered
+    replication's published records (tests/test_replication.py). This re-runs the 16
+    seed-0 initialisations at n = 256, m = 1024 that the preregistration's background
+    describes (11.56 at lam = 1e-3, 13.69 at lam = 1e-2, paired) and asserts that lam =
+    1e-2 still has more polysemantic neurons on the same W(0) (paired t >= 2.326; the
+    documented value is t = 3.5). Those instances were selected on low counts, and their
+    deficit against the sign-bin model at lam = 1e-3 did not replicate on fresh
+    instances (docs/results.md, item 4), so it is no longer asserted. About 8 minutes
+    on 2 cores.
     """
-    z_one_sided = 2.326  # P(Z > 2.326) = 1e-2
+    t_bound = 2.326  # one-sided 1% normal quantile
     common = {"n": 256, "m": 1024, "optimizer": "prox-gd", "lr": 0.05, "seed": 0}
     specs = [
         ExperimentSpec(lam=lam, max_steps=300_000, tol=1e-6, instances=16, **common)
         for lam in (1e-3, 1e-2)
     ]
     summary = run_all(specs, store=tmp_path / "s.sqlite", workers=2, progress=False)
-    small, large = report_rows(specs, summary.records)
-    assert small["z_exact"] <= -z_one_sided, small
     counts = np.array([r["window_count"] for r in summary.records], dtype=float)
     diff = counts[16:] - counts[:16]
     t = diff.mean() / (diff.std(ddof=1) / math.sqrt(diff.size))
-    assert t >= z_one_sided, (diff, t)
+    assert t >= t_bound, (diff, t)

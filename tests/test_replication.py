@@ -165,6 +165,14 @@ def test_the_published_h_lam_conclusion_follows_from_the_published_records():
     assert [r["pairs"] for r in h_lam] == [32, 32, 32]
     assert [round(r["mean_diff"], 2) for r in h_lam] == [1.91, 1.50, 0.66]  # m = 512, 1024, 2048
     assert all(r["rejected"] for r in h_lam)
+    # "6-11% of the count": d against the mean count at lam = 1e-3, lr = 0.05
+    low = {r["m"]: r["mean"] for r in analysis["against_theory"]
+           if r["lam"] == 1e-3 and r["lr"] == 0.05}
+    assert [round(100 * r["mean_diff"] / low[r["m"]]) for r in h_lam] == [6, 11, 11]
+    # Page's trend, two-sided (its direction came from the data): below 0.05 at m = 512
+    # and 1024, not at m = 2048
+    assert [float(f"{r['p_two_sided']:.2g}") for r in analysis["h_lam_trend"]] == \
+        [0.012, 0.0018, 0.092]
 
 
 def test_from_csv_reports_without_a_store(smoke, tmp_path, capsys):
