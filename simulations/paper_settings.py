@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
+import gzip
 import json
 import math
 import sys
@@ -83,6 +85,50 @@ def stored(store, names: Sequence[str] = tuple(STAGES)) -> list[dict]:
                          for spec in stage_specs(name) for i in range(spec.instances))
     found = (store.get(key) for key in keys)
     return [r for r in found if r is not None]
+
+
+# ---------------------------------------------------------------------------------------
+# moving the job between machines: the store's records of the plan as gzipped JSON lines
+
+
+def export_runs(store, path: str | Path) -> int:
+    """Write every stored record of the plan to `path` (gzipped JSON, one record a line, in
+    plan order); returns how many. `import_runs` on another machine resumes from them."""
+    records = stored(store)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n")
+    return len(records)
+
+
+def import_runs(store, path: str | Path) -> int:
+    """Put the records of an `export_runs` file into `store` (those it lacks); returns how
+    many were added. Each record must be a run of this plan: its key is recomputed from its
+    own spec fields and instance and must equal the key it carries."""
+    plan = {canonical_key(spec, i): (spec, i) for name in STAGES
+            for spec in stage_specs(name) for i in range(spec.instances)}
+    have = set(store.keys())
+    added = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = f.readlines()
+    except (OSError, EOFError) as error:
+        raise ValueError(f"cannot read {path}: {error}") from None
+    for line_no, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            key = record["key"]
+            spec, instance = plan[key]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{path}: line {line_no}: not a run record of this plan") from None
+        if record.get("instance") != instance or any(
+                record.get(k) != v for k, v in spec.to_dict().items()
+                if k not in ("instances", "noise")):
+            raise ValueError(f"{path}: line {line_no}: fields do not match key {key[:12]}")
+        if key not in have:
+            store.put(key, record)
+            added += 1
+    return added
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,11 +311,7 @@ def e3_table(ok, n: int = 256) -> list[dict]:
         row["flow"] = _mean_ci([r[COUNT] for r in flow])
         row["adamw_minus_flow"] = paired(_pair_diffs(ok, ("adamw", "float32", m, 1e-3),
                                                      ("prox-gd", "float64", m, 1e-3)))
-        best = cascades.best_moments(n, m)
-        models = {"sign_bin": (float(theory.expected_poly_exact(n, m)),
-                               float(theory.sd_poly_exact(n, m)), 0.0, "sign-bin"),
-                  "best": (best["mean"], best["sd"], best["se_mean"], best["model"])}
-        for name, (expected, sd, se_mc, label) in models.items():
+        for name, (expected, sd, se_mc, label) in _models(n, m).items():
             # as in the compare report: (mean - E) / sqrt(sd^2 / k + se_mc^2)
             se = math.sqrt(sd**2 / row["k"] + se_mc**2)
             row[f"pred_{name}"] = expected
@@ -279,6 +321,16 @@ def e3_table(ok, n: int = 256) -> list[dict]:
         row["e4_diagonal_mean"] = float(np.mean(diag)) if diag else math.nan
         rows.append(row)
     return rows
+
+
+@functools.cache
+def _models(n: int, m: int) -> dict:
+    """(mean, SD, Monte Carlo SE, name) of the sign-bin and best models; cached, since the
+    cascade model is a Monte Carlo of seconds."""
+    best = cascades.best_moments(n, m)
+    return {"sign_bin": (float(theory.expected_poly_exact(n, m)),
+                         float(theory.sd_poly_exact(n, m)), 0.0, "sign-bin"),
+            "best": (best["mean"], best["sd"], best["se_mean"], best["model"])}
 
 
 def e5_analysis(ok) -> dict:
@@ -429,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="analyse what the store holds; run nothing")
     source.add_argument("--from-csv", metavar="FOLDER",
                         help="analyse the published CSVs in FOLDER (e.g. docs/data); no store")
+    p.add_argument("--import-runs", metavar="FILE",
+                   help="first add the runs of an --export-runs file to the store (resume "
+                        "on another machine, e.g. from docs/data/paper-settings-runs.jsonl.gz)")
+    p.add_argument("--export-runs", metavar="FILE",
+                   help="at the end, write the store's runs of the plan to FILE (gzipped "
+                        "JSON lines)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -446,6 +504,12 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         store = open_store(args.store)
         with store, sweep_errors():
+            if args.import_runs:
+                try:
+                    added = import_runs(store, args.import_runs)
+                except ValueError as error:
+                    raise CliError(str(error)) from None
+                print(f"imported {added} runs into {store.path}", file=sys.stderr)
             for name in [] if args.no_run else args.stage:
                 for k, specs in enumerate(rounds(name), start=1):
                     if not args.no_progress:
@@ -454,6 +518,9 @@ def _main(argv: Sequence[str] | None) -> int:
                     run_all(specs, store=store, workers=args.workers,
                             progress=not args.no_progress)
             records = stored(store)
+            if args.export_runs:
+                print(f"exported {export_runs(store, args.export_runs)} runs to "
+                      f"{args.export_runs}", file=sys.stderr)
     analysis = analyse(records)
     text = format_report(analysis)
     written = [] if args.from_csv else write_csvs(out, csv_tables(records))
