@@ -156,3 +156,23 @@ def test_export_import_moves_the_job_and_refuses_foreign_records(tmp_path):
         f.write(json.dumps(bad) + "\n")
     with ResultsStore(tmp_path / "c.sqlite") as c, pytest.raises(ValueError, match="do not match"):
         P.import_runs(c, tmp_path / "bad.jsonl.gz")
+
+
+def test_e4_reconstruction_is_exact_for_one_hot_final_rows():
+    """E4's matrix is rebuilt from W(0) (re-drawn from the seed) and each feature's final
+    (neuron, sign): for a W(T) whose rows are exactly s_j e_{k_j} it equals W(0) W(T)^T."""
+    from dynamics import init_weights
+    from simulations._specs import instance_seed
+
+    spec = SPECS["adamw", "float32", P.E4_M, 1e-3]
+    W0 = init_weights(N, P.E4_M, [instance_seed(spec, 3)])[0]
+    rng = np.random.default_rng(1)
+    k, s = rng.integers(0, P.E4_M, N), rng.choice([-1, 1], N)
+    WT = np.zeros((N, P.E4_M))
+    WT[np.arange(N), k] = s
+    record = {"optimizer": "adamw", "dtype": "float32", "m": P.E4_M, "lam": 1e-3,
+              "instance": 3, "final_neuron": k.tolist(), "final_sign": s.tolist(),
+              "init_final_diag_mean": float(np.mean(np.diag(W0 @ WT.T)))}
+    e4 = P.e4_reconstruction([record])
+    np.testing.assert_array_equal(e4["matrix"], W0 @ WT.T)
+    assert e4["diagonal_mean"] == pytest.approx(e4["diagonal_mean_exact"], rel=1e-12)
