@@ -103,6 +103,7 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
         "m": spec.m,
         "lam": spec.lam,
         "optimizer": spec.optimizer,
+        "dtype": spec.dtype,
         "lr": spec.lr,
         "max_steps": spec.max_steps,
         "tol": spec.tol,
