@@ -227,9 +227,9 @@ def format_table(rows: list[dict], fits: list[dict]) -> str:
         "pred.acc, pred.P/R: the per-instance predictor's feature accuracy and the "
         "precision/recall of its polysemantic set; argmax acc: the init-argmax baseline."
     )
-    lines.append("weights trained in " + " and ".join(sorted({r["dtype"] for r in rows}))
-                 + " (float32: AdamW as the authors trained, docs/results.md#float32-against-"
-                 "float64-adamw)")
+    precision = " and ".join(sorted({r["dtype"] for r in rows}))
+    lines.append(f"weights trained in {precision} (float32: AdamW as the authors trained; "
+                 "docs/results.md#float32-against-float64-adamw)")
     for key, anchor in ANCHORS.items():
         lines.append(f"  {key}: {anchor}")
     for fit in fits:
