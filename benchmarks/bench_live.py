@@ -1,18 +1,18 @@
 """Benchmark of the live-structure engine: calibration, converged runs, cost traces.
 
     python -m benchmarks.bench_live calibrate              # fit the switch constants
-    python -m benchmarks.bench_live run --m 4096           # one converged run, new vs legacy
+    python -m benchmarks.bench_live run --m 4096           # one converged run vs numpy, torch
     python -m benchmarks.bench_live trace --m 1024 4096    # ms/step against live weights
     python -m benchmarks.bench_live big                    # n=1024, m=16384, lam=1e-2
-    python -m benchmarks.bench_live quick                  # the quick preset, new vs legacy
+    python -m benchmarks.bench_live quick                  # the quick preset's training
     add --json FILE to any of them; --no-torch skips the PyTorch baseline
 
-``run`` trains the same W0 to convergence with the engine's ``auto`` switch and with the
-``legacy`` path (the first engine) in the same process, and times plain numpy and plain
-PyTorch per dense step (they cannot skip zeros: a converged run costs their per-step time
+``run`` trains W0 to convergence with the engine's ``auto`` switch and times plain numpy
+and plain PyTorch per dense step (they cannot skip zeros: a converged run costs their per-step time
 times the step count). ``trace`` records the wall time of every chunk of 100 steps and the
 live weights at its end, and draws ms/step against live weights with the cost model
-(stepping.py) on top. Not a test: no assertion on times. See docs/performance.md#live-engine.
+(stepping.py) on top. Not a test: no assertion on times. See docs/performance.md#live-engine
+(which also keeps the measurements against the first engine's sparse path, since removed).
 
 Times are CPU seconds of this process (``time.process_time``, everything on one thread),
 so that a shared, loaded machine inflates them far less than wall time; cache contention
@@ -138,7 +138,7 @@ def _ops(W):
     return float(n + m + live.sum() + (r * r).sum() + ((G > 0) * live.sum(axis=1)).sum())
 
 
-def converged_run(args, n, m, lam, tol, modes=("auto", "legacy")):
+def converged_run(args, n, m, lam, tol, modes=("auto",)):
     W0 = _w0(n, m)
     train(W0, TrainOptions(lr=LR, lam=lam, max_steps=20, sparse="always"))  # compile/cache
     row = {"n": n, "m": m, "lam": lam, "tol": tol}
@@ -161,7 +161,7 @@ def converged_run(args, n, m, lam, tol, modes=("auto", "legacy")):
         row[name] = {"ms_per_step": 1e3 * per, "seconds_same_steps": per * steps}
         print(f"  {name}: {1e3 * per:.2f} ms/step x {steps} steps = {per * steps:.0f} s",
               flush=True)
-    for name in ("legacy", "numpy", "torch"):
+    for name in ("numpy", "torch"):
         if name in row:
             sec = row[name].get("seconds", row[name].get("seconds_same_steps"))
             print(f"  {name}/auto = {sec / row['auto']['seconds']:.1f}x")
@@ -264,16 +264,16 @@ def big(args):
 
 def quick_preset(args):
     """The quick preset's training (n=64, m=64..1024, lam 1e-2, lr 0.05, tol 1e-6, 32
-    instances from the preset's seeds) with the auto switch and with the legacy path."""
+    instances from the preset's seeds) with the auto switch."""
     from simulations import build_specs, instance_seed
     rows = []
     specs = build_specs("quick")
-    for mode in ("auto", "legacy"):
+    for mode in ("auto",):
         total = 0.0
         for spec in specs:
             seeds = [instance_seed(spec, i) for i in range(spec.instances)]
             W0 = init_weights(spec.n, spec.m, seeds)
-            opts = TrainOptions(lr=spec.lr, lam=spec.lam, tol=spec.tol, max_steps=spec.steps,
+            opts = TrainOptions(lr=spec.lr, lam=spec.lam, tol=spec.tol, max_steps=spec.max_steps,
                                 sparse=mode)
             train(W0[:1], TrainOptions(lr=spec.lr, lam=spec.lam, max_steps=20, sparse=mode))
             t = time.process_time()

@@ -22,21 +22,24 @@ from dynamics._sparse_kernels import SWITCH_TO_DENSE, live_prox_gd_steps
 from dynamics._training_kernels import (
     DIVERGED_GROWTH,
     DIVERGED_NONFINITE,
-    LEGACY_BLAS_ADVANTAGE,
     OPT_PROX_GD,
     OPT_SGD,
+    OUT_ENDS_LIVE,
+    OUT_LIVE_STEPS,
+    OUT_LOSS,
+    OUT_RESIDUAL,
+    OUT_STATUS,
+    OUT_STEPS,
     RUNNING,
     SPARSE_ALWAYS,
     SPARSE_AUTO,
     SPARSE_CHECK_EVERY,
-    SPARSE_LEGACY,
     _l1,
     _sparse_cost_estimate,
     dense_gradient,
     dense_update,
     minibatch_gradient_into,
     noisy_gd_step,
-    sparse_prox_gd_steps,
     stop_status,
 )
 
@@ -66,9 +69,9 @@ def _dense_steps(opt, W, M1, M2, t0, batches, noise, lr, lam, beta1, beta2, eps,
     structure is estimated cheaper (checked every SPARSE_CHECK_EVERY steps).
 
     ``noise``: (steps, K, nx, m) hidden-layer noise of this instance (GD only), or empty.
-    ``out`` = [steps, status, loss at the last step's input, mapping norm of the last step
-    (NaN with noise: the noisy step is not a prox-gradient step)]; returns True if the
-    caller should continue in the sparse representation.
+    ``out``: OUT_STEPS, OUT_STATUS, OUT_LOSS (at the last step's input) and OUT_RESIDUAL
+    (mapping norm of the last step; NaN with noise: the noisy step is not a prox-gradient
+    step); returns True if the caller should continue in the sparse representation.
     """
     n, m = W.shape
     dt = W.dtype
@@ -114,8 +117,6 @@ def _dense_steps(opt, W, M1, M2, t0, batches, noise, lr, lam, beta1, beta2, eps,
             ops = _sparse_cost_estimate(W, G, col_count, row_count)
             if sparse_mode == SPARSE_AUTO:
                 go_sparse = SWITCH_HYSTERESIS * SPARSE_OP_COST * ops < dense_cost
-            elif sparse_mode == SPARSE_LEGACY:
-                go_sparse = LEGACY_BLAS_ADVANTAGE * ops < 4.0 * n * n * m
         # the mapping norm is needed for the stopping test and for the last step's record
         want_res = tol >= 0.0 or step == n_steps - 1
         res = np.sqrt(dense_update(opt, W, grad, M1, M2, t0 + step + 1, lr, lam, beta1, beta2,
@@ -126,10 +127,10 @@ def _dense_steps(opt, W, M1, M2, t0, batches, noise, lr, lam, beta1, beta2, eps,
             break
         if go_sparse:
             break
-    out[0] = step
-    out[1] = status
-    out[2] = loss
-    out[3] = res
+    out[OUT_STEPS] = step
+    out[OUT_STATUS] = status
+    out[OUT_LOSS] = loss
+    out[OUT_RESIDUAL] = res
     return go_sparse and status == RUNNING
 
 
@@ -141,8 +142,7 @@ def _advance_one(
     """Advance one instance by up to n_steps, switching between the dense and the live
     representation by estimated cost (docs/dynamics/training.md#switching).
 
-    out = [steps, status, loss, res, steps taken in the live representation,
-    1 if the instance ends in the live representation else 0].
+    out: the row of ``advance`` (columns OUT_* of ``_training_kernels``).
     """
     n, m = W.shape
     sparse = opt == OPT_PROX_GD and (sparse_mode == SPARSE_ALWAYS or in_sparse)
@@ -156,33 +156,31 @@ def _advance_one(
     loss = 0.0
     res = 0.0
     while step < n_steps and status == RUNNING:
-        if sparse and sparse_mode == SPARSE_LEGACY:
-            sparse_prox_gd_steps(W, n_steps - step, lr, lam, tol, growth_limit, sub[:4])
-        elif sparse:
+        if sparse:
             live_prox_gd_steps(W, n_steps - step, lr, lam, tol, growth_limit, max_ops, sub)
         else:
             sparse = _dense_steps(opt, W, M1, M2, t0 + step, batches[step:], noise[step:], lr,
                                   lam, beta1, beta2, eps, wd, tol, growth_limit,
                                   n_steps - step, sparse_mode, sub[:4])
-            step += int(sub[0])
-            status = int(sub[1])
-            if sub[0] > 0:
-                loss, res = sub[2], sub[3]
+            step += int(sub[OUT_STEPS])
+            status = int(sub[OUT_STATUS])
+            if sub[OUT_STEPS] > 0:
+                loss, res = sub[OUT_LOSS], sub[OUT_RESIDUAL]
             continue
-        step += int(sub[0])
-        sparse_steps += int(sub[0])
-        status = int(sub[1])
-        if sub[0] > 0:
-            loss, res = sub[2], sub[3]
+        step += int(sub[OUT_STEPS])
+        sparse_steps += int(sub[OUT_STEPS])
+        status = int(sub[OUT_STATUS])
+        if sub[OUT_STEPS] > 0:
+            loss, res = sub[OUT_LOSS], sub[OUT_RESIDUAL]
         if status == SWITCH_TO_DENSE:
             status = RUNNING
             sparse = False
-    out[0] = step
-    out[1] = status
-    out[2] = loss
-    out[3] = res
-    out[4] = sparse_steps
-    out[5] = 1.0 if sparse else 0.0
+    out[OUT_STEPS] = step
+    out[OUT_STATUS] = status
+    out[OUT_LOSS] = loss
+    out[OUT_RESIDUAL] = res
+    out[OUT_LIVE_STEPS] = sparse_steps
+    out[OUT_ENDS_LIVE] = 1.0 if sparse else 0.0
 
 
 @njit(parallel=True, cache=True)
@@ -204,7 +202,8 @@ def advance(
             (the driver copies it from out[:, 5] of the previous call).
         growth_limit: (I,) loss above which a run counts as diverged.
         tol: stop when the mapping norm (T6) is <= tol; negative = never.
-    Returns via ``out`` (I, 6): steps taken, status, loss at the last step's input,
+    Returns via ``out`` (I, OUT_COLUMNS), one row per instance with the columns named
+    OUT_* in ``_training_kernels``: steps taken, status, loss at the last step's input,
     mapping norm of the last step, steps taken in the live representation, and 1 if the
     instance ended in the live representation.
     """

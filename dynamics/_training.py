@@ -69,8 +69,7 @@ _STATUS = {
 # threads' start-up and spin-waiting cost more than they save, and on a busy machine a
 # spinning OpenBLAS thread made a 64 x 256 step ~50x slower (docs/performance.md).
 MIN_FLOPS_PER_BLAS_THREAD = 2**24
-_SPARSE_MODES = {"never": K.SPARSE_NEVER, "auto": K.SPARSE_AUTO, "always": K.SPARSE_ALWAYS,
-                 "legacy": K.SPARSE_LEGACY}
+_SPARSE_MODES = {"never": K.SPARSE_NEVER, "auto": K.SPARSE_AUTO, "always": K.SPARSE_ALWAYS}
 
 
 class DivergenceError(FloatingPointError):
@@ -133,9 +132,7 @@ class TrainOptions:
         sparse: ``"auto"`` (default) lets prox-gd move between dense BLAS steps and
             steps on the live weights, both ways, whichever is estimated cheaper
             (docs/dynamics/training.md#switching); ``"never"``/``"always"`` force a path
-            (tests, benchmarks); ``"legacy"`` is the first engine's one-way switch and
-            sparse kernel, kept to measure the speed-up side by side. Results agree up to
-            floating-point summation order.
+            (tests, benchmarks). Results agree up to floating-point summation order.
         chunk_steps: steps per kernel call (>= 1, default 500); results do not depend on
             it. Smaller chunks react sooner to convergence of all instances.
         allow_unstable: ``train`` refuses a (prox-)gd or sgd step size at or above the
@@ -518,7 +515,7 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
     beta1, beta2 = options.betas
     code = _OPT_CODES[opt]
     sparse_mode = _SPARSE_MODES[options.sparse]
-    out = np.zeros((n_inst, 6))
+    out = np.zeros((n_inst, K.OUT_COLUMNS))
     no_batches = np.zeros((n_inst, 0, 0), np.int64)
 
     numba_threads = numba.get_num_threads()
@@ -547,13 +544,13 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
             kernel(code, W, M1, M2, steps_done, batches, xi, options.lr, options.lam, beta1,
                       beta2, options.eps, options.weight_decay, tol, growth, chunk, sparse_mode,
                       in_sparse, active, out)
-            took = out[:, 0].astype(np.int64)
+            took = out[:, K.OUT_STEPS].astype(np.int64)
             steps_done[active] += took[active]
-            sparse_steps[active] += out[active, 4].astype(np.int64)
-            in_sparse[active] = out[active, 5] > 0
-            status[active] = out[active, 1].astype(np.int64)
+            sparse_steps[active] += out[active, K.OUT_LIVE_STEPS].astype(np.int64)
+            in_sparse[active] = out[active, K.OUT_ENDS_LIVE] > 0
+            status[active] = out[active, K.OUT_STATUS].astype(np.int64)
             ok = active & (took > 0)
-            residual[ok] = out[ok, 3]
+            residual[ok] = out[ok, K.OUT_RESIDUAL]
             done += chunk
             if on_chunk is not None:
                 on_chunk(done, W, in_sparse)

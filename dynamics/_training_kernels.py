@@ -11,7 +11,8 @@ cannot vectorise the reduction and runs ~10-20x below the GEMM rate. Everything
 else (residual matrix, loss, soft-thresholding, AdamW moments, the divergence and
 stopping checks) is fused in numba loops, one pass over memory each, and the whole
 step loop runs inside numba so a step costs no Python overhead. The sparse phase of
-prox-GD is pure numba: its work is scattered index arithmetic that BLAS cannot express.
+prox-GD (``_sparse_kernels``) is pure numba: its work is scattered index arithmetic that
+BLAS cannot express.
 
 Parallelism is across instances (``prange``); one instance is always computed by one
 thread in a fixed order, so results do not depend on the number of numba threads. The
@@ -46,11 +47,14 @@ SPARSE_NEVER = 0
 SPARSE_AUTO = 1
 SPARSE_ALWAYS = 2
 
-SPARSE_LEGACY = 3  # the first engine's one-way switch and sparse kernel, kept for benchmarks
-# Legacy switch rule: how many scattered scalar operations of ``sparse_prox_gd_steps`` cost
-# as much as one flop of a dense BLAS product (measured at n=256, m=4096: its operations
-# miss cache in the n x m accumulator, 10-20 ns each, against ~0.04 ns per GEMM flop).
-LEGACY_BLAS_ADVANTAGE = 1000.0
+# Columns of the per-instance result row ``out`` that the stepping kernels fill.
+OUT_STEPS = 0  # steps taken in the call
+OUT_STATUS = 1  # status code (RUNNING, CONVERGED, ...)
+OUT_LOSS = 2  # loss (T1) at the last step's input
+OUT_RESIDUAL = 3  # prox-gradient mapping norm (T6) of the last step
+OUT_LIVE_STEPS = 4  # steps taken in the live representation
+OUT_ENDS_LIVE = 5  # 1 if the instance ended in the live representation, else 0
+OUT_COLUMNS = 6
 # In auto mode, how often (in steps) a dense prox-GD run re-estimates the sparse cost.
 SPARSE_CHECK_EVERY = 8
 
@@ -282,162 +286,6 @@ def _sparse_cost_estimate(W, G, col_count, row_count):
             if G[i, j] > 0.0:
                 ops += row_count[i] + row_count[j]
     return ops
-
-
-@njit(cache=True)
-def sparse_prox_gd_steps(W, n_steps, lr, lam, tol, growth_limit, out):
-    """Run up to ``n_steps`` prox-GD steps (T5a) on W in place, touching only nonzeros.
-
-    Same maths as ``dense_gradient`` + ``dense_update(OPT_PROX_GD)``; only the order of
-    floating-point summation differs. Per step the work is O(n + z + sum_k c_k^2 +
-    sum_{G_ij>0} nnz(W_j)) for z nonzeros and c_k nonzeros in column k, never O(n m)
-    (the O(n m) conversion happens once per call). ``out`` receives
-    [steps taken, status, loss at the last step's input, mapping norm of the last step].
-    """
-    n, m = W.shape
-    cap = n * m
-    rows = np.empty(cap, np.int64)
-    cols = np.empty(cap, np.int64)
-    z = 0
-    for i in range(n):
-        for k in range(m):
-            if W[i, k] != 0.0:
-                rows[z] = i
-                cols[z] = k
-                z += 1
-    col_stamp = np.full(m, -1, np.int64)
-    col_head = np.empty(m, np.int64)
-    touched_cols = np.empty(m, np.int64)
-    nxt_c = np.empty(cap, np.int64)
-    row_head = np.empty(n, np.int64)
-    nxt_r = np.empty(cap, np.int64)
-    G = np.zeros((n, n))
-    pair_stamp = np.full((n, n), -1, np.int64)
-    pi = np.empty(n * n, np.int64)
-    pj = np.empty(n * n, np.int64)
-    acc = np.zeros((n, m))
-    acc_stamp = np.full((n, m), -1, np.int64)
-    ti = np.empty(cap, np.int64)
-    tk = np.empty(cap, np.int64)
-    thr = lr * lam
-    status = RUNNING
-    loss = 0.0
-    res = 0.0
-    step = 0
-    while step < n_steps:
-        # column and row linked lists of the current nonzeros: O(z + n)
-        ncols = 0
-        for e in range(z):
-            k = cols[e]
-            if col_stamp[k] != step:
-                col_stamp[k] = step
-                col_head[k] = -1
-                touched_cols[ncols] = k
-                ncols += 1
-            nxt_c[e] = col_head[k]
-            col_head[k] = e
-        for i in range(n):
-            row_head[i] = -1
-        for e in range(z):
-            i = rows[e]
-            nxt_r[e] = row_head[i]
-            row_head[i] = e
-        # G on the pairs that share a nonzero column: sum_k c_k^2
-        npairs = 0
-        for c in range(ncols):
-            k = touched_cols[c]
-            e1 = col_head[k]
-            while e1 >= 0:
-                i = rows[e1]
-                wi = W[i, k]
-                e2 = col_head[k]
-                while e2 >= 0:
-                    j = rows[e2]
-                    if pair_stamp[i, j] != step:
-                        pair_stamp[i, j] = step
-                        G[i, j] = 0.0
-                        pi[npairs] = i
-                        pj[npairs] = j
-                        npairs += 1
-                    G[i, j] += wi * W[j, k]
-                    e2 = nxt_c[e2]
-                e1 = nxt_c[e1]
-        # loss (T1): untouched pairs have G = 0 and contribute delta_ij; rows with no
-        # nonzero have an untouched diagonal.
-        sse = 0.0
-        live_rows = 0
-        for p in range(npairs):
-            i = pi[p]
-            j = pj[p]
-            g = G[i, j]
-            if i == j:
-                live_rows += 1
-                r = g - 1.0 if g > 0.0 else -1.0
-                sse += r * r
-            elif g > 0.0:
-                sse += g * g
-        sse += n - live_rows
-        l1 = 0.0
-        for e in range(z):
-            l1 += abs(W[rows[e], cols[e]])
-        loss = sse + lam * l1
-        if not np.isfinite(loss):
-            status = DIVERGED_NONFINITE
-            break
-        if loss > growth_limit:
-            status = DIVERGED_GROWTH
-            break
-        # (R W)_i = sum_j R_ij W_j over pairs with G_ij > 0, scattered into acc
-        nt = 0
-        for p in range(npairs):
-            i = pi[p]
-            j = pj[p]
-            g = G[i, j]
-            if g > 0.0:
-                r = g - 1.0 if i == j else g
-                e = row_head[j]
-                while e >= 0:
-                    k = cols[e]
-                    if acc_stamp[i, k] != step:
-                        acc_stamp[i, k] = step
-                        acc[i, k] = 0.0
-                        ti[nt] = i
-                        tk[nt] = k
-                        nt += 1
-                    acc[i, k] += r * W[j, k]
-                    e = nxt_r[e]
-        # prox step (T5a) on the touched coordinates; every other coordinate has W = 0 and
-        # gradient exactly 0, so it stays 0. Every current nonzero is touched (its row's
-        # diagonal pair has G_ii > 0).
-        res2 = 0.0
-        z = 0
-        for q in range(nt):
-            i = ti[q]
-            k = tk[q]
-            w = W[i, k]
-            new = _soft(w - lr * (4.0 * acc[i, k]), thr)
-            d = w - new
-            res2 += d * d
-            W[i, k] = new
-            if new != 0.0:
-                rows[z] = i
-                cols[z] = k
-                z += 1
-        # canonical (row-major) order of the nonzeros, so that the next step's summation
-        # order is a function of W alone and not of how this call was chunked
-        keys = np.sort(rows[:z] * m + cols[:z])
-        for e in range(z):
-            rows[e] = keys[e] // m
-            cols[e] = keys[e] % m
-        res = np.sqrt(res2) / lr
-        step += 1
-        status = stop_status(res, tol)
-        if status != RUNNING:
-            break
-    out[0] = step
-    out[1] = status
-    out[2] = loss
-    out[3] = res
 
 
 @njit(cache=True)

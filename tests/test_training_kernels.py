@@ -153,12 +153,12 @@ def test_sparse_and_dense_runs_reach_the_same_point():
     bound (T8 in the docs) each is within (1 + 8 lr) tol / mu of it, mu = 8 - 12 lam/4."""
     lr, tol = 0.1, 1e-10
     runs = {}
-    for mode in (K.SPARSE_NEVER, K.SPARSE_ALWAYS, K.SPARSE_AUTO, K.SPARSE_LEGACY):
+    for mode in (K.SPARSE_NEVER, K.SPARSE_ALWAYS, K.SPARSE_AUTO):
         W = _start()
         out = _advance(K.OPT_PROX_GD, W, n_steps=20_000, lr=lr, sparse=mode, tol=tol)
         assert np.all(out[:, 1] == K.CONVERGED)
         runs[mode] = W
     dist = 2 * (1 + 8 * lr) * tol / (8 - 12 * LAM / 4)
-    for mode in (K.SPARSE_ALWAYS, K.SPARSE_AUTO, K.SPARSE_LEGACY):
+    for mode in (K.SPARSE_ALWAYS, K.SPARSE_AUTO):
         np.testing.assert_array_equal(runs[mode] != 0, runs[K.SPARSE_NEVER] != 0)
         assert np.max(np.abs(runs[mode] - runs[K.SPARSE_NEVER])) <= dist
