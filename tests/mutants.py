@@ -186,7 +186,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "gradient",
         "smooth gradient 2 R W instead of 4 R W, in the kernel and the numpy reference (T2)",
         "forgetting that each off-diagonal pair appears twice in the loss",
-        (Edit(K, "grad[i, k] *= 4.0", "grad[i, k] *= 2.0"),
+        (Edit(K, "sse = _residual_and_sse(G, R, 4.0)", "sse = _residual_and_sse(G, R, 2.0)"),
          Edit(T, "return 4.0 * residual_matrix(W @ W.T) @ W",
               "return 2.0 * residual_matrix(W @ W.T) @ W")),
         ("tests/test_toy_model.py",),
