@@ -34,7 +34,15 @@ import numpy as np
 import theory
 from theory import cascades
 
-from ._cli import CliError, OneLineErrorParser, integer, jsonable, output_dir, run_cli
+from ._cli import (
+    CliError,
+    OneLineErrorParser,
+    integer,
+    jsonable,
+    output_dir,
+    run_cli,
+    write_outputs,
+)
 from ._executors import run_all
 from ._experiment_cli import open_store, sweep_errors
 from ._presets import resolve_grid
@@ -577,21 +585,29 @@ def _main(argv: Sequence[str] | None) -> int:
                       f"{args.export_runs}", file=sys.stderr)
     analysis = analyse(records)
     text = format_report(analysis)
-    written = [] if args.from_csv else write_csvs(out, csv_tables(records))
-    (out / "report.md").write_text(text + "\n")
-    (out / "report.json").write_text(json.dumps(jsonable(analysis), indent=1) + "\n")
-    if analysis["e3"]:
-        figure_e3(analysis).savefig(out / "e3_paper_settings.png", dpi=150)
     e4 = e4_reconstruction([published(r) if "init_final_diag" in r else r for r in records])
     if e4 is not None:
-        figure_e4(e4).savefig(out / "e4_paper_settings.png", dpi=150)
         text += (f"\n\nE4 at m = {E4_M} ({e4['instances']} instances, reconstructed from W(0) "
                  f"and the final neuron and sign): diagonal mean {e4['diagonal_mean']:.4f} "
                  f"(exact {e4['diagonal_mean_exact']:.4f}; the paper's figure: about 0.03), "
                  f"off-diagonal mean {e4['offdiagonal_mean']:+.4f}, sd "
                  f"{e4['offdiagonal_sd']:.4f}")
+
+    def write() -> list[str]:
+        written = [] if args.from_csv else write_csvs(out, csv_tables(records))
+        (out / "report.md").write_text(text + "\n")
+        (out / "report.json").write_text(json.dumps(jsonable(analysis), indent=1) + "\n")
+        figures = [("e3_paper_settings.png", figure_e3, analysis if analysis["e3"] else None),
+                   ("e4_paper_settings.png", figure_e4, e4)]
+        for name, draw, data in figures:
+            if data is not None:
+                draw(data).savefig(out / name, dpi=150)
+                written.append(name)
+        return written + ["report.md", "report.json"]
+
+    written = write_outputs(out, write)
     print(text)
-    print(f"\nwrote {', '.join(written + ['report.md', 'report.json'])} to {out}")
+    print(f"\nwrote {', '.join(written)} to {out}")
     return 0
 
 
