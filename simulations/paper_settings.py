@@ -498,6 +498,7 @@ def figure_e3(a: dict):
     """Mean count against m: AdamW with its CI, the flow, the paper's figure values, n^2/4m,
     the sign-bin and best models; log-log, ticks at the data's m."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -521,8 +522,9 @@ def figure_e3(a: dict):
             label="best model (cascade where it holds)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ticks = [x for x in (256, 512, 1024, 2048, 4096) if x in set(m.astype(int))]
+    ticks = (256, 512, 1024, 2048, 4096)  # the E5 widths: E3's grid at powers of two
     ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("neurons m (n = 256 features)")
     ax.set_ylabel("polysemantic neurons (window rule)")
     ax.legend(fontsize=8)
