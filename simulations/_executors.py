@@ -42,9 +42,9 @@ from ._protocol import Run
 from ._run import record_is_current, run_instance
 from ._specs import ExperimentSpec, canonical_key
 from ._stability import check_step_sizes
-from ._store import ResultsStore
+from ._store import ResultsStore, StoreReadError, StoreWriteError
 
-__all__ = ["RunSummary", "SchedulerError", "available_cores", "run_all"]
+__all__ = ["RunSummary", "SchedulerError", "SweepFailed", "available_cores", "run_all"]
 
 # BLAS / OpenMP / numba threads per run (see the module docstring for why it is fixed).
 THREADS_PER_RUN = 1
@@ -178,6 +178,18 @@ def _run_one(runner: Callable, args: tuple, threads: int) -> dict:
 # ---------------------------------------------------------------------------------------
 # Parent side
 # ---------------------------------------------------------------------------------------
+
+
+class SweepFailed(RuntimeError):
+    """The sweep stopped on a failure outside any run (store, worker process); the message
+    says what was stored."""
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, cf.process.BrokenProcessPool):
+        # the OS killed a worker (out of memory, kill -9): its run was not stored
+        return "a worker process died (killed by a signal, e.g. out of memory)"
+    return str(error)
 
 
 def _is_failure(record: dict) -> bool:
@@ -447,6 +459,12 @@ def run_all(
                 raise Interrupted(
                     f"interrupted; {len(results) - reused} new runs stored in {store.path} "
                     f"({len(results)} of {len(runs)} in all), resume with the same command"
+                ) from None
+            except (StoreWriteError, StoreReadError, cf.process.BrokenProcessPool) as error:
+                raise SweepFailed(
+                    f"{_failure(error)}; {len(results) - reused} new runs stored in "
+                    f"{store.path} ({len(results)} of {len(runs)} in all), resume with the "
+                    "same command"
                 ) from None
         ordered = tuple(results[key] for key, _, _ in runs)
         summary = RunSummary(
