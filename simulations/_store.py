@@ -260,13 +260,17 @@ class ResultsStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL (not NORMAL): in WAL mode NORMAL may lose the last commits on power loss.
         self._conn.execute("PRAGMA synchronous=FULL")
-        if marked is None:
-            self._conn.executescript(_SCHEMA)
         if not marked:
-            self._init_meta()
+            self._init_meta(schema=marked is None)
 
-    def _init_meta(self) -> None:
+    def _init_meta(self, schema: bool) -> None:
+        # schema and marker in one transaction: a sweep opening the store meanwhile sees
+        # either no table or a marked store, never tables without the marker
         with self._transaction():
+            if schema:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
             defaults = {
                 "application": _MARKER,
                 "schema_version": str(SCHEMA_VERSION),
