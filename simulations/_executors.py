@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from ._cli import Interrupted
+from ._cli import Interrupted, jsonable
 from ._protocol import Run
 from ._run import record_is_current, run_instance
 from ._specs import ExperimentSpec, canonical_key
@@ -171,8 +171,10 @@ def _run_one(runner: Callable, args: tuple, threads: int) -> dict:
     _limit_threads(threads)
     record = runner(*args)
     # Round-trip through JSON in the worker: the parent then holds exactly what the
-    # store will hold, so fresh and reused records compare equal.
-    return json.loads(json.dumps(record, sort_keys=True, allow_nan=False))
+    # store will hold, so fresh and reused records compare equal. Non-finite floats become
+    # None first (strict JSON, the store's rule): a NaN in a record (e.g. a law with no
+    # valid value near the lam bound) would otherwise fail the whole sweep.
+    return json.loads(json.dumps(jsonable(record), sort_keys=True, allow_nan=False))
 
 
 # ---------------------------------------------------------------------------------------

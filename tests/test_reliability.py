@@ -149,6 +149,11 @@ SPARSIFICATION = [
     Case("m = 2", ("--m", "2"), 2, r"--m must be an integer >= 3, got 2$"),
     Case("huge sigma0", ("--sigma0", "1e300"), 2, r"--sigma0 must be in \(0, 1000\], got "
          r"1e\+300$"),
+    # issue 21: the refined law's NaN near the bound failed the sweep ("Out of range float
+    # values are not JSON compliant"); it is stored as null, as every non-finite number
+    Case("lam near the bound", ("--quick", "--m", "1e5", "--lam-normalized", "0.0906",
+                                "--no-figures", "--no-progress", "--workers", "1", "--out",
+                                "{out}", "--store", "{store}"), 0, stdout=r"wrote: .*report\.json"),
     Case("tiny t-max", ("--t-max", "1e-9"), 2, r"--t-max must be finite and > 1 \(the record "
          r"times start at normalized time 1\), got 1e-09$"),
 ]
