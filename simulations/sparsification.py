@@ -159,6 +159,7 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
         with np.errstate(invalid="ignore"):
             rm, rl = refined_law(t_exact, m, lam, sigma0)
         mf = mean_field(t_exact, m, lam, sigma0)
+        _announce_draws(n_draws, progress)
         # its own bar: the t_full draws are the one stage whose cost the user sets
         with _bar(progress, total=n_draws, desc="t_full draws", unit="draw",
                   leave=False) as draws:
@@ -205,6 +206,23 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
         "curves": curves,
         "timings_s": timings,
     }
+
+
+# Seconds per t_full draw at k_top = 2000 (theory.sparsification.t_full_distribution),
+# and the estimated time above which a run without its own draws bar says how long.
+DRAW_SECONDS = 2e-4
+ANNOUNCE_SECONDS = 60.0
+
+
+def _announce_draws(n_draws: int, progress: bool) -> None:
+    # The command line runs E1 in a worker under the runs bar, without the draws bar:
+    # --n-draws 1e9 ran for days without a word. One line says what it will cost.
+    seconds = n_draws * DRAW_SECONDS
+    if not progress and seconds > ANNOUNCE_SECONDS:
+        hours = seconds / 3600
+        took = f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
+        print(f"E1: {n_draws:g} t_full draws take about {took} ({DRAW_SECONDS * 1e3:g} ms "
+              "each); interrupt with Ctrl-C", file=sys.stderr, flush=True)
 
 
 def memory_estimate(m: int, n_times: int, n_draws: int) -> float:

@@ -1255,3 +1255,22 @@ def test_closed_pipe_stops_quietly():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and err == "", err
+
+
+@pytest.mark.parametrize("draws, progress, pattern", [
+    (10**9, False, r"^E1: 1e\+09 t_full draws take about 55\.6 h \(0\.2 ms each\); interrupt "
+                   r"with Ctrl-C$"),
+    (10**6, False, r"^E1: 1e\+06 t_full draws take about 3 min"),
+    (10**5, False, None),  # 20 s: no line
+    (10**9, True, None),  # the draws bar shows the progress itself
+])
+def test_long_t_full_draws_say_how_long(draws, progress, pattern, capfd):
+    """Issue 21: `--n-draws 1e9` ran on the command line without estimate or progress."""
+    from simulations import sparsification
+
+    sparsification._announce_draws(draws, progress)
+    err = capfd.readouterr().err
+    if pattern is None:
+        assert err == ""
+    else:
+        _assert_one_line(err, pattern)
