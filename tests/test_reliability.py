@@ -854,6 +854,26 @@ def test_a_dead_worker_stops_the_sweep_in_one_line(tmp_path):
         assert len(reopened) == 0
 
 
+def big_runner(run):
+    """Stand-in run with a record of about 100 kB (module level: workers import it)."""
+    return {"blob": "x" * 100_000}
+
+
+def test_a_full_disk_stops_the_sweep_in_one_line(tmp_path):
+    """Issue 21: the disk filling mid-sweep ended in a traceback."""
+    from simulations._protocol import Run
+
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        store.put("earlier", {"v": 1})
+        store._conn.execute("PRAGMA max_page_count = 8")  # no room for a 100 kB record
+        with pytest.raises(_executors.SweepFailed, match=r"^store .*s\.sqlite: cannot write "
+                           r"the run \w+ \(database or disk is full\); 0 new runs stored in "
+                           r".*s\.sqlite \(0 of 1 in all\), resume with the same command$"):
+            _executors.run_all([Run("big")], store=store, workers=1, runner=big_runner,
+                               progress=False)
+        assert store.get("earlier") == {"v": 1} and len(store) == 1
+
+
 def _xdg(value: str | None, expected):
     def case(monkeypatch, capfd) -> None:
         if value is None:
