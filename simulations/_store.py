@@ -88,19 +88,24 @@ def _refuse(path: Path, why: str) -> StoreError:
 
 # Smallest SQLite page: a shorter file cannot hold a table, let alone a run.
 _MIN_PAGE = 512
+# Largest file inspected as a possible stub (one 64 KiB page, SQLite's largest).
+_MAX_STUB = 65536
 
 
 def _is_stub(path: Path) -> bool:
-    """A non-empty file shorter than one page that starts like an SQLite header (or is a
-    prefix of it): what creating a store on a full disk leaves behind."""
+    """What creating a store on a full disk leaves behind, holding nothing: the SQLite
+    header cut short (at least 8 of its 16 bytes) in a file below one page, or the header
+    followed by zero bytes only (a first page never filled). Any other file is not ours
+    to reset."""
     try:
-        if not path.is_file() or not 0 < path.stat().st_size < _MIN_PAGE:
+        if not path.is_file() or not 0 < path.stat().st_size <= _MAX_STUB:
             return False
-        with path.open("rb") as handle:
-            head = handle.read(len(_SQLITE_HEADER))
+        data = path.read_bytes()
     except OSError:
         return False
-    return _SQLITE_HEADER.startswith(head) or head == _SQLITE_HEADER
+    if len(data) < _MIN_PAGE and 8 <= len(data) < len(_SQLITE_HEADER):
+        return _SQLITE_HEADER.startswith(data)
+    return data.startswith(_SQLITE_HEADER) and not any(data[len(_SQLITE_HEADER):])
 
 
 def _recognise(path: Path) -> bool | None:

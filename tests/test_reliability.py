@@ -8,9 +8,15 @@ line matching the regex, and that nothing was modified that should not be: for a
 covers a foreign SQLite file, a text file given as the store and an existing output folder.
 
 Cheap cases call each entry point's `main` in this process (exactly what `python -m`
-runs); cases that need a real process (Ctrl-C, an unreachable scheduler, deleting the
-output folder mid-sweep) run as subprocesses, all started at once so that their waits
-overlap. Deterministic: fixed seeds, tiny sizes, loopback sockets only.
+runs); cases that need a real process (Ctrl-C, SIGTERM, an unreachable scheduler, deleting
+the output folder mid-sweep) run as subprocesses, all started at once so that their waits
+overlap. Deterministic: fixed seeds, tiny sizes, loopback sockets only; timed cases are
+measured against a startup baseline taken alongside them, not against the machine's load.
+
+Issue 21 added the store against the outputs, hostile --out paths, edited replication
+CSVs, malformed W0 files and reports, and two API tables (STORE_CASES: concurrency, stubs,
+damage, full disk, busy lock, read-only; ENVIRONMENT_CASES: XDG, NUMBA_NUM_THREADS,
+encodings, SIGTERM), each case asserting its status, one line and that nothing was lost.
 """
 
 from __future__ import annotations
@@ -243,7 +249,6 @@ def _out_paths(extra: tuple[str, ...] = ()) -> list[Case]:
 COMPARE += _store_clashes(("report.json", "e3_count_vs_m.png")) + _out_paths()
 SPARSIFICATION += _store_clashes(("report.json", "e1.csv")) + _out_paths()
 NOISE += _store_clashes(("report.json",)) + _out_paths()
-THEORY += []
 
 # --- python -m simulations.replication ---------------------------------------------------
 REPLICATION = [
@@ -816,6 +821,7 @@ STORE_CASES = {
     "a table-less database is a new store": _tableless,
     "a stub shorter than the header": _stub(b"SQLite for"),
     "a stub of the bare header": _stub(b"SQLite format 3\x00" + b"\x00" * 80),
+    "a stub of a zero-filled first page": _stub(b"SQLite format 3\x00" + b"\x00" * 4080),
     "eight stores created at once": _concurrent_creation,
     "a record that is not JSON": _damaged("{not json"),
     "a record that is a JSON list": _damaged("[1, 2]"),
@@ -829,6 +835,17 @@ STORE_CASES = {
     "store inside out under its own name": _apart("out", "real/store.sqlite", False),
     "store next to out": _apart("out", "store.sqlite", False),
 }
+
+
+def _short_text_kept(tmp: Path) -> None:
+    # a tiny file that merely starts like the header is somebody's text, not a stub
+    (tmp / "s.sqlite").write_bytes(b"SQL")
+    with pytest.raises(StoreError, match="is not an SQLite database"):
+        ResultsStore(tmp / "s.sqlite")
+    assert (tmp / "s.sqlite").read_bytes() == b"SQL"
+
+
+STORE_CASES["a 3-byte text file is not a stub"] = _short_text_kept
 
 
 @pytest.mark.parametrize("name", list(STORE_CASES))
