@@ -3,6 +3,9 @@
 `dynamics` never imports `theory` or `simulations`.
 """
 
+# First: checks NUMBA_NUM_THREADS before numba is imported (dynamics/_environment.py).
+from dynamics import _environment  # noqa: F401
+
 # Measurements on trained weights: public re-exports.
 from dynamics._measurements import (
     Measurement,  # noqa: F401

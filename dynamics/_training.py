@@ -465,6 +465,8 @@ def train(W0: np.ndarray, options: TrainOptions | None = None, *,
     if not isinstance(options, TrainOptions):
         raise ValueError(f"options must be a TrainOptions; got {type(options).__name__}")
     dtype = np.float32 if options.dtype == "float32" else np.float64
+    if np.iscomplexobj(W0):  # the cast would drop the imaginary part silently
+        raise ValueError(f"W0 must be real; got complex dtype {np.asarray(W0).dtype}")
     W = np.array(W0, dtype=dtype, copy=True, order="C")
     if W.ndim == 2:
         W = W[None]

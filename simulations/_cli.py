@@ -14,9 +14,12 @@ command can stop early into one line on stderr and an exit status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +30,10 @@ __all__ = [
     "CliError",
     "closed_pipe",
     "Interrupted",
+    "Terminated",
     "OneLineErrorParser",
     "add_shared_flags",
+    "check_store_apart",
     "integer",
     "jsonable",
     "output_dir",
@@ -38,6 +43,8 @@ __all__ = [
 
 # Exit status of an interrupted command: 128 + SIGINT (2), what shells report.
 EXIT_INTERRUPTED = 130
+# Exit status after SIGTERM: 128 + 15.
+EXIT_TERMINATED = 143
 # Exit status when the reader of stdout went away (`... | head`): 128 + SIGPIPE (13).
 EXIT_CLOSED_PIPE = 141
 
@@ -80,14 +87,20 @@ def run_cli(main: Callable[[list[str] | None], int], prog: str,
     numba calls back into Python it surfaces as a SystemError whose context is the
     KeyboardInterrupt. That case is an interruption too, not a crash.
     """
+    _tolerant_streams()
     try:
-        return main(argv)
+        with _sigterm_interrupts():
+            return main(argv)
     except CliError as error:
         # Status 2 errors are found before any work, so no progress bar is on screen.
         _say(f"{prog}: error: {error}", during_work=error.status != 2)
         return error.status
     except KeyboardInterrupt as interrupt:
-        _say(f"{prog}: {interrupt}" if str(interrupt) else f"{prog}: interrupted")
+        text = str(interrupt) or "interrupted"
+        if isinstance(interrupt, Terminated) or isinstance(interrupt.__context__, Terminated):
+            _say(f"{prog}: " + text.replace("interrupted", "terminated (SIGTERM)", 1))
+            return EXIT_TERMINATED
+        _say(f"{prog}: {text}")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return closed_pipe()
@@ -96,6 +109,38 @@ def run_cli(main: Callable[[list[str] | None], int], prog: str,
             _say(f"{prog}: interrupted")
             return EXIT_INTERRUPTED
         raise
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, a batch system's time limit): stopped like Ctrl-C, so that the sweep
+    says what it stored and stops its workers, then exits 143 (128 + 15)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _tolerant_streams() -> None:
+    # PYTHONIOENCODING=ascii (or a C locale) cannot print "n²/4m" or "λ": escape such
+    # characters instead of failing with UnicodeEncodeError after all the work is done.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure") and stream.errors == "strict":
+            try:
+                "²λ—".encode(stream.encoding or "ascii")
+            except (UnicodeEncodeError, LookupError):
+                stream.reconfigure(errors="backslashreplace")
 
 
 def _say(line: str, during_work: bool = True) -> None:
@@ -176,6 +221,11 @@ def output_dir(text: str | os.PathLike, flag: str = "--out") -> Path:
         raise CliError(f"{flag} must be a folder path; got an empty string "
                        "(use '.' for the current folder)")
     path = Path(text)
+    _check_lengths(path, flag)
+    if path.is_symlink() and not path.exists():
+        # exists() follows the link: a dangling one would pass and fail after the runs
+        raise CliError(f"{flag} {path}: is a symbolic link to a missing target "
+                       f"({os.readlink(path)})")
     if path.exists() and not path.is_dir():
         raise CliError(f"{flag} {path}: exists and is not a folder")
     existing = path
@@ -188,6 +238,56 @@ def output_dir(text: str | os.PathLike, flag: str = "--out") -> Path:
         where = "" if existing == path else f" (nearest existing folder {existing})"
         raise CliError(f"{flag} {path}: not writable{where}")
     return path
+
+
+def _check_lengths(path: Path, flag: str) -> None:
+    """Refuse a path the file system cannot hold (ENAMETOOLONG would surface as an OSError
+    from the first stat, or only when the outputs are written)."""
+    limit_name, limit_path = _name_limits()
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if longest > limit_name:
+        raise CliError(f"{flag}: a path component is {longest} bytes long; the file system "
+                       f"accepts at most {limit_name}")
+    if len(os.fsencode(str(path.absolute()))) >= limit_path:
+        raise CliError(f"{flag}: the path is {len(os.fsencode(str(path.absolute())))} bytes "
+                       f"long; the file system accepts at most {limit_path - 1}")
+
+
+def _name_limits() -> tuple[int, int]:
+    try:
+        return os.pathconf("/", "PC_NAME_MAX"), os.pathconf("/", "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - non-POSIX
+        return 255, 4096
+
+
+# What the commands write into --out: report.json/report.md, CSV tables and figures. A
+# results store that resolves to one of these names there would be overwritten by the
+# report (every stored run lost), so it is refused before any run.
+OUTPUT_SUFFIXES = (".json", ".md", ".csv", ".png", ".pdf")
+
+
+def check_store_apart(out: Path, store: Path) -> None:
+    """Refuse a --store that is, or may become, one of the output files in `out`.
+
+    Both paths are resolved (symlinks followed); a hard link is caught by comparing the
+    store with the existing output files. CliError (status 2) names both paths.
+    """
+    store_real, out_real = Path(os.path.realpath(store)), Path(os.path.realpath(out))
+    clash = (store_real.parent == out_real and store_real.suffix.lower() in OUTPUT_SUFFIXES)
+    if not clash and store_real.is_file() and out_real.is_dir():
+        clash = any(_same_file(store_real, p) for p in out_real.iterdir()
+                    if p.suffix.lower() in OUTPUT_SUFFIXES)
+    if clash:
+        raise CliError(f"--store {store}: is an output file of --out {out} (resolved "
+                       f"{store_real}); the report would overwrite every stored run; choose "
+                       "a store outside the output folder")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _reason(error: OSError) -> str:

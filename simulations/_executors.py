@@ -37,14 +37,14 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from ._cli import Interrupted
+from ._cli import Interrupted, jsonable
 from ._protocol import Run
 from ._run import record_is_current, run_instance
 from ._specs import ExperimentSpec, canonical_key
 from ._stability import check_step_sizes
-from ._store import ResultsStore
+from ._store import ResultsStore, StoreReadError, StoreWriteError
 
-__all__ = ["RunSummary", "SchedulerError", "available_cores", "run_all"]
+__all__ = ["RunSummary", "SchedulerError", "SweepFailed", "available_cores", "run_all"]
 
 # BLAS / OpenMP / numba threads per run (see the module docstring for why it is fixed).
 THREADS_PER_RUN = 1
@@ -171,13 +171,27 @@ def _run_one(runner: Callable, args: tuple, threads: int) -> dict:
     _limit_threads(threads)
     record = runner(*args)
     # Round-trip through JSON in the worker: the parent then holds exactly what the
-    # store will hold, so fresh and reused records compare equal.
-    return json.loads(json.dumps(record, sort_keys=True, allow_nan=False))
+    # store will hold, so fresh and reused records compare equal. Non-finite floats become
+    # None first (strict JSON, the store's rule): a NaN in a record (e.g. a law with no
+    # valid value near the lam bound) would otherwise fail the whole sweep.
+    return json.loads(json.dumps(jsonable(record), sort_keys=True, allow_nan=False))
 
 
 # ---------------------------------------------------------------------------------------
 # Parent side
 # ---------------------------------------------------------------------------------------
+
+
+class SweepFailed(RuntimeError):
+    """The sweep stopped on a failure outside any run (store, worker process); the message
+    says what was stored."""
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, cf.process.BrokenProcessPool):
+        # the OS killed a worker (out of memory, kill -9): its run was not stored
+        return "a worker process died (killed by a signal, e.g. out of memory)"
+    return str(error)
 
 
 def _is_failure(record: dict) -> bool:
@@ -447,6 +461,12 @@ def run_all(
                 raise Interrupted(
                     f"interrupted; {len(results) - reused} new runs stored in {store.path} "
                     f"({len(results)} of {len(runs)} in all), resume with the same command"
+                ) from None
+            except (StoreWriteError, StoreReadError, cf.process.BrokenProcessPool) as error:
+                raise SweepFailed(
+                    f"{_failure(error)}; {len(results) - reused} new runs stored in "
+                    f"{store.path} ({len(results)} of {len(runs)} in all), resume with the "
+                    "same command"
                 ) from None
         ordered = tuple(results[key] for key, _, _ in runs)
         summary = RunSummary(

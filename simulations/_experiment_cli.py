@@ -19,21 +19,35 @@ from ._cli import (
     OneLineErrorParser,
     add_shared_flags,
     check_shared_flags,
+    check_store_apart,
     jsonable,
     output_dir,
     write_outputs,
 )
-from ._executors import SchedulerError, available_cores, run_all
+from ._executors import SchedulerError, SweepFailed, available_cores, run_all
 from ._protocol import Experiment, provenance, write_results
-from ._store import ResultsStore, StoreError, StoreLostError, default_store_path
+from ._store import (
+    ResultsStore,
+    StoreError,
+    StoreLostError,
+    StoreReadError,
+    default_store_path,
+)
 
 __all__ = ["build_parser", "open_store", "run_experiment", "sweep_errors"]
 
 
-def open_store(path) -> ResultsStore:
-    """The results store at `path` (None: the user's default), or a one-line CliError."""
+def open_store(path, out=None, readonly: bool = False) -> ResultsStore:
+    """The results store at `path` (None: the user's default), or a one-line CliError.
+
+    With `out` (the output folder) a store that is one of the output files is refused
+    first (`_cli.check_store_apart`); `readonly` opens it for reading only (--no-run).
+    """
+    path = default_store_path() if path is None else path
+    if out is not None:
+        check_store_apart(out, path)
     try:
-        return ResultsStore(default_store_path() if path is None else path)
+        return ResultsStore(path, readonly=readonly)
     except StoreError as error:
         raise CliError(str(error)) from None
 
@@ -45,7 +59,7 @@ def sweep_errors():
     status 2 for arguments `run_all` refuses before any work."""
     try:
         yield
-    except (SchedulerError, StoreLostError) as error:
+    except (SchedulerError, StoreLostError, SweepFailed, StoreReadError) as error:
         raise CliError(str(error), status=1) from None
     except ValueError as error:
         raise CliError(str(error)) from None
@@ -86,7 +100,7 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
             raise CliError(str(error)) from None
     out = output_dir(experiment.default_out if args.out is None else args.out)
     runs = experiment.runs(config)
-    store = open_store(args.store)
+    store = open_store(args.store, out)
     with store, sweep_errors():
         summary = run_all(runs, store=store, workers=args.workers, scheduler=args.scheduler,
                           fresh=args.fresh, progress=not args.no_progress,

@@ -8,6 +8,7 @@ docs/results.md#statistics.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,6 +51,8 @@ EXCLUSION_REASONS = {
     "failed": "training diverged or failed",
     "unstable_lr": "lr at or above the optimizer's stability bound (--allow-unstable)",
     "not_converged": "a tolerance was requested and not reached within the step budget",
+    "degenerate": "no feature represented (every weight ~0, e.g. lam too large): the "
+                  "theory's counts assume every feature holds a neuron",
 }
 
 
@@ -67,6 +70,9 @@ def exclusion(spec: ExperimentSpec, record: dict) -> str | None:
         return "unstable_lr"
     if spec.tol is not None and status != "converged":
         return "not_converged"
+    if record.get("features_represented") == 0:
+        # a count of 0 here is L1 winning, not an absence of collisions
+        return "degenerate"
     return None
 
 
@@ -147,10 +153,28 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
 def report_rows(specs: Sequence[ExperimentSpec], records: Sequence[dict]) -> list[dict]:
     """Rows for every spec; `records` are in run_all order (specs, then instances)."""
     rows, start = [], 0
+    _announce_slow_models(specs)
     for spec in specs:
         rows.append(report_row(spec, records[start : start + spec.instances]))
         start += spec.instances
     return rows
+
+
+# Cells of the cascade Monte Carlo (theory.cascades.greedy_cost) above which the report
+# says on stderr that it is computing it: about 3 s on one core.
+_ANNOUNCE_CELLS = 2**24
+
+
+def _announce_slow_models(specs: Sequence[ExperimentSpec]) -> None:
+    # the best model's Monte Carlo for m < n can take seconds per grid point; a report
+    # that computes several must not look stalled
+    slow = sorted({(s.n, s.m) for s in specs if s.m < s.n
+                   and cascades.best_model_name(s.n, s.m) == cascades.MODEL_NAME
+                   and cascades.greedy_cost(s.n, s.m) > _ANNOUNCE_CELLS})
+    if slow:
+        print(f"report: computing the cascade model's Monte Carlo at {len(slow)} grid "
+              f"point(s) with m < n (up to {cascades.greedy_cost(*slow[-1]):.2g} cells, "
+              "about 30 s at most each)", file=sys.stderr, flush=True)
 
 
 def _wls_slope(x: np.ndarray, y: np.ndarray, var_y: np.ndarray) -> tuple[float, float]:

@@ -179,8 +179,13 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
     if spec.optimizer != "prox-gd" or spec.noise is not None or is_unstable(spec):
         # the predictor models the noiseless flow, which an unstable lr does not follow
         return out
-    predictions = {"predictor": predict_instance(W0, lam=spec.lam, lr=spec.lr),
-                   "init_argmax": init_argmax(W0)}
+    predictions = {"init_argmax": init_argmax(W0)}
+    try:
+        predictions["predictor"] = predict_instance(W0, lam=spec.lam, lr=spec.lr)
+    except (ValueError, FloatingPointError):
+        # a fast phase that diverges (e.g. m = 1) leaves the predictor's scores None: the
+        # prediction is a by-product and must never stop the sweep (docs/usage.md#errors)
+        pass
     for who, prediction in predictions.items():
         for name, value in score_prediction(prediction, W).items():
             out[f"{who}_{name}"] = _finite_or_none(value)

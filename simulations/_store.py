@@ -24,6 +24,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "StoreError",
     "StoreLostError",
+    "StoreReadError",
+    "StoreWriteError",
     "default_store_path",
 ]
 
@@ -45,6 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
 
 # Seconds a writer waits for another connection's lock before failing.
 _BUSY_TIMEOUT = 60.0
+# Attempts of a put whose write lock stays busy for _BUSY_TIMEOUT each.
+_PUT_ATTEMPTS = 2
 # The first 16 bytes of every SQLite 3 database file (sqlite.org/fileformat.html).
 _SQLITE_HEADER = b"SQLite format 3\x00"
 # Value of meta.application in a results store: how a store is told from other databases.
@@ -70,8 +74,38 @@ class StoreLostError(RuntimeError):
     """The store file was deleted or replaced while it was open."""
 
 
+class StoreWriteError(RuntimeError):
+    """A record could not be written (disk full, lock held past the busy timeout, ...)."""
+
+
+class StoreReadError(RuntimeError):
+    """A stored record or table cannot be read; the message names the store and the key."""
+
+
 def _refuse(path: Path, why: str) -> StoreError:
     return StoreError(f"store {path}: {why}")
+
+
+# Smallest SQLite page: a shorter file cannot hold a table, let alone a run.
+_MIN_PAGE = 512
+# Largest file inspected as a possible stub (one 64 KiB page, SQLite's largest).
+_MAX_STUB = 65536
+
+
+def _is_stub(path: Path) -> bool:
+    """What creating a store on a full disk leaves behind, holding nothing: the SQLite
+    header cut short (at least 8 of its 16 bytes) in a file below one page, or the header
+    followed by zero bytes only (a first page never filled). Any other file is not ours
+    to reset."""
+    try:
+        if not path.is_file() or not 0 < path.stat().st_size <= _MAX_STUB:
+            return False
+        data = path.read_bytes()
+    except OSError:
+        return False
+    if len(data) < _MIN_PAGE and 8 <= len(data) < len(_SQLITE_HEADER):
+        return _SQLITE_HEADER.startswith(data)
+    return data.startswith(_SQLITE_HEADER) and not any(data[len(_SQLITE_HEADER):])
 
 
 def _recognise(path: Path) -> bool | None:
@@ -99,7 +133,10 @@ def _recognise(path: Path) -> bool | None:
     if header != _SQLITE_HEADER:
         raise _refuse(path, "is not an SQLite database, not a results store; refusing to "
                             "modify it")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    # immutable=1 where the folder is read-only: a WAL store cannot be read there
+    # otherwise (sqlite would create PATH-shm), which is a read-only mount, not a bad file
+    immutable = "&immutable=1" if not os.access(path.parent, os.W_OK) else ""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro{immutable}"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT)
         try:
@@ -110,6 +147,10 @@ def _recognise(path: Path) -> bool | None:
             conn.close()
     except sqlite3.Error as error:
         raise _refuse(path, f"cannot be opened as an SQLite database ({error})") from None
+    if not tables:
+        # Nothing to protect: another sweep creating this store right now (its schema is
+        # not committed yet), or a stub left by a failure before the first table.
+        return None
     if meta.get("application") == _MARKER:
         marked = True
     elif tables == {"meta", "runs"} and {"schema_version", "created_with_version"} <= set(meta):
@@ -145,22 +186,68 @@ class ResultsStore:
     readers are safe).
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, readonly: bool = False) -> None:
         if not isinstance(path, (str, os.PathLike)) or str(path) == "":
             raise ValueError(f"path must be a non-empty file path; got {path!r}")
         self.path = Path(path)
+        self.readonly = readonly
         self._conn = None
+        if readonly:
+            self._open_readonly()
+            return
+        if _is_stub(self.path):
+            # cut short before its first page (disk full at creation): holds no run
+            try:
+                os.truncate(self.path, 0)
+            except OSError as error:
+                raise _refuse(self.path, f"is a stub of a store that holds no run and cannot "
+                                         f"be reset ({error.strerror})") from None
         marked = _recognise(self.path) if self.path.exists() else None
         if not self.path.exists():
             self._create_parent()
         elif not os.access(self.path, os.W_OK) or not os.access(self.path.parent, os.W_OK):
             # WAL mode writes PATH-wal and PATH-shm next to the file.
-            raise _refuse(self.path, "exists but is not writable here (file or its folder)")
+            raise _refuse(self.path, "exists but is not writable here (file or its folder); "
+                                     "reading it with --no-run works where offered")
+        self._open_retrying(marked)
+        self._inode = os.stat(self.path).st_ino
+
+    def _open_retrying(self, marked: bool | None) -> None:
+        # Two sweeps creating one store at once: switching to WAL and creating the schema
+        # can meet SQLITE_BUSY without sqlite's busy handler; the loser retries, then
+        # finds the winner's schema (CREATE TABLE IF NOT EXISTS, INSERT OR IGNORE).
+        deadline = time.monotonic() + _BUSY_TIMEOUT
+        while True:
+            try:
+                self._open(marked)
+                return
+            except sqlite3.OperationalError as error:
+                self.close()
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise _refuse(self.path, f"cannot be opened for writing ({error})") from None
+                time.sleep(0.05)
+            except sqlite3.Error as error:
+                self.close()
+                raise _refuse(self.path, f"cannot be opened for writing ({error})") from None
+
+    def _open_readonly(self) -> None:
+        """Open an existing store for reading only, also on read-only media (an archive).
+
+        `immutable=1` when the folder is not writable: sqlite then needs no -shm file
+        (which it cannot create there) and trusts that nobody writes meanwhile.
+        """
+        if not self.path.is_file():
+            raise _refuse(self.path, "no such results store file")
+        if _recognise(self.path) is None:
+            raise _refuse(self.path, "is empty: holds no run")
+        immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro{immutable}"
         try:
-            self._open(marked)
+            self._conn = sqlite3.connect(uri, uri=True, timeout=_BUSY_TIMEOUT)
+            self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()
         except sqlite3.Error as error:
             self.close()
-            raise _refuse(self.path, f"cannot be opened for writing ({error})") from None
+            raise _refuse(self.path, f"cannot be opened for reading ({error})") from None
         self._inode = os.stat(self.path).st_ino
 
     def _create_parent(self) -> None:
@@ -178,13 +265,17 @@ class ResultsStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         # FULL (not NORMAL): in WAL mode NORMAL may lose the last commits on power loss.
         self._conn.execute("PRAGMA synchronous=FULL")
-        if marked is None:
-            self._conn.executescript(_SCHEMA)
         if not marked:
-            self._init_meta()
+            self._init_meta(schema=marked is None)
 
-    def _init_meta(self) -> None:
+    def _init_meta(self, schema: bool) -> None:
+        # schema and marker in one transaction: a sweep opening the store meanwhile sees
+        # either no table or a marked store, never tables without the marker
         with self._transaction():
+            if schema:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
             defaults = {
                 "application": _MARKER,
                 "schema_version": str(SCHEMA_VERSION),
@@ -203,22 +294,39 @@ class ResultsStore:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # a failed COMMIT (disk full) leaves it open
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     # -- queries -------------------------------------------------------------------
 
+    def _query(self, sql: str, args: tuple = ()) -> list:
+        # A table dropped or a page damaged by another program: one line naming the store.
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as error:
+            raise StoreReadError(f"store {self.path}: cannot be read ({error}); it was "
+                                 "modified by another program or damaged") from None
+
     def has(self, key: str) -> bool:
         """Whether a record is stored under `key`."""
-        row = self._conn.execute("SELECT 1 FROM runs WHERE key = ?", (key,)).fetchone()
-        return row is not None
+        return bool(self._query("SELECT 1 FROM runs WHERE key = ?", (key,)))
 
     def get(self, key: str) -> dict | None:
-        """The record stored under `key`, or None."""
-        row = self._conn.execute("SELECT record FROM runs WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        """The record stored under `key`, or None. StoreReadError if it is not a record."""
+        rows = self._query("SELECT record FROM runs WHERE key = ?", (key,))
+        if not rows:
+            return None
+        try:
+            record = json.loads(rows[0][0])
+        except (TypeError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            raise StoreReadError(f"store {self.path}: the record under key {key} is damaged "
+                                 "(not a JSON object); rerun with --fresh to recompute it")
+        return record
 
     def records(self, keys: Iterable[str]) -> list[dict]:
         """The records of `keys`, in that order. Raises KeyError naming a missing key."""
@@ -232,10 +340,10 @@ class ResultsStore:
 
     def keys(self) -> list[str]:
         """Every stored key, sorted."""
-        return [k for (k,) in self._conn.execute("SELECT key FROM runs ORDER BY key")]
+        return [k for (k,) in self._query("SELECT key FROM runs ORDER BY key")]
 
     def __len__(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        return self._query("SELECT COUNT(*) FROM runs")[0][0]
 
     def __contains__(self, key: str) -> bool:
         return self.has(key)
@@ -243,7 +351,7 @@ class ResultsStore:
     @property
     def meta(self) -> dict[str, str]:
         """Store provenance: schema_version, created_with_version, created (unix time)."""
-        return dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
+        return dict(self._query("SELECT name, value FROM meta"))
 
     # -- writes --------------------------------------------------------------------
 
@@ -256,12 +364,26 @@ class ResultsStore:
         if not isinstance(key, str) or not key:
             raise ValueError(f"key must be a non-empty string; got {key!r}")
         payload = _encode(record)
+        if self.readonly:
+            raise StoreWriteError(f"store {self.path}: opened read-only")
         self._check_not_lost()
-        with self._transaction():
-            self._conn.execute(
-                "INSERT OR REPLACE INTO runs (key, version, record, written) VALUES (?, ?, ?, ?)",
-                (key, package_version(), payload, time.time()),
-            )
+        # A lock held past the busy timeout is retried once more before giving up: the
+        # record took a whole run to compute.
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                with self._transaction():
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO runs (key, version, record, written) "
+                        "VALUES (?, ?, ?, ?)", (key, package_version(), payload, time.time()))
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" in str(error) and attempt + 1 < _PUT_ATTEMPTS:
+                    continue
+                raise StoreWriteError(f"store {self.path}: cannot write the run {key} "
+                                      f"({error})") from None
+            except sqlite3.Error as error:
+                raise StoreWriteError(f"store {self.path}: cannot write the run {key} "
+                                      f"({error})") from None
 
     def _check_not_lost(self) -> None:
         try:
@@ -302,5 +424,8 @@ def default_store_path() -> Path:
     (docs/usage.md#results-store). Keys include every setting and the package version,
     so one store serves every preset.
     """
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    base = os.environ.get("XDG_DATA_HOME", "")
+    if not os.path.isabs(base):
+        # the XDG base directory spec: a relative path is invalid and must be ignored
+        base = Path.home() / ".local" / "share"
     return Path(base) / "incidental-polysemanticity" / "store.sqlite"

@@ -336,7 +336,7 @@ def _main(argv: list[str] | None) -> int:
         parser.error(str(error))
     default_out = Path("results") / (args.preset + ("-smoke" if args.quick else ""))
     out = output_dir(default_out if args.out is None else args.out)
-    store = open_store(args.store)
+    store = open_store(args.store, out)
     changes = overridden(args.preset, grid)
     with store, sweep_errors():
         summary = run_all(specs, store=store, workers=args.workers, scheduler=args.scheduler,

@@ -495,10 +495,17 @@ def _figure_only(parser, paths: list[Path], out: Path) -> int:
             speed = json.loads(path.read_text())["speed"]
             # report.json holds {"rows", "summary"} per part; older summaries the summary only
             speeds.append(speed["summary"] if "summary" in speed else speed)
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            # TypeError/AttributeError: valid JSON of another shape (a list, a number)
             parser.error(f"--figure-from: {path} is not a readable report.json "
                          f"with a speed part")
-    fig = optimum_figure(speeds[0], speeds[1] if len(speeds) > 1 else None)
+    try:
+        fig = optimum_figure(speeds[0], speeds[1] if len(speeds) > 1 else None)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, StopIteration) as exc:
+        # the speed part is there but not as report.json writes it (hand-edited, truncated)
+        detail = (str(exc).splitlines() or [""])[0]
+        parser.error(f"--figure-from: {', '.join(map(str, paths))}: the speed summary is "
+                     f"malformed ({type(exc).__name__}: {detail})")
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "noise_optimum.png", dpi=110, bbox_inches="tight")
     print(f"wrote: {out / 'noise_optimum.png'}")

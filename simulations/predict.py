@@ -45,10 +45,23 @@ def fast_phase_steps(lr: float) -> int:
 
 
 def _as_init(W0) -> np.ndarray:
+    """W0 as a float64 (n, m) array, or ValueError naming what is wrong with it.
+
+    Only real numbers are weights: bool, complex (its imaginary part would be dropped),
+    strings, objects and structured records are refused rather than converted.
+    """
+    dtype = getattr(W0, "dtype", None)
+    if dtype is None:
+        W0 = np.asarray(W0)
+        dtype = W0.dtype
+    if dtype.kind not in "iuf" or dtype.fields is not None:
+        raise ValueError(f"W0 must hold real numbers (integer or float); got dtype {dtype}")
     W0 = np.asarray(W0, dtype=np.float64)
-    if W0.ndim != 2 or min(W0.shape) < 1 or not np.all(np.isfinite(W0)):
+    if W0.ndim != 2 or min(W0.shape, default=0) < 1 or not np.all(np.isfinite(W0)):
         raise ValueError(f"W0 must be a finite array of shape (n, m) with n, m >= 1; "
                          f"got shape {W0.shape}")
+    if not np.any(W0):
+        raise ValueError("W0 is all zeros: no feature has a neuron to start from")
     return W0
 
 
@@ -66,7 +79,18 @@ def predict_instance(W0, lam: float = 1e-2, lr: float = 0.05):
         raise ValueError(f"lr must be in (0, {bound:g}) (prox-gd stability bound); got {lr!r}")
     opt = TrainOptions(optimizer="prox-gd", lr=lr, lam=lam,
                        max_steps=fast_phase_steps(lr), record_weights=True)
-    W_fast = train(W0, opt)[0].W
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # judged by the result below
+            (run,) = train(W0, opt, throw=False)
+        ok = run.status in ("converged", "max_steps") and np.all(np.isfinite(run.W))
+    except FloatingPointError:  # a caller's np.errstate(over="raise")
+        ok = False
+    if not ok:
+        # huge W0 entries (or an lr the bound allows only at unit norms) blow the fast
+        # phase up: no prediction, rather than a DivergenceError inside a sweep
+        raise ValueError(f"the fast phase ({opt.max_steps} prox-gd steps at lr {lr:g}) "
+                         f"diverged from this W0 (max |W0| {np.abs(W0).max():.3g})")
+    W_fast = run.W
     neuron, sign = cascade_assignment(W_fast)
     return neuron, sign, _poly_set(neuron, sign)
 
@@ -123,15 +147,49 @@ def _build_parser():
     return parser
 
 
+# Smallest --lr of the command line: 1e5 fast-phase steps, a few seconds at n = m = 100
+# (smaller ones ran for hours without a word).
+MIN_LR = 1e-5
+
+
+def _load(parser, path: Path) -> np.ndarray:
+    """The array in `path` (.npy, or a .npz holding exactly one array), or a one-line error."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except EOFError:
+        parser.error(f"--init {path}: is empty, not a .npy array")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a .npy file"
+        parser.error(f"--init {path}: cannot read a .npy array ({reason})")
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            names = list(loaded.files)
+            if len(names) != 1:
+                parser.error(f"--init {path}: a .npz archive must hold exactly one array; it "
+                             f"holds {len(names)} ({', '.join(names[:5]) or 'none'})")
+            try:
+                return loaded[names[0]]
+            except ValueError:
+                parser.error(f"--init {path}: its array {names[0]} holds Python objects")
+    return loaded
+
+
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    from simulations._cli import run_cli
+
+    return run_cli(_main, "python -m simulations.predict", argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     from simulations._cli import jsonable
 
     parser = _build_parser()
     args = parser.parse_args(argv)
-    try:
-        W0 = np.load(args.init, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        parser.error(f"--init {args.init}: cannot read a .npy array ({exc.__class__.__name__})")
+    if not (math.isfinite(args.lr) and MIN_LR <= args.lr):
+        parser.error(f"--lr {args.lr:g}: the fast phase takes ceil(1/lr) steps; lr must be "
+                     f"in [{MIN_LR:g}, {gd_step_size_bound('prox-gd'):g})")
+    W0 = _load(parser, args.init)
     try:
         start = time.perf_counter()
         neuron, sign, poly = predict_instance(W0, lam=args.lam, lr=args.lr)
@@ -150,6 +208,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from simulations._cli import run_cli
-
-    sys.exit(run_cli(main, "python -m simulations.predict"))
+    sys.exit(main())

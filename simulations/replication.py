@@ -228,13 +228,12 @@ def analyse(grid: ReplicationGrid, records: Sequence[dict]) -> dict:
             for lam in grid.lam:
                 runs = [ok[(m, lam, lr, i)] for i in instances if (m, lam, lr, i) in ok]
                 against.append(_against_theory(grid.n, m, lam, lr, runs, count))
-    per_lr = len(grid.m) * len(grid.lam) * grid.instances
-    stored_lr = {lr: sum(r["lr"] == lr for r in records) for lr in grid.lr}
     return {"grid": grid.__dict__, "instances_run": len(instances),
-            # the execution rule of docs/preregistration-lam-lr.md:
-            # H-lam is final once every lr0 run is stored, H-lr once every run is
-            "h_lam_final": stored_lr[lr0] == per_lr,
-            "h_lr_final": all(v == per_lr for v in stored_lr.values()),
+            # the execution rule of docs/preregistration-lam-lr.md: H-lam is final once
+            # every lr0 run is stored, H-lr once every run is; checked cell by cell and
+            # instance by instance, never by counting rows
+            "h_lam_final": design_complete(grid, records, [lr0]),
+            "h_lr_final": design_complete(grid, records, grid.lr),
             "records": len(records), "excluded": len(records) - len(ok),
             "h_lam": h_lam, "h_lam_trend": trend, "h_lr": h_lr, "fidelity": fidelity,
             "against_theory": against,
@@ -295,30 +294,111 @@ def read_csv(path: str | Path) -> list[dict]:
 
     Anyone can redo the preregistered analysis from docs/data/replication-lam-lr.csv
     alone: `analyse(PREREGISTERED, read_csv(path))`. Each row's digest is checked, so a
-    hand-edited assignment is an error, not a silent change of the fidelity.
+    hand-edited assignment is an error, not a silent change of the fidelity, and so is
+    a count that disagrees with that assignment (`_check_counts`). A byte-order mark is
+    accepted; a row cut short, a value that is not a number and a negative count are
+    ValueErrors naming the row. The design itself is checked by `check_design`.
     """
-    ints = ("m", "instance", "seed_entropy", "train_steps", "window_count", "assignment_count")
-    floats = ("lam", "lr", "predictor_feature_accuracy", "init_argmax_feature_accuracy",
-              "cpu_time")
     records = []
-    with open(path, newline="") as f:
+    # utf-8-sig: a spreadsheet's byte-order mark would otherwise hide the first column
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         missing = set(CSV_FIELDS) - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
         for row in reader:
-            # csv.DictWriter writes None as "": read it back as None
-            record = {k: (v if v != "" else None) for k, v in row.items()}
-            record.update({k: t(row[k]) for names, t in ((ints, int), (floats, float))
-                           for k in names if row[k] != ""})
-            record["train_converged"] = row["train_converged"] == "True"
-            for name in ("final_neuron", "final_sign", "seed_spawn_key"):
-                record[name] = [int(v) for v in row[name].split()] if row[name] else None
+            where = f"{path}: row {len(records) + 1} (line {reader.line_num})"
+            record = _parse_row(row, where)
             if final_digest(record) != (row["final_digest"] or None):
-                raise ValueError(f"{path}: row {len(records) + 1}: final_digest does not match "
-                                 "final_neuron / final_sign")
+                raise ValueError(f"{where}: final_digest does not match final_neuron / "
+                                 "final_sign")
+            _check_counts(record, where)
             records.append(record)
     return records
+
+
+_INTS = ("m", "instance", "seed_entropy", "train_steps", "window_count", "assignment_count")
+_FLOATS = ("lam", "lr", "predictor_feature_accuracy", "init_argmax_feature_accuracy",
+           "cpu_time")
+_LISTS = ("final_neuron", "final_sign", "seed_spawn_key")
+
+
+def _parse_row(row: dict, where: str) -> dict:
+    if None in row or any(v is None for v in row.values()):
+        # csv gives missing cells as None and surplus ones under the key None
+        raise ValueError(f"{where}: has {len([v for v in row.values() if v is not None])} "
+                         f"cells, the header {len(row) - (None in row)} (cut short or "
+                         "merged?)")
+    # csv.DictWriter writes None as "": read it back as None
+    record = {k: (v if v != "" else None) for k, v in row.items()}
+    for names, kind in ((_INTS, int), (_FLOATS, float)):
+        for name in names:
+            if row[name] != "":
+                record[name] = _number(kind, row[name], name, where)
+    record["train_converged"] = row["train_converged"] == "True"
+    for name in _LISTS:
+        record[name] = ([_number(int, v, name, where) for v in row[name].split()]
+                        if row[name] else None)
+    return record
+
+
+def _number(kind, text: str, name: str, where: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{where}: {name} {text!r} is not "
+                         f"{'an integer' if kind is int else 'a number'}") from None
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{where}: {name} {text!r} is not a finite number")
+    return value
+
+
+def _check_counts(record: dict, where: str) -> None:
+    """Counts are >= 0, and assignment_count is the one of the (digest-checked)
+    final_neuron: neurons holding >= 2 features (dynamics.count_polysemantic_assignment)."""
+    for name in ("window_count", "assignment_count"):
+        if record.get(name) is not None and record[name] < 0:
+            raise ValueError(f"{where}: {name} {record[name]} is negative; counts are >= 0")
+    neuron, count = record.get("final_neuron"), record.get("assignment_count")
+    if neuron is None or count is None:
+        return
+    alive = [k for k in neuron if k >= 0]
+    if any(k >= record["m"] for k in alive):
+        raise ValueError(f"{where}: final_neuron names a neuron >= m = {record['m']}")
+    derived = int(np.count_nonzero(np.bincount(alive, minlength=record["m"]) >= 2))
+    if derived != count:
+        raise ValueError(f"{where}: assignment_count {count} disagrees with final_neuron, "
+                         f"which gives {derived}")
+
+
+def check_design(grid: ReplicationGrid, records: Sequence[dict], source: str) -> None:
+    """Every record is one cell of `grid` with an instance in 0..instances-1, at most once.
+
+    A row outside the grid or a run listed twice is a ValueError naming the row: counted
+    as rows they would fill the place of missing runs. Missing runs are allowed; the
+    analysis then labels its results interim (`design_complete`).
+    """
+    seen: dict[tuple, int] = {}
+    for number, r in enumerate(records, start=1):
+        key = (r.get("m"), r.get("lam"), r.get("lr"), r.get("instance"))
+        if (key[0] not in grid.m or key[1] not in grid.lam or key[2] not in grid.lr
+                or not isinstance(key[3], int) or not 0 <= key[3] < grid.instances):
+            raise ValueError(
+                f"{source}: row {number}: (m={key[0]}, lam={key[1]}, lr={key[2]}, "
+                f"instance={key[3]}) is not a run of the grid (m in {list(grid.m)}, lam in "
+                f"{list(grid.lam)}, lr in {list(grid.lr)}, instance 0..{grid.instances - 1})")
+        if key in seen:
+            raise ValueError(f"{source}: row {number} repeats the run of row {seen[key]} "
+                             f"(m={key[0]}, lam={key[1]:g}, lr={key[2]:g}, instance={key[3]}); "
+                             "each run must appear once")
+        seen[key] = number
+
+
+def design_complete(grid: ReplicationGrid, records: Sequence[dict], lrs) -> bool:
+    """Whether every cell of `grid` at the step sizes `lrs` has each instance exactly once."""
+    present = {(r["m"], r["lam"], r["lr"], r["instance"]) for r in records}
+    return all((m, lam, lr, i) in present for lr in lrs for m in grid.m for lam in grid.lam
+               for i in range(grid.instances))
 
 
 def _f(x, spec=".3g") -> str:
@@ -407,11 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _from_store(grid: ReplicationGrid, args: argparse.Namespace) -> tuple[list[dict], str]:
+def _from_store(grid: ReplicationGrid, args: argparse.Namespace,
+                out: Path) -> tuple[list[dict], str]:
     """Run the grid through the store (or, with --no-run, read it): records, store path."""
     if args.no_run and not Path(args.store or default_store_path()).is_file():
         raise CliError(f"--no-run: no results store at {args.store or default_store_path()}")
-    store = open_store(args.store)
+    # --no-run only reads: an archived store on read-only media works
+    store = open_store(args.store, out, readonly=args.no_run)
     with store, sweep_errors():
         if args.no_run:
             records = stored(grid, store)
@@ -424,17 +506,33 @@ def _from_store(grid: ReplicationGrid, args: argparse.Namespace) -> tuple[list[d
     return records, str(store.path)
 
 
-def _from_csv(path: str) -> list[dict]:
+def _from_csv(path: str, grid: ReplicationGrid) -> list[dict]:
     try:
         records = read_csv(path)
+        check_design(grid, records, path)
     except (OSError, ValueError) as err:
-        raise CliError(f"--from-csv: {err}") from None
+        raise CliError(f"--from-csv: {_one_line(err)}") from None
+    except csv.Error as err:
+        raise CliError(f"--from-csv: {path}: not a readable CSV ({err})") from None
     if not records:
         raise CliError(f"--from-csv: {path} holds no run")
     return records
 
 
+def _one_line(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text ({error.reason} at byte {error.start})"
+    if isinstance(error, OSError):
+        return f"{error.filename}: {error.strerror}"
+    return str(error).splitlines()[0]
+
+
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -446,9 +544,9 @@ def main(argv: list[str] | None = None) -> int:
         raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
     out = output_dir(DEFAULT_OUT if args.out is None else args.out)
     if args.from_csv is not None:
-        records, source = _from_csv(args.from_csv), {"csv": args.from_csv}
+        records, source = _from_csv(args.from_csv, grid), {"csv": args.from_csv}
     else:
-        records, path = _from_store(grid, args)
+        records, path = _from_store(grid, args, out)
         source = {"store": path}
     analysis = {**analyse(grid, records), **source}
     analysis["provenance"] = provenance(PROG, argv, grid, registered=grid == PREREGISTERED)
@@ -470,4 +568,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, PROG))
+    sys.exit(main())

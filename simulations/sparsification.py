@@ -154,8 +154,12 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
             t_exact = t_rec
         t0 = time.perf_counter()
         pm, pl = paper_law(t_exact, m, lam)
-        rm, rl = refined_law(t_exact, m, lam, sigma0)
+        # near LAM_MAX the refined law has no valid value (NaN, stored as null): expected,
+        # not worth numpy's two-line warning in the middle of the progress bar
+        with np.errstate(invalid="ignore"):
+            rm, rl = refined_law(t_exact, m, lam, sigma0)
         mf = mean_field(t_exact, m, lam, sigma0)
+        _announce_draws(n_draws, progress)
         # its own bar: the t_full draws are the one stage whose cost the user sets
         with _bar(progress, total=n_draws, desc="t_full draws", unit="draw",
                   leave=False) as draws:
@@ -202,6 +206,23 @@ def run_e1(m: int, lam_normalized: float, *, seed: int = 0, sigma0: float = SIGM
         "curves": curves,
         "timings_s": timings,
     }
+
+
+# Seconds per t_full draw at k_top = 2000 (theory.sparsification.t_full_distribution),
+# and the estimated time above which a run without its own draws bar says how long.
+DRAW_SECONDS = 2e-4
+ANNOUNCE_SECONDS = 60.0
+
+
+def _announce_draws(n_draws: int, progress: bool) -> None:
+    # The command line runs E1 in a worker under the runs bar, without the draws bar:
+    # --n-draws 1e9 ran for days without a word. One line says what it will cost.
+    seconds = n_draws * DRAW_SECONDS
+    if not progress and seconds > ANNOUNCE_SECONDS:
+        hours = seconds / 3600
+        took = f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
+        print(f"E1: {n_draws:g} t_full draws take about {took} ({DRAW_SECONDS * 1e3:g} ms "
+              "each); interrupt with Ctrl-C", file=sys.stderr, flush=True)
 
 
 def memory_estimate(m: int, n_times: int, n_draws: int) -> float:
@@ -278,7 +299,7 @@ class E1Config:
 
 def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--m", type=_number, default=None,
-                   help="number of weights m, integer >= 2 (default 1e5, as the paper)")
+                   help=f"number of weights m, integer >= {M_MIN} (default 1e5, as the paper)")
     p.add_argument("--lam-normalized", type=_number, default=None,
                    help=f"L1 strength lam~ in normalized units (= code-unit lam / "
                    f"{FLOW_TIME_PER_LR_STEP:g}), in (0, {LAM_MAX:.4f}) (default 1e-5)")
@@ -313,6 +334,15 @@ class _Renamed(argparse.Action):
                      f"{FLOW_TIME_PER_LR_STEP:g}")
 
 
+# Smallest m: the t_full distribution (theory.sparsification.t_full_distribution) needs 3.
+M_MIN = 3
+# Largest sigma0: the weights |N(0, sigma0^2/m)| enter the flow squared and cubed; far
+# above the paper's 0.9 they overflow float64 (1e300 gave an OverflowError traceback).
+SIGMA0_MAX = 1e3
+# Record times are log-spaced from normalized time 1 (run_e1): t_max must exceed it.
+T_MAX_MIN = 1.0
+
+
 def _configure(args) -> tuple[E1Config, list[str]]:
     """The config of the flags: defaults or quick(), then every explicit flag (which wins)."""
     base = E1Config.quick() if args.quick else E1Config()
@@ -322,8 +352,8 @@ def _configure(args) -> tuple[E1Config, list[str]]:
         explicit["methods"] = tuple(x.strip() for x in args.methods.split(",") if x.strip())
     if "m" in explicit:
         m = explicit["m"]
-        if not (math.isfinite(m) and m == int(m) and m >= 2):
-            raise ValueError(f"--m must be an integer >= 2, got {m:g}")
+        if not (math.isfinite(m) and m == int(m) and m >= M_MIN):
+            raise ValueError(f"--m must be an integer >= {M_MIN}, got {m:g}")
         explicit["m"] = int(m)
     config = replace(base, **explicit)
     _validate(config, args.methods)
@@ -336,10 +366,11 @@ def _validate(c: E1Config, methods_text) -> None:
     if not (0 < c.lam_normalized < LAM_MAX):
         raise ValueError(f"--lam-normalized must be in (0, {LAM_MAX:.6f}), got "
                          f"{c.lam_normalized:g}")
-    if not (0 < c.sigma0 < math.inf):
-        raise ValueError(f"--sigma0 must be > 0, got {c.sigma0:g}")
-    if c.t_max is not None and not (0 < c.t_max < math.inf):
-        raise ValueError(f"--t-max must be finite and > 0, got {c.t_max:g}")
+    if not (0 < c.sigma0 <= SIGMA0_MAX):
+        raise ValueError(f"--sigma0 must be in (0, {SIGMA0_MAX:g}], got {c.sigma0:g}")
+    if c.t_max is not None and not (T_MAX_MIN < c.t_max < math.inf):
+        raise ValueError(f"--t-max must be finite and > {T_MAX_MIN:g} (the record times start "
+                         f"at normalized time {T_MAX_MIN:g}), got {c.t_max:g}")
     bad = [x for x in c.methods if x not in SPARSIFICATION_METHODS]
     if bad or not c.methods or len(set(c.methods)) != len(c.methods):
         raise ValueError(f"--methods must be a comma-separated subset of exact,ode,euler, got "

@@ -132,6 +132,22 @@ def test_sampler_matches_the_process_on_gaussian_weights():
     assert abs(full.mean() - lazy.mean()) < band
 
 
+@pytest.mark.parametrize("n, m", [(8, 5), (12, 4), (6, 5)])
+def test_vectorised_sampler_for_m_below_n_matches_the_process(n, m):
+    """m < n uses the vectorised greedy sampler (docs/theory/cascades.md#monte-carlo): its
+    mean against cascade_assignment on full Gaussian matrices, 3000 draws each, band
+    Z sqrt(sd_1^2/N + sd_2^2/N)."""
+    draws = 3000
+    rng = np.random.default_rng(TEST_SEED)
+    full = np.array([
+        cascades.poly_count(*cascades.cascade_assignment(rng.standard_normal((n, m))), m)
+        for _ in range(draws)
+    ], dtype=float)
+    fast = cascades.sample_poly_cascade(n, m, draws, seed=TEST_SEED).astype(float)
+    band = Z * math.sqrt(full.var(ddof=1) / draws + fast.var(ddof=1) / draws + 1e-12)
+    assert abs(full.mean() - fast.mean()) < band
+
+
 def test_moments_report_their_monte_carlo_error():
     res = cascades.cascade_moments(16, 24, 500, 1)
     assert res["samples"] == 500

@@ -47,6 +47,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# Largest count: float64 holds every integer up to 2**52 (theory.collisions._MAX_COUNT).
+_MAX = 2**52
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -57,10 +61,11 @@ def _positive_int(text: str) -> int:
             number = math.nan
         if not (math.isfinite(number) and number == int(number)):
             raise argparse.ArgumentTypeError(
-                f"expected an integer >= 1, got {text!r}") from None
+                f"expected an integer in 1..2**52, got {text!r}") from None
         value = int(number)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    if not 1 <= value <= _MAX:
+        # name the text as typed: 1e300 as an int has 301 digits
+        raise argparse.ArgumentTypeError(f"expected an integer in 1..2**52, got {text!r}")
     return value
 
 

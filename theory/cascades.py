@@ -47,6 +47,7 @@ __all__ = [
     "cascade_assignment",
     "poly_count",
     "sample_poly_cascade",
+    "greedy_cost",
     "cascade_moments",
     "expected_poly_cascade",
     "sd_poly_cascade",
@@ -76,6 +77,12 @@ DEFAULT_SAMPLES = 4000
 # DEFAULT_SAMPLES samples at n = 4096 already take minutes. Above it the best prediction
 # falls back to the sign-bin model and says so.
 CASCADE_MAX_N = 4096
+# The vectorised Monte Carlo for m < n handles samples x n x m cells; this many (n = 256,
+# m = 128) take about 30 s on one busy core, more are refused (and the best model falls
+# back to sign-bin, saying so).
+GREEDY_MAX_CELLS = 2**27
+# Cells per chunk of the vectorised Monte Carlo (about 11 bytes each: 90 MB).
+_CHUNK_CELLS = 2**23
 # Fixed seed of the Monte Carlo, so that the reported prediction is reproducible.
 DEFAULT_SEED = 20251126
 
@@ -195,16 +202,91 @@ def _sample_one(n: int, m: int, rng: np.random.Generator) -> int:
     return poly_count(neuron, sign, m)
 
 
+def _greedy_chunk(n: int, m: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` draws of X at once, for m < n (vectorised over the draws).
+
+    With one magnitude per (feature, neuron) ranked the same way by both sides, the unique
+    stable matching is the greedy one: walk the n m cells in decreasing magnitude and put
+    feature i in bin (k, sign) when both are still free. For i.i.d. weights that order is
+    a uniform random permutation of the cells, each with a fair-coin sign. Bins and
+    features never become free again, so a cell whose feature is placed or whose bin is
+    held can be dropped unvisited; and the unvisited cells are in uniform random order
+    whatever was visited. Each round therefore draws the next cells uniformly among the
+    still pending ones (a repeat is a no-op), until no draw has a pending cell. X counts
+    the neurons whose two bins are both held.
+    """
+    negative = rng.random((samples, n, m)) < 0.5
+    rows = np.arange(samples)
+    free = np.ones((samples, n), dtype=bool)
+    full = np.zeros((samples, m, 2), dtype=bool)
+    per_round = n + m
+    while True:
+        open_bin = np.where(negative, ~full[:, None, :, 1], ~full[:, None, :, 0])
+        pending = (open_bin & free[:, :, None]).reshape(samples, -1)
+        counts = pending.sum(axis=1)
+        if not counts.any():
+            break
+        cells = _uniform_among(pending, counts, per_round, rng)
+        active = counts > 0
+        for step in range(per_round):
+            cell = cells[:, step]
+            i, k = cell // m, cell % m
+            sg = negative[rows, i, k].astype(np.intp)
+            ok = active & free[rows, i] & ~full[rows, k, sg]
+            free[rows[ok], i[ok]] = False
+            full[rows[ok], k[ok], sg[ok]] = True
+    return np.count_nonzero(full.all(axis=2), axis=1).astype(np.int64)
+
+
+def _uniform_among(pending: np.ndarray, counts: np.ndarray, draws: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """`draws` cell indices per row, uniform with replacement among the row's True cells
+    (0 for a row without any): ranks drawn per row, located in the running count."""
+    samples, cells = pending.shape
+    running = np.cumsum(pending.ravel())
+    before = running[np.arange(samples) * cells] - pending[:, 0]  # True cells of earlier rows
+    rank = (rng.random((samples, draws)) * counts[:, None]).astype(np.int64)
+    rank = np.minimum(rank, np.maximum(counts[:, None] - 1, 0)) + 1
+    position = np.searchsorted(running, rank + before[:, None], side="left")
+    position = np.minimum(position, running.size - 1)
+    return np.where(counts[:, None] > 0, position - np.arange(samples)[:, None] * cells, 0)
+
+
+def _sample_greedy(n: int, m: int, samples: int, seed: int) -> np.ndarray:
+    # chunks of at most _CHUNK_CELLS cells bound the memory (about 10 bytes a cell)
+    per_chunk = max(1, _CHUNK_CELLS // (n * m))
+    sizes = [min(per_chunk, samples - start) for start in range(0, samples, per_chunk)]
+    streams = np.random.SeedSequence([seed, n, m]).spawn(len(sizes))
+    return np.concatenate([_greedy_chunk(n, m, size, np.random.default_rng(stream))
+                           for size, stream in zip(sizes, streams, strict=True)])
+
+
+def greedy_cost(n: int, m: int, samples: int = DEFAULT_SAMPLES) -> int:
+    """Cells the vectorised Monte Carlo (m < n) draws and sorts: samples n m."""
+    return samples * n * m
+
+
 def sample_poly_cascade(n: int, m: int, samples: int = DEFAULT_SAMPLES,
                         seed: int = DEFAULT_SEED) -> np.ndarray:
     """``samples`` independent draws of the polysemantic count X under the cascade model.
 
-    Draw s uses ``Generator(PCG64(SeedSequence(seed).spawn(samples)[s]))``.
+    For m >= n, draw s uses ``Generator(PCG64(SeedSequence(seed).spawn(samples)[s]))``
+    and the lazy order-statistics process (eq. C4). For m < n (the superposition side,
+    where that pure-Python process proposes about n m times per draw and took minutes)
+    the draws are vectorised (`_greedy_chunk`, the same law, another random stream:
+    chunks of ``SeedSequence([seed, n, m]).spawn(...)``); its cost, samples n m cells
+    (`greedy_cost`), must stay within GREEDY_MAX_CELLS (about 30 s).
     docs/theory/cascades.md#monte-carlo
     """
     n, m, samples = _size("n", n), _size("m", m), _size("samples", samples)
     if n > CASCADE_MAX_N:
         raise ValueError(f"n must be <= {CASCADE_MAX_N} for the cascade Monte Carlo; got {n}")
+    if m < n:
+        if greedy_cost(n, m, samples) > GREEDY_MAX_CELLS:
+            raise ValueError(f"n={n}, m={m}, {samples} samples: the cascade Monte Carlo would "
+                             f"draw {greedy_cost(n, m, samples):.2g} cells, more than the "
+                             f"{GREEDY_MAX_CELLS:.2g} (about 30 s) it accepts")
+        return _sample_greedy(n, m, samples, seed)
     seeds = np.random.SeedSequence(seed).spawn(samples)
     return np.array([_sample_one(n, m, np.random.Generator(np.random.PCG64(s))) for s in seeds],
                     dtype=np.int64)
@@ -286,7 +368,11 @@ def _cascade_regime(n: int, m: int) -> bool:
 
 
 def _cascade_is_best(n: int, m: int) -> bool:
-    return _cascade_regime(n, m) and n <= CASCADE_MAX_N
+    return _cascade_regime(n, m) and _cascade_affordable(n, m)
+
+
+def _cascade_affordable(n: int, m: int) -> bool:
+    return n <= CASCADE_MAX_N and (m >= n or greedy_cost(n, m) <= GREEDY_MAX_CELLS)
 
 
 def best_model_name(n: int, m: int) -> str:
@@ -294,7 +380,9 @@ def best_model_name(n: int, m: int) -> str:
     if _cascade_is_best(n, m):
         return MODEL_NAME
     if _cascade_regime(n, m):
-        return f"{SIGN_BIN_NAME}; the cascade model is not computed for n > {CASCADE_MAX_N}"
+        why = (f"n > {CASCADE_MAX_N}" if n > CASCADE_MAX_N else
+               f"m < n with samples n m > {GREEDY_MAX_CELLS:.2g} cells")
+        return f"{SIGN_BIN_NAME}; the cascade model is not computed for {why}"
     return SIGN_BIN_NAME
 
 
