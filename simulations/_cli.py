@@ -33,6 +33,7 @@ __all__ = [
     "Terminated",
     "OneLineErrorParser",
     "add_shared_flags",
+    "check_path_lengths",
     "check_store_apart",
     "integer",
     "jsonable",
@@ -221,7 +222,7 @@ def output_dir(text: str | os.PathLike, flag: str = "--out") -> Path:
         raise CliError(f"{flag} must be a folder path; got an empty string "
                        "(use '.' for the current folder)")
     path = Path(text)
-    _check_lengths(path, flag)
+    check_path_lengths(path, flag)
     if path.is_symlink() and not path.exists():
         # exists() follows the link: a dangling one would pass and fail after the runs
         raise CliError(f"{flag} {path}: is a symbolic link to a missing target "
@@ -240,7 +241,7 @@ def output_dir(text: str | os.PathLike, flag: str = "--out") -> Path:
     return path
 
 
-def _check_lengths(path: Path, flag: str) -> None:
+def check_path_lengths(path: Path, flag: str) -> None:
     """Refuse a path the file system cannot hold (ENAMETOOLONG would surface as an OSError
     from the first stat, or only when the outputs are written)."""
     limit_name, limit_path = _name_limits()

@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from pathlib import Path
 
 from . import _memory
 from ._cli import (
     CliError,
     OneLineErrorParser,
     add_shared_flags,
+    check_path_lengths,
     check_shared_flags,
     check_store_apart,
     jsonable,
@@ -44,6 +46,7 @@ def open_store(path, out=None, readonly: bool = False) -> ResultsStore:
     first (`_cli.check_store_apart`); `readonly` opens it for reading only (--no-run).
     """
     path = default_store_path() if path is None else path
+    check_path_lengths(Path(path), "--store")
     if out is not None:
         check_store_apart(out, path)
     try:

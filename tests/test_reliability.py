@@ -243,6 +243,10 @@ def _out_paths(extra: tuple[str, ...] = ()) -> list[Case]:
              r"--out: the path is \d+ bytes long; the file system accepts at most 4095"),
         Case("out dangling symlink", (*extra, "--out", "{dangling}"), 2,
              r"--out .*dangling: is a symbolic link to a missing target"),
+        Case("store component over 255 bytes", (*extra, "--out", "{out}", "--store",
+                                                "s" * 300), 2,
+             r"--store: a path component is 300 bytes long; the file system accepts at most "
+             r"255"),
     ]
 
 
