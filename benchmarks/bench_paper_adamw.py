@@ -106,7 +106,13 @@ def bench_one(n: int, m: int, instances: int, min_time: float, repeats: int) -> 
         row[key + "_ms"] = 1e3 * t / instances
         row[key + "_steps"] = s
     row["compare_steps"] = min(s32, s_torch)
-    row["max_abs_diff_engine_f32_torch"] = float(np.max(np.abs(W32.astype(np.float64) - W_torch)))
+    diff = np.abs(W32.astype(np.float64) - W_torch)
+    row["max_abs_diff_engine_f32_torch"] = float(diff.max())
+    row["median_abs_diff_engine_f32_torch"] = float(np.median(diff))
+    # Adam moves a weight by ~lr whatever its gradient's size, so where a gradient is within
+    # float32 rounding of 0 the two implementations can step opposite ways: a few entries
+    # differ by up to ~2 lr while the rest agree to float32 rounding
+    row["entries_above_1e-4"] = int(np.sum(diff > 1e-4))
     row["max_abs_W"] = float(np.max(np.abs(W_torch)))
     return row
 
@@ -152,9 +158,12 @@ def main(argv=None):
     for r in rows:
         print(f"m={r['m']}: steps timed: engine f32 {r['engine_f32_steps']}, f64 "
               f"{r['engine_f64_steps']}, numpy {r['numpy_f64_steps']}, torch "
-              f"{r['torch_authors_f32_steps']}; correctness: max |W_engine_f32 - W_torch_f32| "
-              f"after {r['compare_steps']} steps from the same W0 = "
-              f"{r['max_abs_diff_engine_f32_torch']:.3e} (max |W| {r['max_abs_W']:.3f})")
+              f"{r['torch_authors_f32_steps']}; correctness after {r['compare_steps']} steps "
+              f"from the same W0: |W_engine_f32 - W_torch_f32| median "
+              f"{r['median_abs_diff_engine_f32_torch']:.1e}, max "
+              f"{r['max_abs_diff_engine_f32_torch']:.1e}, {r['entries_above_1e-4']} of "
+              f"{r['instances'] * n * r['m']} entries above 1e-4 (Adam's step is ~lr wherever "
+              f"a gradient is within rounding of 0; max |W| {r['max_abs_W']:.3f})")
     end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"machine load at the end: {end}")
     limits.restore_original_limits()
