@@ -566,7 +566,9 @@ def _main(argv: Sequence[str] | None) -> int:
         except ValueError as error:
             raise CliError(str(error)) from None
     else:
-        store = open_store(args.store)
+        # refused when it is one of this command's outputs (the report would overwrite it);
+        # read-only when nothing is run or imported
+        store = open_store(args.store, out, readonly=args.no_run and not args.import_runs)
         with store, sweep_errors():
             if args.import_runs:
                 try:

@@ -190,3 +190,12 @@ def test_command_redoes_the_tables_from_the_published_csvs(tmp_path, capsys):
     assert P.format_report(P.analyse(records)) in capsys.readouterr().out
     assert P.main(["--from-csv", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_a_store_that_is_an_output_is_refused_before_anything(tmp_path, capsys):
+    """--store inside --out under an output's name would be overwritten by the report."""
+    out = tmp_path / "out"
+    out.mkdir()
+    store = out / "report.json"
+    assert P.main(["--no-run", "--store", str(store), "--out", str(out)]) == 2
+    assert "is an output file" in capsys.readouterr().err and not store.exists()
