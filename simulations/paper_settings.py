@@ -6,8 +6,8 @@ Runs, in this order, the stages fixed in docs/preregistration-e5-adamw.md (one m
 seed, so every stage at one m starts from the same W(0) and every comparison is paired):
 
 1. ``float32-check``: E3's settings at m = 256 and 1024 in float32 and float64;
-2. ``e5``: the `lambdas` preset at the five E5 widths (lam 1e-3 shared with E3);
-3. ``e3``: the `paper` preset, all 16 widths;
+2. ``e5``: the `lambdas` preset at the five E5 widths in DTYPE (lam 1e-3 shared with E3);
+3. ``e3``: the `paper` preset, all 16 widths, in DTYPE;
 4. ``flow``: the `gradient-flow` preset (prox-gd to convergence) at the E5 widths.
 
 Each stage goes through the same specs, results store, executors and resume as
@@ -61,13 +61,17 @@ ROUND = 4
 E5_M = (256, 512, 1024, 2048, 4096)
 # The widths at which float32 is checked against float64 on the same W(0).
 CHECK_M = (256, 1024)
+# The dtype E3 and E5 run in, decided by that check (docs/preregistration-e5-adamw.md
+# #float32-check-a-gate-fixed-now): it failed at m = 256 (docs/results.md
+# #the-paper-at-its-own-settings), so float64, as the preregistration prescribes.
+DTYPE = "float64"
 
 # Stage name -> (preset, overrides) of each grid it runs, in order.
 STAGES: dict[str, tuple[tuple[str, dict], ...]] = {
     "float32-check": (("paper", {"m": CHECK_M, "dtype": "float32"}),
                       ("paper", {"m": CHECK_M, "dtype": "float64"})),
-    "e5": (("lambdas", {"m": E5_M, "dtype": "float32"}),),
-    "e3": (("paper", {"dtype": "float32"}),),
+    "e5": (("lambdas", {"m": E5_M, "dtype": DTYPE}),),
+    "e3": (("paper", {"dtype": DTYPE}),),
     "flow": (("gradient-flow", {"m": E5_M}),),
 }
 
@@ -178,7 +182,7 @@ def csv_tables(records: Sequence[dict]) -> dict[str, list[dict]]:
             continue
         if r["lam"] == 1e-3:
             tables["paper-e3.csv"].append(row)
-        if r["m"] in E5_M and r["dtype"] == "float32":
+        if r["m"] in E5_M and r["dtype"] == DTYPE:
             tables["paper-e5.csv"].append(row)
     for rows in tables.values():
         rows.sort(key=lambda x: (x["optimizer"], x["dtype"], x["m"], x["lam"], x["instance"]))
@@ -305,10 +309,10 @@ def float32_check(ok) -> list[dict]:
 
 
 def e3_table(ok, n: int = 256) -> list[dict]:
-    """Per width: AdamW (float32) and, where run, the flow, beside the theory and the figure."""
+    """Per width: AdamW (in DTYPE) and, where run, the flow, beside the theory and the figure."""
     rows = []
     for m in sorted({k[2] for k in ok if k[0] == "adamw" and k[3] == 1e-3}):
-        runs = [ok[k] for k in ok if k[:4] == ("adamw", "float32", m, 1e-3)]
+        runs = [ok[k] for k in ok if k[:4] == ("adamw", DTYPE, m, 1e-3)]
         if not runs:
             continue
         row = {"m": m, **_mean_ci([r[COUNT] for r in runs]),
@@ -317,7 +321,7 @@ def e3_table(ok, n: int = 256) -> list[dict]:
                "first_order": n * n / (4 * m)}
         flow = [ok[k] for k in ok if k[:4] == ("prox-gd", "float64", m, 1e-3)]
         row["flow"] = _mean_ci([r[COUNT] for r in flow])
-        row["adamw_minus_flow"] = paired(_pair_diffs(ok, ("adamw", "float32", m, 1e-3),
+        row["adamw_minus_flow"] = paired(_pair_diffs(ok, ("adamw", DTYPE, m, 1e-3),
                                                      ("prox-gd", "float64", m, 1e-3)))
         for name, (expected, sd, se_mc, label) in _models(n, m).items():
             # as in the compare report: (mean - E) / sqrt(sd^2 / k + se_mc^2)
@@ -344,15 +348,15 @@ def _models(n: int, m: int) -> dict:
 def e5_analysis(ok) -> dict:
     """H-E5 (paired, two-sided, Holm over the 10 tests) and the agreement criteria A1, A2."""
     means = [{"m": m, "lam": lam, **_mean_ci([ok[k][COUNT] for k in ok
-                                               if k[:4] == ("adamw", "float32", m, lam)]),
+                                               if k[:4] == ("adamw", DTYPE, m, lam)]),
               "assignment": _mean_ci([ok[k][OTHER] for k in ok
-                                      if k[:4] == ("adamw", "float32", m, lam)])}
+                                      if k[:4] == ("adamw", DTYPE, m, lam)])}
              for m in E5_M for lam in (1e-3, 1e-2, 1e-1)]
     tests = [{"m": m, "lam": lam,
-              **paired(_pair_diffs(ok, ("adamw", "float32", m, lam),
-                                   ("adamw", "float32", m, 1e-3))),
-              "assignment_diff": paired(_pair_diffs(ok, ("adamw", "float32", m, lam),
-                                                    ("adamw", "float32", m, 1e-3),
+              **paired(_pair_diffs(ok, ("adamw", DTYPE, m, lam),
+                                   ("adamw", DTYPE, m, 1e-3))),
+              "assignment_diff": paired(_pair_diffs(ok, ("adamw", DTYPE, m, lam),
+                                                    ("adamw", DTYPE, m, 1e-3),
                                                     OTHER))["mean_diff"]}
              for m in E5_M for lam in (1e-2, 1e-1)]
     for row, p in zip(tests, holm([t["p"] for t in tests]), strict=True):
@@ -410,7 +414,7 @@ def e4_reconstruction(records: Sequence[dict], n: int = 256, m: int = E4_M) -> d
     from ._specs import instance_seed
 
     runs = [r for r in records if (r["optimizer"], r["dtype"], r["m"], r["lam"])
-            == ("adamw", "float32", m, 1e-3) and r.get("final_neuron") is not None]
+            == ("adamw", DTYPE, m, 1e-3) and r.get("final_neuron") is not None]
     if not runs:
         return None
     spec = next(s for s in stage_specs("e3") if s.m == m)
@@ -466,7 +470,7 @@ def format_report(a: dict) -> str:
     for r in a["float32_check"]:
         lines.append(f"| {r['m']} | {r['pairs']} | {r['equal']} | {_f(r['mean_diff'], '+.2f')} "
                      f"| {_ci(r)} | {_f(r['assignment_diff'], '+.2f')} | {r['holds']} |")
-    lines += ["", "E3 (AdamW float32, lam 1e-3) beside the flow and the theory:", "",
+    lines += ["", f"E3 (AdamW {DTYPE}, lam 1e-3) beside the flow and the theory:", "",
               "| m | k | AdamW mean | 95% CI | assign. | paper fig. | flow mean | AdamW − flow "
               "| n²/4m | sign-bin E (z) | best E (model, z) | E4 diag. |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -509,7 +513,7 @@ def figure_e3(a: dict):
     ax.errorbar(m, [r["mean"] for r in rows],
                 yerr=[[r["mean"] - r["ci_low"] for r in rows],
                       [r["ci_high"] - r["mean"] for r in rows]],
-                fmt="o", color="C0", capsize=3, label="AdamW float32, 7 500 steps (95% CI)")
+                fmt="o", color="C0", capsize=3, label=f"AdamW {DTYPE}, 7 500 steps (95% CI)")
     flow = [(r["m"], r["flow"]["mean"]) for r in rows if r["flow"]["k"]]
     if flow:
         ax.plot(*zip(*flow, strict=True), "s", color="C3", mfc="none",

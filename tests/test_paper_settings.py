@@ -7,6 +7,7 @@ The constructed counts are chosen so that each decision of docs/preregistration-
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from simulations._specs import canonical_key
 from simulations._store import ResultsStore
 
 N = 256
+DATA = Path(__file__).resolve().parents[1] / "docs" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -45,15 +47,13 @@ def _record(optimizer, dtype, m, lam, instance, count, status=None, represented=
 
 def _plan(count=lambda opt, dt, m, lam, i: int(N * N / (4 * m)) + i % 3):
     """One record per run of the plan's adamw/flow cells at the E5 and check widths."""
-    out = []
-    for i in range(P.INSTANCES):
-        for m in P.E5_M:
-            for lam in (1e-3, 1e-2, 1e-1):
-                out.append(_record("adamw", "float32", m, lam, i, count("adamw", 32, m, lam, i)))
-            out.append(_record("prox-gd", "float64", m, 1e-3, i, count("prox-gd", 64, m, 1e-3, i)))
-        for m in P.CHECK_M:
-            out.append(_record("adamw", "float64", m, 1e-3, i, count("adamw", 64, m, 1e-3, i)))
-    return out
+    bits = {"float32": 32, "float64": 64}
+    cells = [("adamw", P.DTYPE, m, lam) for m in P.E5_M for lam in (1e-3, 1e-2, 1e-1)]
+    cells += [("prox-gd", "float64", m, 1e-3) for m in P.E5_M]
+    # the check's other dtype (its P.DTYPE runs are E5's lam 1e-3 runs)
+    cells += [("adamw", dt, m, 1e-3) for m in P.CHECK_M for dt in bits if dt != P.DTYPE]
+    return [_record(opt, dt, m, lam, i, count(opt, bits[dt], m, lam, i))
+            for i in range(P.INSTANCES) for opt, dt, m, lam in cells]
 
 
 def test_the_plan_is_the_preregistered_grid():
@@ -68,7 +68,7 @@ def test_the_plan_is_the_preregistered_grid():
     assert shared <= {canonical_key(s, 0) for s in e3}
     adamw = [s for s in e3 + e5]
     assert {(s.optimizer, s.lr, s.weight_decay, s.max_steps, s.dtype) for s in adamw} == {
-        ("adamw", 1e-3, 0.01, 7500, "float32")}
+        ("adamw", 1e-3, 0.01, 7500, P.DTYPE)}
     flow = P.stage_specs("flow")
     assert {(s.optimizer, s.lr, s.tol) for s in flow} == {("prox-gd", 0.05, 1e-6)}
     # rounds add ROUND instances per spec each
@@ -84,6 +84,14 @@ def test_float32_gate_follows_the_preregistered_rule():
     assert not any(r["holds"] for r in shifted["float32_check"])
     missing = [r for r in _plan() if not (r["dtype"] == "float64" and r["instance"] == 0)]
     assert not any(r["holds"] for r in P.analyse(missing)["float32_check"])
+
+
+def test_the_run_dtype_is_the_published_gates_verdict():
+    """E3 and E5 run in float32 only if the float32 check on the published runs
+    (docs/data/paper-e3.csv) holds at every check width; it failed at m = 256."""
+    check = P.analyse(P.read_csvs(DATA))["float32_check"]
+    assert {r["pairs"] for r in check} == {P.INSTANCES}
+    assert P.DTYPE == ("float32" if all(r["holds"] for r in check) else "float64")
 
 
 def test_h_e5_rejects_a_real_effect_only_where_it_is():
@@ -164,13 +172,13 @@ def test_e4_reconstruction_is_exact_for_one_hot_final_rows():
     from dynamics import init_weights
     from simulations._specs import instance_seed
 
-    spec = SPECS["adamw", "float32", P.E4_M, 1e-3]
+    spec = SPECS["adamw", P.DTYPE, P.E4_M, 1e-3]
     W0 = init_weights(N, P.E4_M, [instance_seed(spec, 3)])[0]
     rng = np.random.default_rng(1)
     k, s = rng.integers(0, P.E4_M, N), rng.choice([-1, 1], N)
     WT = np.zeros((N, P.E4_M))
     WT[np.arange(N), k] = s
-    record = {"optimizer": "adamw", "dtype": "float32", "m": P.E4_M, "lam": 1e-3,
+    record = {"optimizer": "adamw", "dtype": P.DTYPE, "m": P.E4_M, "lam": 1e-3,
               "instance": 3, "final_neuron": k.tolist(), "final_sign": s.tolist(),
               "init_final_diag_mean": float(np.mean(np.diag(W0 @ WT.T)))}
     e4 = P.e4_reconstruction([record])
