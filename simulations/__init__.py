@@ -5,7 +5,14 @@
 from simulations._executors import RunSummary, run_all  # noqa: F401
 from simulations._presets import DEFAULT_PRESET, PRESETS, build_specs  # noqa: F401
 from simulations._protocol import Experiment, Run, evaluate  # noqa: F401
-from simulations._run import run_instance, without_timings  # noqa: F401
+from simulations._run import (  # noqa: F401
+    SpecRun,
+    run_instance,
+    run_spec,
+    run_specs,
+    spec_runs,
+    without_timings,
+)
 from simulations._specs import (  # noqa: F401
     ExperimentSpec,
     canonical_key,

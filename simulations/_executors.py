@@ -1,13 +1,16 @@
 """Run a list of runs on local worker processes or a Dask cluster, storing as runs finish.
 
-`run_all` takes the main job's specs (each expanded into its (spec, instance) runs) or any
-experiment's protocol runs (`simulations._protocol.Run`, one run each), reuses the ones
-already in the results store, computes the rest in parallel, and writes each record from
-the parent process as soon as it arrives, so an interrupted sweep loses nothing that
-finished. Usage, resume and Dask setup: `docs/usage.md#execution`, `docs/usage.md#protocol`.
+The ground floor of every experiment: `run_all` knows only runs. A run is any object with
+a `key()` (its results-store key) and a `cost` (for scheduling), computed by a
+module-level `runner(run) -> dict`: an experiment's protocol `Run`s with its `run_one`
+(`simulations._protocol`), or E3's `SpecRun`s with `simulations._run.run_spec`. It
+reuses the runs already in the results store, computes the rest in parallel, and writes
+each record from the parent process as soon as it arrives, so an interrupted sweep loses
+nothing that finished. Usage, resume and Dask setup: `docs/usage.md#execution`,
+`docs/usage.md#protocol`.
 
 Determinism. Every run uses exactly one BLAS thread and one numba thread on every
-executor. The result of a run then depends only on its spec and seed, not on how
+executor. The result of a run then depends only on its parameters and seed, not on how
 many workers share the machine: with a thread count that followed the worker count,
 a threaded reduction could change the last bits between "1 worker" and "2 workers".
 (The engine promises bit-identical results for any thread count too; fixing the count
@@ -38,10 +41,6 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from ._cli import Interrupted, jsonable
-from ._protocol import Run
-from ._run import record_is_current, run_instance
-from ._specs import ExperimentSpec, canonical_key
-from ._stability import check_step_sizes
 from ._store import ResultsStore, StoreReadError, StoreWriteError
 
 __all__ = ["RunSummary", "SchedulerError", "SweepFailed", "available_cores", "run_all"]
@@ -165,11 +164,11 @@ def _init_local_worker(threads: int) -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
 
 
-def _run_one(runner: Callable, args: tuple, threads: int) -> dict:
-    """Compute one run in a worker, `runner(*args)`, and return its record as canonical
+def _run_one(runner: Callable, run, threads: int) -> dict:
+    """Compute one run in a worker, `runner(run)`, and return its record as canonical
     JSON-decoded data."""
     _limit_threads(threads)
-    record = runner(*args)
+    record = runner(run)
     # Round-trip through JSON in the worker: the parent then holds exactly what the
     # store will hold, so fresh and reused records compare equal. Non-finite floats become
     # None first (strict JSON, the store's rule): a NaN in a record (e.g. a law with no
@@ -199,31 +198,19 @@ def _is_failure(record: dict) -> bool:
     return status is not None and status not in ("converged", "max_steps")
 
 
-def _cost(spec: ExperimentSpec) -> int:
-    # a dense step costs ~ n^2 m multiply-adds
-    return spec.n * spec.n * spec.m * spec.max_steps
-
-
-def _expand(items: Iterable[ExperimentSpec | Run]) -> list[tuple[str, tuple, float]]:
-    """(key, runner arguments, cost) of every run: a spec's instances, or one protocol run."""
-    runs, seen = [], set()
-    for item in items:
-        if isinstance(item, ExperimentSpec):
-            expanded = [(canonical_key(item, i), (item, i), _cost(item))
-                        for i in range(item.instances)]
-        elif isinstance(item, Run):
-            expanded = [(item.key(), (item,), item.cost)]
-        else:
-            raise ValueError(
-                f"specs must contain ExperimentSpec or Run objects; got {type(item).__name__}"
-            )
-        for key, args, cost in expanded:
-            # A spec listed twice (or two specs differing only in `instances`) maps
-            # to the same runs; each run is computed and reported once.
-            if key not in seen:
-                seen.add(key)
-                runs.append((key, args, cost))
-    return runs
+def _expand(runs: Iterable) -> list[tuple[str, object, float]]:
+    """(key, run, cost) of every distinct run, in the given order."""
+    out, seen = [], set()
+    for run in runs:
+        if not (callable(getattr(run, "key", None)) and hasattr(run, "cost")):
+            raise ValueError(f"runs must have a key() and a cost; got {type(run).__name__}")
+        key = run.key()
+        # A run listed twice (e.g. two E3 specs differing only in `instances`) is
+        # computed and reported once.
+        if key not in seen:
+            seen.add(key)
+            out.append((key, run, float(run.cost)))
+    return out
 
 
 # Ctrl-C in a terminal signals the whole process group. A worker that receives it prints
@@ -368,21 +355,23 @@ def _connect(client_class, address: str, timeout: float):
 
 
 def run_all(
-    specs: Sequence[ExperimentSpec | Run],
+    runs: Sequence,
     *,
+    runner: Callable[..., dict],
     store: ResultsStore | str | os.PathLike,
     workers: int | None = None,
     scheduler: str | None = None,
     fresh: bool = False,
     progress: bool = True,
-    runner: Callable[..., dict] = run_instance,
-    allow_unstable: bool = False,
+    is_current: Callable[[dict], bool] | None = None,
 ) -> RunSummary:
     """Run every run not yet stored, store each record as it completes.
 
     Main arguments:
-        specs: the sweep; each ExperimentSpec contributes `spec.instances` runs,
-            `runner(spec, instance)`, and each protocol Run one run, `runner(run)`.
+        runs: the sweep; each has `key()` (its store key) and `cost` (relative, for
+            running the longest first): protocol `Run`s, or E3's `SpecRun`s.
+        runner: the function computing one run, `runner(run) -> dict` (an experiment's
+            `run_one`); module-level so that it can be pickled.
 
     Other arguments:
         store: a ResultsStore or a path to open one at (closed again on return).
@@ -391,29 +380,22 @@ def run_all(
         scheduler: None for local processes; "local" for a Dask LocalCluster
             (processes, one thread each); any other string is the address of a running
             Dask scheduler, e.g. "tcp://10.0.0.5:8786".
-        fresh: do not read stored runs; compute everything and overwrite them. Without
-            it, a stored `run_instance` record that lacks a field the current code
-            writes (`_run.FIELDS_ADDED`: it was written by an older version) is
-            recomputed and overwritten too.
+        fresh: do not read stored runs; compute everything and overwrite them.
         progress: show a tqdm bar (stderr) and print the summary line at the end.
-        runner: the function computing one run, `runner(spec, instance) -> dict` for
-            specs or `runner(run) -> dict` for Runs (an experiment's `run_one`);
-            module-level so that it can be pickled. Default `run_instance`.
-        allow_unstable: run specs whose lr is at or above their optimizer's stability
-            bound (`_stability.check_step_sizes`) instead of refusing them; the report
-            flags their runs and excludes them from the counts.
+        is_current: whether a stored record may be reused (None: every stored record
+            is); a record it rejects (e.g. written by older code that lacked a field,
+            `simulations._run.record_is_current`) is recomputed and overwritten.
 
-    Returns a RunSummary whose records follow the order of `specs`, then instances.
-    A protocol run's key is `Run.key()`: its experiment, parameters, instance and the
-    package version, hashed like `canonical_key`.
+    Returns a RunSummary whose records follow the order of `runs`. A record whose
+    `train_status` is other than converged/max_steps counts as failed.
 
-    Raises ValueError for bad arguments (an unstable step size among them),
-    `StoreError` (a ValueError) for an unusable store, SchedulerError for a scheduler
-    not reached within SCHEDULER_CONNECT_TIMEOUT, StoreLostError when the store file is
-    deleted mid-sweep, and `Interrupted` (a KeyboardInterrupt whose message says how
-    many runs were stored) on Ctrl-C. An exception inside a run (other than a diverging
-    training, which is recorded with its status) cancels the remaining runs and
-    propagates; everything finished before it stays stored.
+    Raises ValueError for bad arguments, `StoreError` (a ValueError) for an unusable
+    store, SchedulerError for a scheduler not reached within SCHEDULER_CONNECT_TIMEOUT,
+    StoreLostError when the store file is deleted mid-sweep, and `Interrupted` (a
+    KeyboardInterrupt whose message says how many runs were stored) on Ctrl-C. An
+    exception inside a run (other than a diverging training, which is recorded with its
+    status) cancels the remaining runs and propagates; everything finished before it
+    stays stored.
     """
     started = time.perf_counter()
     if workers is not None and (
@@ -426,9 +408,8 @@ def run_all(
         )
     if not callable(runner):
         raise ValueError(f"runner must be callable; got {runner!r}")
-    if not isinstance(allow_unstable, bool):
-        raise ValueError(f"allow_unstable must be a bool; got {allow_unstable!r}")
-    check_step_sizes([s for s in specs if isinstance(s, ExperimentSpec)], allow_unstable)
+    if is_current is not None and not callable(is_current):
+        raise ValueError(f"is_current must be None or callable; got {is_current!r}")
     cores = available_cores()
     workers = cores if workers is None else workers
     if scheduler is None and workers * THREADS_PER_RUN > cores:
@@ -441,16 +422,15 @@ def run_all(
     own_store = not isinstance(store, ResultsStore)
     store = ResultsStore(store) if own_store else store
     try:
-        runs = _expand(specs)
+        runs = _expand(runs)
         results: dict[str, dict] = {}
         if not fresh:
             # One query for the stored keys, then one read per hit: linear in the runs.
-            # A run_instance record from older code that lacks a current field is redone.
             stored = set(store.keys())
             for key, _, _ in runs:
                 if key in stored:
                     record = store.get(key)
-                    if runner is not run_instance or record_is_current(record):
+                    if is_current is None or is_current(record):
                         results[key] = record
         reused = len(results)
         todo = [run for run in runs if run[0] not in results]
@@ -501,14 +481,14 @@ def _compute(todo, results, store, workers, scheduler, progress, runner, reused)
         bar.set_postfix_str(f"{reused} reused")
     ok = False
     try:
-        # Longest runs first (a spec's cost is ~ n^2 m steps for a dense step): the sweep
+        # Longest runs first (an E3 run's cost is ~ n^2 m steps for a dense step): the sweep
         # does not end on one big run with idle workers, and the ETA errs on the long side.
         ordered = sorted(todo, key=lambda run: -run[2])
         # A local pool starts its worker processes on submit.
         with _spawning_without_sigint():
             futures = {
-                executor.submit(_run_one, runner, args, THREADS_PER_RUN): key
-                for key, args, _ in ordered
+                executor.submit(_run_one, runner, run, THREADS_PER_RUN): key
+                for key, run, _ in ordered
             }
         completed = (
             executor.as_completed(list(futures)) if scheduler else cf.as_completed(list(futures))

@@ -72,7 +72,7 @@ def build_parser(experiment: Experiment, prog: str | None = None) -> OneLineErro
     """The experiment's parser: its own flags after the shared ones."""
     parser = OneLineErrorParser(prog=prog or experiment.prog, description=experiment.description)
     add_shared_flags(parser, default_out=experiment.default_out,
-                     default_seed=experiment.default_seed)
+                     default_seed=experiment.default_seed, seed_help=experiment.seed_help)
     experiment.add_flags(parser)
     return parser
 
@@ -101,19 +101,21 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
             _memory.check_memory(estimate, what)
         except ValueError as error:
             raise CliError(str(error)) from None
-    out = output_dir(experiment.default_out if args.out is None else args.out)
+    default_out = (experiment.default_out if experiment.out_for is None
+                   else experiment.out_for(args))
+    out = output_dir(default_out if args.out is None else args.out)
     runs = experiment.runs(config)
     store = open_store(args.store, out)
     with store, sweep_errors():
         summary = run_all(runs, store=store, workers=args.workers, scheduler=args.scheduler,
                           fresh=args.fresh, progress=not args.no_progress,
-                          runner=experiment.run_one)
+                          runner=experiment.run_one, is_current=experiment.is_current)
     report = experiment.report(config, list(summary.records))
     report["runs"] = {"done": summary.done, "reused": summary.reused, "failed": summary.failed}
     report["store"] = str(store.path)
     report["overrides"] = changes
     report["provenance"] = provenance(prog, argv, config, smoke=bool(args.quick))
-    figures = None if args.no_figures else (lambda: experiment.figures(report))
+    figures = None if args.no_figures else (lambda: experiment.figures(config, report))
     # The runs are in the store already; only the report files are at risk here.
     written = write_outputs(out, lambda: write_results(out, report, experiment.tables(report),
                                                       figures))
@@ -127,7 +129,9 @@ def _print(experiment: Experiment, args, report: dict, changes: list[str],
         print(json.dumps(jsonable({**report, "written": written}), allow_nan=False))
         return
     if changes:
-        source = "--quick" if args.quick else "default"
-        print(f"explicit flags override the {source} values: " + "; ".join(changes) + "\n")
+        heading = (f"explicit flags override the {'--quick' if args.quick else 'default'} "
+                   "values" if experiment.overrides_heading is None
+                   else experiment.overrides_heading(args))
+        print(f"{heading}: " + "; ".join(changes) + "\n")
     print(experiment.format_table(report))
     print("\nwrote: " + ", ".join(written) + f"; runs stored in {report['store']}")

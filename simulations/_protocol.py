@@ -1,15 +1,14 @@
 """The experiment protocol: what every experiment provides, and what they all share.
 
-An experiment (E1 `simulations.sparsification`, E2 `simulations.noise`, the noise optimum
-`simulations.noise_optimum`) is an `Experiment`: a frozen config dataclass (with a
-`quick()` smoke version), `runs(config)` that expands it into independent `Run`s, a
-module-level `run_one(run) -> dict` record function (picklable, so that local processes
-and Dask can call it), `report(config, records)`, a table formatter, CSV tables and
-figures. `simulations._experiment_cli.run_experiment` runs any of them through the
-executors and the results store (resume, progress bar, local or Dask workers, Ctrl-C) and
-writes the outputs with `write_results`; `evaluate` computes one in this process. The main
-job (`simulations.compare`, E3) shares the executors, the flags, `provenance` and
-`write_results`. Usage: docs/usage.md#protocol.
+Every experiment (E1 `simulations.sparsification`, E2 `simulations.noise`, E3
+`simulations.compare`, the noise optimum `simulations.noise_optimum`) is an `Experiment`:
+a frozen config, `runs(config)` that expands it into independent runs, a module-level
+`run_one(run) -> dict` record function (picklable, so that local processes and Dask can
+call it), `report(config, records)`, a table formatter, CSV tables and figures.
+`simulations._experiment_cli.run_experiment` runs any of them through the executors and
+the results store (resume, progress bar, local or Dask workers, Ctrl-C) and writes the
+outputs with `write_results`; `evaluate` computes one in this process. Usage:
+docs/usage.md#protocol.
 """
 
 from __future__ import annotations
@@ -74,14 +73,21 @@ class Experiment:
         configure: (parsed args) -> (config, overrides): the frozen config (its `quick()`
             version under --quick, explicit flags winning) and "field old -> new" notes;
             raises ValueError naming the bad flag.
-        runs: config -> the list of independent Runs.
-        run_one: Run -> JSON-able record; module-level (pickled to workers).
+        runs: config -> the list of independent runs (`Run`s, or any object with a
+            `key()` and a `cost`, such as E3's `SpecRun`).
+        run_one: run -> JSON-able record; module-level (pickled to workers).
         report: (config, records in `runs` order) -> JSON-able report dict.
         format_table: report -> text printed without --json.
         tables: report -> {CSV name: rows} written next to report.json.
-        figures: report -> {name: matplotlib Figure}; computes nothing.
+        figures: (config, report) -> {name: matplotlib Figure}.
         memory_estimate: (config, local workers) -> (peak bytes, what to name in the
             error), or None when sizes are fixed.
+        is_current: stored record -> whether it may be reused (None: all may).
+        out_for: parsed args -> output folder when --out is not given (None:
+            `default_out`).
+        overrides_heading: parsed args -> the words before the override notes (None:
+            "explicit flags override the default (or --quick) values").
+        seed_help: words appended to --seed's help.
     """
 
     name: str
@@ -98,6 +104,10 @@ class Experiment:
     tables: Callable
     figures: Callable
     memory_estimate: Callable | None = None
+    is_current: Callable | None = None
+    out_for: Callable | None = None
+    overrides_heading: Callable | None = None
+    seed_help: str = ""
 
 
 def evaluate(experiment: Experiment, config) -> dict:

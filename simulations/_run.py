@@ -1,19 +1,23 @@
-"""One run of a sweep: initialise, train and measure one instance of a spec.
+"""One run of E3: initialise, train and measure one instance of a spec.
 
-`run_instance` is what every executor calls (simulations/_executors.py). It returns a
-small flat JSON-able record; the schema is documented on `run_instance` and in
-`docs/usage.md#outcome-records`.
+A `SpecRun` is one (spec, instance) as the runner (simulations/_executors.py) sees it,
+`run_spec` computes it with `run_instance`, and `run_specs` runs every instance of a
+list of specs through the store and executors. The record is small, flat and JSON-able;
+its schema is documented on `run_instance` and in `docs/usage.md#outcome-records`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from dynamics import TrainOptions, assign_features, init_weights, measure, train
 
+from ._executors import RunSummary, run_all
 from ._specs import (
     ExperimentSpec,
     canonical_key,
@@ -22,9 +26,10 @@ from ._specs import (
     noise_seed,
     package_version,
 )
-from ._stability import is_unstable
+from ._stability import check_step_sizes, is_unstable
 
-__all__ = ["TIMING_FIELDS", "run_instance", "train_options", "without_timings"]
+__all__ = ["TIMING_FIELDS", "SpecRun", "run_instance", "run_spec", "run_specs",
+           "spec_runs", "train_options", "without_timings"]
 
 # Record fields that measure elapsed time. They differ between two executions of the
 # same run; every other field is a deterministic function of (spec, instance).
@@ -215,3 +220,54 @@ def _measurement_fields() -> tuple[str, ...]:
 def without_timings(record: dict) -> dict:
     """`record` without its wall-time fields: the part that is identical on every executor."""
     return {k: v for k, v in record.items() if k not in TIMING_FIELDS}
+
+
+@dataclass(frozen=True)
+class SpecRun:
+    """One instance of an E3 spec as the runner sees it (`simulations._executors.run_all`).
+
+    Its store key is `canonical_key(spec, instance)`; its cost, n^2 m max_steps, is what a
+    dense step costs, so the longest runs start first.
+    """
+
+    spec: ExperimentSpec
+    instance: int
+
+    def key(self) -> str:
+        return canonical_key(self.spec, self.instance)
+
+    @property
+    def cost(self) -> float:
+        return float(self.spec.n * self.spec.n * self.spec.m * self.spec.max_steps)
+
+
+def spec_runs(specs: Sequence[ExperimentSpec]) -> list[SpecRun]:
+    """Every (spec, instance) of `specs`, in spec order then instance order."""
+    for spec in specs:
+        if not isinstance(spec, ExperimentSpec):
+            raise ValueError(f"specs must contain ExperimentSpec objects; got "
+                             f"{type(spec).__name__}")
+    return [SpecRun(spec, i) for spec in specs for i in range(spec.instances)]
+
+
+def run_spec(run: SpecRun) -> dict:
+    """The runner of E3's runs: `run_instance(run.spec, run.instance)`."""
+    return run_instance(run.spec, run.instance)
+
+
+def run_specs(specs: Sequence[ExperimentSpec], *, store, allow_unstable: bool = False,
+              **options) -> RunSummary:
+    """Every instance of `specs` through the store and executors (`run_all`'s `options`:
+    workers, scheduler, fresh, progress).
+
+    Refuses a spec whose lr is at or above its optimizer's stability bound unless
+    `allow_unstable` (`_stability.check_step_sizes`; the report then flags its runs and
+    excludes them from the counts). A stored record written by older code that lacks a
+    field the current code writes (`FIELDS_ADDED`) is recomputed.
+    """
+    if not isinstance(allow_unstable, bool):
+        raise ValueError(f"allow_unstable must be a bool; got {allow_unstable!r}")
+    runs = spec_runs(specs)
+    check_step_sizes(specs, allow_unstable)
+    return run_all(runs, runner=run_spec, store=store, is_current=record_is_current,
+                   **options)

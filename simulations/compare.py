@@ -12,28 +12,17 @@ prediction is labelled with the docs anchor that derives it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dynamics import OPTIMIZERS
 
 from . import _memory
-from ._cli import (
-    CliError,
-    OneLineErrorParser,
-    add_shared_flags,
-    check_shared_flags,
-    integer,
-    jsonable,
-    output_dir,
-    run_cli,
-)
-from ._cli import write_outputs as _write_outputs
-from ._executors import available_cores, run_all
-from ._experiment_cli import open_store, run_experiment, sweep_errors
+from ._cli import integer, run_cli
+from ._experiment_cli import build_parser as build_experiment_parser
+from ._experiment_cli import run_experiment
 from ._presets import (
     DEFAULT_PRESET,
     OVERRIDE_KEYS,
@@ -42,9 +31,10 @@ from ._presets import (
     overridden,
     resolve_grid,
 )
-from ._protocol import provenance, write_results
+from ._protocol import Experiment
 from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
-from ._specs import instance_seed
+from ._run import record_is_current, run_spec, spec_runs
+from ._specs import ExperimentSpec, instance_seed
 from ._stability import check_step_sizes, is_unstable
 
 PROG = "python -m simulations.compare"
@@ -109,11 +99,8 @@ _TABLE = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineErrorParser(
-        prog=PROG,
-        description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
-    )
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    """E3's own flags (the shared ones are added by the protocol's parser)."""
     p.add_argument("preset", nargs="?", default=DEFAULT_PRESET, help=f"one of {sorted(PRESETS)}")
     p.add_argument("--n", type=integer, nargs="+", help="feature counts (replaces the preset's n)")
     p.add_argument("--m", type=integer, nargs="+", help="neuron counts (replaces the preset's m)")
@@ -143,10 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", choices=sorted(EXPERIMENTS), default=MAIN_EXPERIMENT,
                    help=f"which experiment to run (default {MAIN_EXPERIMENT}, this job); the "
                    "others take their own flags, as their own commands do (docs/usage.md#protocol)")
-    add_shared_flags(p, default_out="./results/PRESET", default_seed=None,
-                     seed_help="; instance i of every spec uses SeedSequence(seed, "
-                     "spawn_key=(i,))")
-    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command's parser: the shared flags, then E3's own."""
+    return build_experiment_parser(EXPERIMENT)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -184,12 +172,6 @@ def memory_estimate(grid: PresetGrid, workers: int, local: bool, figures: bool) 
     parent = _memory.PROCESS_BASELINE + runs * per_record + (train if figures else 0)
     workers = min(workers, runs) if local else 0
     return parent + workers * (_memory.PROCESS_BASELINE + train)
-
-
-def _provenance(args: argparse.Namespace, argv: list[str]) -> dict:
-    return provenance(PROG, argv, preset=args.preset, smoke=bool(args.quick),
-                      seeds="instance i of a spec uses numpy SeedSequence(spec.seed, "
-                      "spawn_key=(i,))")
 
 
 def _cell(row: dict, key, fmt) -> str:
@@ -275,10 +257,11 @@ def _e1_figure():
     return e1_figure(run_e1(100_000, 1e-5, seed=0, progress=False))
 
 
-def _figures(specs, rows: list[dict]) -> dict:
+def _figures(config: E3Config, report: dict) -> dict:
     """E3, E4 (one retrained instance), E5 when lam varies, and E1: name -> Figure."""
     from ._compare_figures import figure_e3, figure_e4, figure_e5
 
+    specs, rows = config.specs, report["rows"]
     made = {"e3_count_vs_m": figure_e3(rows)}
     # E4 retrains one instance; a spec at or above the stability bound (--allow-unstable)
     # would show a diverging run, not the theory's picture, and is never used for it.
@@ -292,90 +275,81 @@ def _figures(specs, rows: list[dict]) -> dict:
     return made
 
 
+@dataclass(frozen=True)
+class E3Config:
+    """A resolved E3 sweep: the preset, its grid after the flags, and its specs."""
+
+    preset: str
+    grid: PresetGrid
+    specs: tuple[ExperimentSpec, ...]
+    allow_unstable: bool = False
+
+
+def _configure(args: argparse.Namespace) -> tuple[E3Config, list[str]]:
+    """The sweep of the preset and flags; ValueError names a bad flag or an unstable lr."""
+    if args.preset not in PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
+    grid = _grid(args)
+    specs = tuple(grid.specs())
+    check_step_sizes(specs, args.allow_unstable)
+    return E3Config(args.preset, grid, specs, args.allow_unstable), overridden(args.preset, grid)
+
+
+def _memory_estimate(config: E3Config, local_workers: int) -> tuple[float, str]:
+    grid = config.grid
+    runs = grid.size * grid.common["instances"]
+    # the figures' retrained instance is counted whether or not --no-figures is given
+    estimate = memory_estimate(grid, local_workers, True, figures=True)
+    return estimate, (f"this sweep ({runs} runs, largest n*m = "
+                      f"{max(grid.n) * max(grid.m)}, {local_workers} local workers)")
+
+
+def _report(config: E3Config, records: list[dict]) -> dict:
+    rows = report_rows(list(config.specs), records)
+    return {"rows": rows, "fits": slope_fits(rows), "anchors": ANCHORS,
+            "excluded": {k: sum(r[f"excluded_{k}"] for r in rows) for k in EXCLUSION_REASONS}}
+
+
+def _out_for(args: argparse.Namespace) -> str:
+    return str(Path("results") / (args.preset + ("-smoke" if args.quick else "")))
+
+
+def _overrides_heading(args: argparse.Namespace) -> str:
+    return f"{'--quick and flags' if args.quick else 'flags'} override preset {args.preset!r}"
+
+
+EXPERIMENT = Experiment(
+    name=MAIN_EXPERIMENT, prog=PROG,
+    description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
+    default_out="./results/PRESET", default_seed=None,
+    seed_help="; instance i of every spec uses SeedSequence(seed, spawn_key=(i,))",
+    add_flags=_add_flags, configure=_configure, runs=lambda config: spec_runs(config.specs),
+    run_one=run_spec, report=_report,
+    format_table=lambda report: format_table(report["rows"], report["fits"]),
+    tables=lambda report: {"results": report["rows"]}, figures=_figures,
+    memory_estimate=_memory_estimate, is_current=record_is_current, out_for=_out_for,
+    overrides_heading=_overrides_heading)
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status (docs/usage.md#errors)."""
     return run_cli(_main, PROG, argv)
 
 
 def _main(argv: list[str] | None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     # --experiment picks the experiment before anything else is parsed: the others have
     # their own flags, and answer exactly as their own commands do
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--experiment", default=MAIN_EXPERIMENT)
     chosen, rest = pre.parse_known_args(argv)
-    if chosen.experiment != MAIN_EXPERIMENT:
-        if chosen.experiment not in EXPERIMENTS:
-            build_parser().error(f"argument --experiment: invalid choice: "
-                                 f"{chosen.experiment!r} (choose from "
-                                 f"{', '.join(sorted(EXPERIMENTS))})")
-        return run_experiment(EXPERIMENTS[chosen.experiment](), rest,
-                              prog=f"{PROG} --experiment {chosen.experiment}")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.preset not in PRESETS:
-        parser.error(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
-    check_shared_flags(parser, args)
-    try:
-        grid = _grid(args)
-    except ValueError as error:
-        parser.error(str(error))
-    workers = args.workers or available_cores()
-    local = args.scheduler in (None, "local")
-    estimate = memory_estimate(grid, workers, local, figures=not args.no_figures)
-    try:
-        _memory.check_memory(estimate, f"this sweep ({grid.size * grid.common['instances']} "
-                                       f"runs, largest n*m = {max(grid.n) * max(grid.m)}, "
-                                       f"{workers if local else 0} local workers)")
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    try:
-        specs = grid.specs()
-        check_step_sizes(specs, args.allow_unstable)
-    except ValueError as error:
-        parser.error(str(error))
-    default_out = Path("results") / (args.preset + ("-smoke" if args.quick else ""))
-    out = output_dir(default_out if args.out is None else args.out)
-    store = open_store(args.store, out)
-    changes = overridden(args.preset, grid)
-    with store, sweep_errors():
-        summary = run_all(specs, store=store, workers=args.workers, scheduler=args.scheduler,
-                          fresh=args.fresh, progress=not args.no_progress,
-                          allow_unstable=args.allow_unstable)
-    return _report(args, argv, specs, summary, out, store.path, changes)
-
-
-def _report(args, argv, specs, summary, out: Path, store_path: Path, changes) -> int:
-    rows = report_rows(specs, summary.records)
-    fits = slope_fits(rows)
-    report = {
-        "rows": rows,
-        "fits": fits,
-        "anchors": ANCHORS,
-        "runs": {"done": summary.done, "reused": summary.reused, "failed": summary.failed},
-        "excluded": {k: sum(r[f"excluded_{k}"] for r in rows) for k in EXCLUSION_REASONS},
-        "store": str(store_path),
-        "overrides": changes,
-        "provenance": _provenance(args, argv),
-    }
-
-    figures = None if args.no_figures else (lambda: _figures(specs, rows))
-    # The runs are in the store already; only the report files are at risk here.
-    _write_outputs(out, lambda: write_results(out, report, {"results": rows}, figures))
-    report = jsonable(report)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        if changes:
-            source = "--quick and flags" if args.quick else "flags"
-            print(f"{source} override preset {args.preset!r}: " + "; ".join(changes) + "\n")
-        print(format_table(rows, fits))
-        print(
-            f"\nwrote {out / 'results.csv'}, {out / 'report.json'}"
-            + (", figures" if not args.no_figures else "")
-            + f"; runs stored in {store_path}"
-        )
-    return 0
+    if chosen.experiment == MAIN_EXPERIMENT:
+        return run_experiment(EXPERIMENT, argv)
+    if chosen.experiment not in EXPERIMENTS:
+        build_parser().error(f"argument --experiment: invalid choice: {chosen.experiment!r} "
+                             f"(choose from {', '.join(sorted(EXPERIMENTS))})")
+    return run_experiment(EXPERIMENTS[chosen.experiment](), rest,
+                          prog=f"{PROG} --experiment {chosen.experiment}")
 
 
 if __name__ == "__main__":

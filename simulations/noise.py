@@ -429,7 +429,7 @@ def _tables(rep: dict) -> dict[str, list[dict]]:
     return tables
 
 
-def _figures(rep: dict) -> dict:
+def _figures(config, rep: dict) -> dict:
     from simulations import _noise_figures as nf
 
     makers = {"e2": nf.e2_figure, "kdraws": nf.kdraws_figure, "phase": nf.phase_figure,

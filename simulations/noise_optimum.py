@@ -472,7 +472,7 @@ def _tables(rep: dict) -> dict[str, list[dict]]:
     return {f"noise_optimum_{p}": rep[p]["rows"] for p in PARTS if p in rep}
 
 
-def _figures(rep: dict) -> dict:
+def _figures(config, rep: dict) -> dict:
     if "speed" not in rep:
         return {}
     from simulations._noise_optimum_figure import optimum_figure

@@ -43,9 +43,9 @@ from ._cli import (
     run_cli,
     write_outputs,
 )
-from ._executors import run_all
 from ._experiment_cli import open_store, sweep_errors
 from ._presets import resolve_grid
+from ._run import run_specs
 from ._specs import ExperimentSpec, canonical_key
 from ._stats import t_interval
 from .replication import final_digest, holm, paired
@@ -585,7 +585,7 @@ def _main(argv: Sequence[str] | None) -> int:
                     if not args.no_progress:
                         print(f"stage {name}, round {k}: instances 0-{specs[0].instances - 1}"
                               f" of {len(specs)} grid points", file=sys.stderr)
-                    run_all(specs, store=store, workers=args.workers,
+                    run_specs(specs, store=store, workers=args.workers,
                             progress=not args.no_progress)
             records = stored(store)
             if args.export_runs:

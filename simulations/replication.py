@@ -41,11 +41,11 @@ from ._cli import (
     run_cli,
 )
 from ._cli import write_outputs as _write_outputs
-from ._executors import run_all
 from ._experiment_cli import open_store, sweep_errors
 from ._protocol import provenance, write_results
 from ._replication_figures import figure_counts
 from ._report import exclusion
+from ._run import run_specs
 from ._specs import ExperimentSpec, canonical_key
 from ._stats import t_interval
 from ._store import ResultsStore, default_store_path
@@ -104,7 +104,7 @@ def run(grid: ReplicationGrid, *, store, instances: int | None = None,
     for lr in grid.lr:
         for done in range(0, total, step):
             upto = min(done + step, total)
-            summary = run_all(grid.specs(upto, [lr]), store=store, workers=workers,
+            summary = run_specs(grid.specs(upto, [lr]), store=store, workers=workers,
                               scheduler=scheduler, fresh=fresh, progress=progress)
         records.extend(summary.records)
     return records

@@ -411,7 +411,7 @@ def _tables(res: dict) -> dict[str, list[dict]]:
     return {"e1_table": res["table"]}
 
 
-def _figures(res: dict) -> dict:
+def _figures(config, res: dict) -> dict:
     from simulations._sparsification_figures import e1_figure
 
     return {"e1_sparsification": e1_figure(res)}

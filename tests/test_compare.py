@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from simulations import ExperimentSpec, compare, run_all
+from simulations import ExperimentSpec, compare, run_specs
 from simulations._report import report_rows, slope_fits
 from tests.helpers import two_sided_z
 
@@ -32,7 +32,7 @@ SETTINGS = {"lam": 1e-2, "optimizer": "prox-gd", "lr": 0.05, "max_steps": 60_000
 def sparse_regime(tmp_path_factory):
     specs = [ExperimentSpec(n=N, m=m, seed=7, instances=INSTANCES, **SETTINGS) for m in MS]
     store = tmp_path_factory.mktemp("store") / "results.sqlite"
-    summary = run_all(specs, store=store, workers=2, progress=False)
+    summary = run_specs(specs, store=store, workers=2, progress=False)
     rows = report_rows(specs, summary.records)
     return rows, slope_fits(rows)
 
@@ -197,7 +197,7 @@ def test_exploratory_lambda_contrast_on_seed_0_is_reproducible(tmp_path):
         ExperimentSpec(lam=lam, max_steps=300_000, tol=1e-6, instances=16, **common)
         for lam in (1e-3, 1e-2)
     ]
-    summary = run_all(specs, store=tmp_path / "s.sqlite", workers=2, progress=False)
+    summary = run_specs(specs, store=tmp_path / "s.sqlite", workers=2, progress=False)
     counts = np.array([r["window_count"] for r in summary.records], dtype=float)
     diff = counts[16:] - counts[:16]
     t = diff.mean() / (diff.std(ddof=1) / math.sqrt(diff.size))

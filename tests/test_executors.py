@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from simulations._executors import RunSummary, run_all
-from simulations._run import TIMING_FIELDS, run_instance, without_timings
+from simulations._run import TIMING_FIELDS, run_instance, run_specs, spec_runs, without_timings
 from simulations._specs import ExperimentSpec, canonical_key, instance_seed
 from simulations._store import ResultsStore
 
@@ -38,8 +38,9 @@ TINY = [
 ]
 
 
-def standin_runner(spec, instance):
-    """Fast deterministic stand-in for run_instance (module level: workers import it)."""
+def standin_runner(run):
+    """Fast deterministic stand-in for run_spec (module level: workers import it)."""
+    spec, instance = run.spec, run.instance
     gen = np.random.default_rng(instance_seed(spec, instance))
     return {
         "key": canonical_key(spec, instance),
@@ -51,18 +52,18 @@ def standin_runner(spec, instance):
     }
 
 
-def failing_runner(spec, instance):
-    if instance == 2:
+def failing_runner(run):
+    if run.instance == 2:
         raise RuntimeError("boom in run 2")
-    return standin_runner(spec, instance)
+    return standin_runner(run)
 
 
-def thread_report_runner(spec, instance):
+def thread_report_runner(run):
     """Report the thread pools a worker runs with, after a real run has loaded them all."""
     import numba
     from threadpoolctl import threadpool_info
 
-    record = run_instance(spec, instance)
+    record = run_instance(run.spec, run.instance)
     pools = sorted({(p["internal_api"], p["num_threads"]) for p in threadpool_info()})
     return {**record, "pools": pools, "numba_threads": numba.get_num_threads()}
 
@@ -78,7 +79,7 @@ def _stripped(summary: RunSummary):
 def test_reuse_fresh_order_and_failures(tmp_path, capsys):
     store_path = tmp_path / "r.sqlite"
     specs = [_spec(8), _spec(4, lam=2.0, instances=2), _spec(8)]  # the duplicate runs once
-    first = run_all(specs, store=store_path, workers=2, runner=standin_runner)
+    first = run_all(spec_runs(specs), store=store_path, workers=2, runner=standin_runner)
     assert (first.done, first.reused, first.failed, first.total) == (5, 0, 2, 5)
     assert [(r["m"], r["instance"]) for r in first.records] == [
         (8, 0),
@@ -92,19 +93,22 @@ def test_reuse_fresh_order_and_failures(tmp_path, capsys):
 
     # Everything stored: nothing recomputed, identical records (timings included,
     # since they are read back rather than recomputed).
-    again = run_all(specs, store=store_path, workers=2, runner=standin_runner, progress=False)
+    again = run_all(spec_runs(specs), store=store_path, workers=2, runner=standin_runner,
+                    progress=False)
     assert (again.done, again.reused, again.failed) == (0, 5, 2)
     assert again.records == first.records
     assert capsys.readouterr().err == ""
 
     # More instances reuse the first ones: `instances` is not part of the key.
-    more = run_all([_spec(8, instances=4)], store=store_path, runner=standin_runner, progress=False)
+    more = run_all(spec_runs([_spec(8, instances=4)]), store=store_path, runner=standin_runner,
+                   progress=False)
     assert (more.done, more.reused) == (1, 3)
 
     # --fresh does not read the store and overwrites what is there.
     with ResultsStore(store_path) as store:
         store.put(first.keys[0], {"stale": True})
-        fresh = run_all(specs, store=store, fresh=True, runner=standin_runner, progress=False)
+        fresh = run_all(spec_runs(specs), store=store, fresh=True, runner=standin_runner,
+                        progress=False)
         assert (fresh.done, fresh.reused) == (5, 0)
         assert store.get(first.keys[0])["value"] == first.records[0]["value"]
     assert [r["value"] for r in fresh.records] == [r["value"] for r in first.records]
@@ -115,10 +119,10 @@ def test_a_record_from_older_code_is_recomputed_not_reused(tmp_path):
     field the current code writes (here the per-instance predictor's score) is redone."""
     spec = ExperimentSpec(n=4, m=8, lam=1e-2, max_steps=50, instances=2)
     with ResultsStore(tmp_path / "r.sqlite") as store:
-        first = run_all([spec], store=store, workers=1, progress=False)
+        first = run_specs([spec], store=store, workers=1, progress=False)
         old = {k: v for k, v in first.records[0].items() if k != "predictor_feature_accuracy"}
         store.put(first.keys[0], old)
-        again = run_all([spec], store=store, workers=1, progress=False)
+        again = run_specs([spec], store=store, workers=1, progress=False)
         assert (again.done, again.reused) == (1, 1)
         assert "predictor_feature_accuracy" in store.get(first.keys[0])
     assert _stripped(again) == _stripped(first)
@@ -128,7 +132,8 @@ def test_a_crashing_run_propagates_and_keeps_finished_runs(tmp_path):
     spec = _spec(8, instances=4)
     with ResultsStore(tmp_path / "r.sqlite") as store:
         with pytest.raises(RuntimeError, match="boom in run 2"):
-            run_all([spec], store=store, workers=1, runner=failing_runner, progress=False)
+            run_all(spec_runs([spec]), store=store, workers=1, runner=failing_runner,
+                    progress=False)
         # One worker takes runs in order: 0 and 1 finished and were stored before 2 failed.
         assert store.has(canonical_key(spec, 0)) and store.has(canonical_key(spec, 1))
         assert not store.has(canonical_key(spec, 2))
@@ -145,21 +150,25 @@ def test_a_crashing_run_propagates_and_keeps_finished_runs(tmp_path):
 )
 def test_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        run_all([_spec(8)], store=tmp_path / "r.sqlite", **kwargs)
+        run_all(spec_runs([_spec(8)]), store=tmp_path / "r.sqlite",
+                **{"runner": standin_runner, **kwargs})
 
 
-def test_bad_specs(tmp_path):
+def test_bad_runs_and_specs(tmp_path):
+    with pytest.raises(ValueError, match="runs must have a key"):
+        run_all([{"n": 4}], store=tmp_path / "r.sqlite", runner=standin_runner)
     with pytest.raises(ValueError, match="specs"):
-        run_all([{"n": 4}], store=tmp_path / "r.sqlite")
+        run_specs([{"n": 4}], store=tmp_path / "r.sqlite")
 
 
 def test_real_runs_are_identical_on_every_executor(tmp_path):
     # thread_report_runner is run_instance plus the worker's thread pools, so this also
     # checks workers x threads <= cores: one BLAS/OpenMP and one numba thread per worker.
     kwargs = {"runner": thread_report_runner, "progress": False}
-    one = run_all(TINY, store=tmp_path / "one.sqlite", workers=1, **kwargs)
-    two = run_all(TINY, store=tmp_path / "two.sqlite", workers=2, **kwargs)
-    dask = run_all(TINY, store=tmp_path / "dask.sqlite", scheduler="local", workers=2, **kwargs)
+    runs = spec_runs(TINY)
+    one = run_all(runs, store=tmp_path / "one.sqlite", workers=1, **kwargs)
+    two = run_all(runs, store=tmp_path / "two.sqlite", workers=2, **kwargs)
+    dask = run_all(runs, store=tmp_path / "dask.sqlite", scheduler="local", workers=2, **kwargs)
     for record in one.records + two.records + dask.records:
         assert record["numba_threads"] == 1
         assert record["pools"] and all(threads == 1 for _, threads in record["pools"])
@@ -200,11 +209,11 @@ def test_resume_after_kill_9(tmp_path):
     store_path = tmp_path / "killed.sqlite"
     script = textwrap.dedent(
         f"""
-        from simulations._executors import run_all
+        from simulations._run import run_specs
         from simulations._specs import ExperimentSpec
         specs = [ExperimentSpec(n=16, m=m, lam=1e-2, max_steps=4000, seed=5, instances=4)
                  for m in (32, 64)]
-        run_all(specs, store={str(store_path)!r}, workers=1, progress=False)
+        run_specs(specs, store={str(store_path)!r}, workers=1, progress=False)
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -231,7 +240,7 @@ def test_resume_after_kill_9(tmp_path):
     stored = _stored_count(store_path)
     assert 0 < stored < 8, f"the kill did not land mid-sweep ({stored} of 8 runs stored)"
 
-    resumed = run_all(specs, store=store_path, workers=2, progress=False)
+    resumed = run_specs(specs, store=store_path, workers=2, progress=False)
     assert (resumed.reused, resumed.done, resumed.failed) == (stored, 8 - stored, 0)
-    clean = run_all(specs, store=tmp_path / "clean.sqlite", workers=2, progress=False)
+    clean = run_specs(specs, store=tmp_path / "clean.sqlite", workers=2, progress=False)
     assert _stripped(resumed) == _stripped(clean)

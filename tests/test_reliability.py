@@ -43,6 +43,7 @@ from dynamics import TrainOptions
 from simulations import _cli, _executors, _memory
 from simulations._cli import CliError, check_store_apart, run_cli
 from simulations._presets import build_specs
+from simulations._run import run_specs, spec_runs
 from simulations._specs import ExperimentSpec
 from simulations._store import (
     ResultsStore,
@@ -629,16 +630,16 @@ def test_specs_refuse_bools_and_accept_numpy_scalars():
 
 def test_run_all_refuses_bool_workers_and_accepts_numpy(tmp_path):
     with pytest.raises(ValueError, match=r"workers must be None or an integer >= 1; got True"):
-        _executors.run_all([], store=tmp_path / "s.sqlite", workers=True)
+        _executors.run_all([], store=tmp_path / "s.sqlite", workers=True, runner=big_runner)
     summary = _executors.run_all([], store=tmp_path / "s.sqlite", workers=np.int64(1),
-                                 progress=False)
+                                 runner=big_runner, progress=False)
     assert summary.total == 0
 
 
-def test_run_all_refuses_unstable_lr_before_touching_the_store(tmp_path):
+def test_run_specs_refuses_unstable_lr_before_touching_the_store(tmp_path):
     spec = ExperimentSpec(n=8, m=8, lam=0.01, lr=0.3)
     with pytest.raises(ValueError, match=r"lr 0\.3 is at or above the prox-gd stability bound"):
-        _executors.run_all([spec], store=tmp_path / "s.sqlite")
+        run_specs([spec], store=tmp_path / "s.sqlite")
     assert not (tmp_path / "s.sqlite").exists()
 
 
@@ -666,10 +667,10 @@ def test_store_reopens_its_own_file_and_an_empty_file(tmp_path):
         assert len(store) == 0
 
 
-def deleting_runner(spec, instance):
+def deleting_runner(run):
     """Stand-in run that deletes the sweep's store file (module level: workers import it)."""
     Path(os.environ["RELIABILITY_STORE"]).unlink(missing_ok=True)
-    return {"instance": instance}
+    return {"instance": run.instance}
 
 
 def test_a_store_deleted_mid_sweep_stops_the_sweep(tmp_path, monkeypatch):
@@ -678,7 +679,7 @@ def test_a_store_deleted_mid_sweep_stops_the_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     spec = ExperimentSpec(n=4, m=4, lam=0.01, instances=3)
     with pytest.raises(RuntimeError, match=r"gone\.sqlite was deleted or replaced while open"):
-        _executors.run_all([spec], store=store, workers=1, runner=deleting_runner,
+        _executors.run_all(spec_runs([spec]), store=store, workers=1, runner=deleting_runner,
                            progress=False)
 
 
