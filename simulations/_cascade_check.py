@@ -29,9 +29,9 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
-from simulations._stats import t_interval
+from simulations._stats import holm, t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
-from simulations.replication import PREREGISTERED, holm
+from simulations.replication import PREREGISTERED
 from theory import expected_poly_cascade, expected_poly_exact
 
 GRID_N = (32, 64)

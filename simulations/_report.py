@@ -19,7 +19,7 @@ from theory import cascades
 
 from ._specs import ExperimentSpec
 from ._stability import is_unstable
-from ._stats import CI_LEVEL
+from ._stats import CI_LEVEL, wls_slope
 from ._stats import t_interval as _t_interval
 
 __all__ = ["ANCHORS", "EXCLUSION_REASONS", "exclusion", "report_rows", "slope_fits", "CI_LEVEL"]
@@ -177,15 +177,6 @@ def _announce_slow_models(specs: Sequence[ExperimentSpec]) -> None:
               "about 30 s at most each)", file=sys.stderr, flush=True)
 
 
-def _wls_slope(x: np.ndarray, y: np.ndarray, var_y: np.ndarray) -> tuple[float, float]:
-    """Weighted least-squares slope of y on x and its standard error (known variances)."""
-    w = 1 / var_y
-    X = np.column_stack([np.ones_like(x), x])
-    cov = np.linalg.inv(X.T @ (X * w[:, None]))
-    beta = cov @ (X.T @ (w * y))
-    return float(beta[1]), float(math.sqrt(cov[1, 1]))
-
-
 def _fit(rows: Sequence[dict], axis: str) -> dict | None:
     """log(mean count) against log(axis) over rows with a positive mean.
 
@@ -207,8 +198,8 @@ def _fit(rows: Sequence[dict], axis: str) -> dict | None:
             for r in usable
         ]
     )
-    slope, se = _wls_slope(x, y, var)
-    theory_slope, _ = _wls_slope(x, np.log([r["pred_exact"] for r in usable]), var)
+    slope, se = wls_slope(x, y, var)
+    theory_slope, _ = wls_slope(x, np.log([r["pred_exact"] for r in usable]), var)
     z = stats.norm.ppf(0.5 + CI_LEVEL / 2)
     return {
         "axis": axis,

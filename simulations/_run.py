@@ -8,6 +8,8 @@ its schema is documented on `run_instance` and in `docs/usage.md#outcome-records
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -29,7 +31,7 @@ from ._specs import (
 from ._stability import check_step_sizes, is_unstable
 
 __all__ = ["TIMING_FIELDS", "SpecRun", "run_instance", "run_spec", "run_specs",
-           "spec_runs", "train_options", "without_timings"]
+           "spec_runs", "train_options", "without_timings", "final_digest"]
 
 # Record fields that measure elapsed time. They differ between two executions of the
 # same run; every other field is a deterministic function of (spec, instance).
@@ -271,3 +273,11 @@ def run_specs(specs: Sequence[ExperimentSpec], *, store, allow_unstable: bool = 
     check_step_sizes(specs, allow_unstable)
     return run_all(runs, runner=run_spec, store=store, is_current=record_is_current,
                    **options)
+
+
+def final_digest(record: dict) -> str | None:
+    """First 16 hex digits of the SHA-256 of the final (neuron, sign) of every feature."""
+    if record.get("final_neuron") is None:
+        return None
+    text = json.dumps([record["final_neuron"], record["final_sign"]], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

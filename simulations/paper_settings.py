@@ -45,10 +45,9 @@ from ._cli import (
 )
 from ._experiment_cli import open_store, sweep_errors
 from ._presets import resolve_grid
-from ._run import run_specs
+from ._run import final_digest, run_specs
 from ._specs import ExperimentSpec, canonical_key
-from ._stats import t_interval
-from .replication import final_digest, holm, paired
+from ._stats import holm, paired, t_interval
 
 PROG = "python -m simulations.paper_settings"
 # The master seed of every stage, fixed in docs/preregistration-e5-adamw.md#grid and never

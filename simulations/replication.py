@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import hashlib
 import json
 import math
 import sys
@@ -45,9 +44,9 @@ from ._experiment_cli import open_store, sweep_errors
 from ._protocol import provenance, write_results
 from ._replication_figures import figure_counts
 from ._report import exclusion
-from ._run import run_specs
+from ._run import final_digest, run_specs
 from ._specs import ExperimentSpec, canonical_key
-from ._stats import t_interval
+from ._stats import holm, paired, t_interval
 from ._store import ResultsStore, default_store_path
 
 PROG = "python -m simulations.replication"
@@ -119,39 +118,6 @@ def stored(grid: ReplicationGrid, store: ResultsStore) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------
 # analysis (docs/preregistration-lam-lr.md#analysis-fixed-now)
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (step-down, monotone, capped at 1); NaN stays NaN."""
-    p = np.asarray(p_values, dtype=float)
-    order = [i for i in np.argsort(p) if math.isfinite(p[i])]
-    adjusted = np.full(p.shape, math.nan)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(order) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
-
-
-def paired(d: np.ndarray) -> dict:
-    """Mean, CI_LEVEL t-interval, t and two-sided p of paired differences d."""
-    k = d.size
-    mean, low, high = t_interval(d) if k else (math.nan,) * 3
-    out = {"pairs": int(k), "mean_diff": mean, "ci_low": low, "ci_high": high,
-           "t": math.nan, "p": math.nan}
-    if k < 2:
-        return out
-    sd = float(d.std(ddof=1))
-    if sd == 0:
-        # identical differences: no evidence either way if all zero, certainty otherwise
-        if mean == 0:
-            out.update(p=1.0)
-        else:
-            out.update(t=math.copysign(math.inf, mean), p=0.0)
-        return out
-    out["t"] = mean / (sd / math.sqrt(k))
-    out["p"] = float(2 * stats.t.sf(abs(out["t"]), k - 1))
-    return out
 
 
 def _usable(grid: ReplicationGrid, records: Sequence[dict]) -> dict[tuple, dict]:
@@ -270,14 +236,6 @@ CSV_FIELDS = ("m", "lam", "lr", "instance", "seed_entropy", "seed_spawn_key", "t
               "train_steps", "train_converged", "window_count", "assignment_count",
               "final_digest", "final_neuron", "final_sign", "predictor_feature_accuracy",
               "init_argmax_feature_accuracy", "cpu_time")
-
-
-def final_digest(record: dict) -> str | None:
-    """First 16 hex digits of the SHA-256 of the final (neuron, sign) of every feature."""
-    if record.get("final_neuron") is None:
-        return None
-    text = json.dumps([record["final_neuron"], record["final_sign"]], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def csv_row(record: dict) -> dict:
