@@ -285,14 +285,36 @@ class E3Config:
     allow_unstable: bool = False
 
 
+def config(preset: str = DEFAULT_PRESET, *, allow_unstable: bool = False,
+           **overrides) -> E3Config:
+    """The E3 sweep of a preset with overrides, as the command builds it from its flags.
+
+    `overrides` are the flags without dashes (`OVERRIDE_KEYS`: n, m, m_range, lam,
+    optimizer, lr, max_steps, tol, instances, seed, dtype, noise), e.g.
+    `config("quick", m=[16, 32], instances=4)`. Raises ValueError naming a bad value or
+    an lr at or above the stability bound (unless `allow_unstable`).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown override(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(OVERRIDE_KEYS)}")
+    return _config(preset, resolve_grid(preset, overrides), allow_unstable)
+
+
+def _config(preset: str, grid: PresetGrid, allow_unstable: bool) -> E3Config:
+    specs = tuple(grid.specs())
+    check_step_sizes(specs, allow_unstable)
+    return E3Config(preset, grid, specs, allow_unstable)
+
+
 def _configure(args: argparse.Namespace) -> tuple[E3Config, list[str]]:
     """The sweep of the preset and flags; ValueError names a bad flag or an unstable lr."""
     if args.preset not in PRESETS:
         raise ValueError(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
     grid = _grid(args)
-    specs = tuple(grid.specs())
-    check_step_sizes(specs, args.allow_unstable)
-    return E3Config(args.preset, grid, specs, args.allow_unstable), overridden(args.preset, grid)
+    return _config(args.preset, grid, args.allow_unstable), overridden(args.preset, grid)
 
 
 def _memory_estimate(config: E3Config, local_workers: int) -> tuple[float, str]:
