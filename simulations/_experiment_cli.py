@@ -24,6 +24,7 @@ from ._cli import (
     check_store_apart,
     jsonable,
     output_dir,
+    run_cli,
     write_outputs,
 )
 from ._executors import SchedulerError, SweepFailed, available_cores, run_all
@@ -36,7 +37,7 @@ from ._store import (
     default_store_path,
 )
 
-__all__ = ["build_parser", "open_store", "run_experiment", "sweep_errors"]
+__all__ = ["build_parser", "command", "open_store", "run_experiment", "sweep_errors"]
 
 
 def open_store(path, out=None, readonly: bool = False) -> ResultsStore:
@@ -121,6 +122,16 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
                                                       figures))
     _print(experiment, args, report, changes, written)
     return 0
+
+
+def command(experiment: Experiment):
+    """The `main(argv=None) -> exit status` of an experiment's own command: `run_experiment`
+    with one-line errors (`_cli.run_cli`, docs/usage.md#errors)."""
+    def main(argv: list[str] | None = None) -> int:
+        return run_cli(lambda args: run_experiment(experiment, args), experiment.prog, argv)
+
+    main.__doc__ = f"`{experiment.prog}`: returns the exit status (docs/usage.md#errors)."
+    return main
 
 
 def _print(experiment: Experiment, args, report: dict, changes: list[str],

@@ -26,7 +26,7 @@ from typing import Any
 from ._cli import jsonable
 from ._specs import package_version, versioned_key
 
-__all__ = ["Experiment", "Run", "evaluate", "provenance", "write_results"]
+__all__ = ["Experiment", "Run", "declare", "evaluate", "provenance", "write_results"]
 
 # Libraries whose versions are recorded with every output.
 _VERSIONED = ("numpy", "scipy", "sympy", "numba", "matplotlib")
@@ -108,6 +108,28 @@ class Experiment:
     out_for: Callable | None = None
     overrides_heading: Callable | None = None
     seed_help: str = ""
+
+
+# The hooks an experiment module defines, by name (`declare`).
+HOOKS = ("add_flags", "configure", "runs", "run_one", "report", "format_table", "tables",
+         "figures", "memory_estimate")
+
+
+def declare(namespace: Mapping, **fields) -> Experiment:
+    """The Experiment of a module that defines its hooks under the protocol's names.
+
+    Each hook in HOOKS is the module's `_name` or, failing that, `name` (pass
+    `globals()`); `fields` gives the rest (name, prog, description, ...) and may override
+    a hook. So an experiment module wires itself in one call instead of a list of
+    `hook=hook` lines that every module would repeat.
+    """
+    hooks = {}
+    for hook in HOOKS:
+        for name in (f"_{hook}", hook):
+            if callable(namespace.get(name)):
+                hooks[hook] = namespace[name]
+                break
+    return Experiment(**{**hooks, **fields})
 
 
 def evaluate(experiment: Experiment, config) -> dict:

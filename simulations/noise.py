@@ -42,9 +42,9 @@ from dynamics import (
     train,
 )
 from simulations import _memory
-from simulations._cli import integer, run_cli
-from simulations._experiment_cli import run_experiment
-from simulations._protocol import Experiment, Run
+from simulations._cli import integer
+from simulations._experiment_cli import command
+from simulations._protocol import Run, declare
 from simulations._stats import t_half_width
 from theory import (
     NOISE_KURTOSIS,
@@ -476,27 +476,11 @@ def _configure(args) -> tuple[NoiseConfig, list[str]]:
     return replace(cfg, **explicit), changed
 
 
-EXPERIMENT = Experiment(
-    name="e2",
-    prog=PROG,
-    description=__doc__.split("\n\n")[0],
-    default_out="results/noise",
-    default_seed=NoiseConfig.seed,
-    add_flags=_add_flags,
-    configure=_configure,
-    runs=runs,
-    run_one=run_one,
-    report=report,
-    format_table=format_table,
-    tables=_tables,
-    figures=_figures,
-    memory_estimate=memory_estimate,
-)
+EXPERIMENT = declare(globals(), name="e2", prog=PROG, description=__doc__.split("\n\n")[0],
+                      default_out="results/noise", default_seed=NoiseConfig.seed)
 
 
-def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(lambda a: run_experiment(EXPERIMENT, a), PROG, argv)
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from theory import (
 
 from ._cli import jsonable, run_cli
 from ._experiment_cli import build_parser, run_experiment
-from ._protocol import Experiment, Run
+from ._protocol import Run, declare
 
 __all__ = ["EXPERIMENT", "PARTS", "OptimumConfig", "classify_simplex", "main", "run_one", "runs",
            "t_half"]
@@ -539,21 +539,9 @@ def _configure(args) -> tuple[OptimumConfig, list[str]]:
     return cfg, []
 
 
-EXPERIMENT = Experiment(
-    name="noise-optimum",
-    prog=PROG,
-    description=__doc__.split("\n\n")[0],
-    default_out="results/noise_optimum",
-    default_seed=OptimumConfig.seed,
-    add_flags=_add_flags,
-    configure=_configure,
-    runs=runs,
-    run_one=run_one,
-    report=report,
-    format_table=format_table,
-    tables=_tables,
-    figures=_figures,
-)
+EXPERIMENT = declare(globals(), name="noise-optimum", prog=PROG,
+                      description=__doc__.split("\n\n")[0],
+                      default_out="results/noise_optimum", default_seed=OptimumConfig.seed)
 
 
 def main(argv=None) -> int:

@@ -32,9 +32,9 @@ from dynamics import (
     integrate_sparsification,
 )
 from simulations import _memory
-from simulations._cli import integer, run_cli
-from simulations._experiment_cli import run_experiment
-from simulations._protocol import Experiment, Run
+from simulations._cli import integer
+from simulations._experiment_cli import command
+from simulations._protocol import Run, declare
 from theory.sparsification import (
     SIGMA0_PAPER,
     mean_field,
@@ -422,27 +422,11 @@ def _memory_estimate(config: E1Config, workers: int) -> tuple[float, str]:
             f"--m {config.m:g} --n-times {config.n_times:g} --n-draws {config.n_draws:g}")
 
 
-EXPERIMENT = Experiment(
-    name="e1",
-    prog=PROG,
-    description=__doc__.split("\n\n")[0],
-    default_out="results/sparsification",
-    default_seed=0,
-    add_flags=_add_flags,
-    configure=_configure,
-    runs=runs,
-    run_one=run_one,
-    report=report,
-    format_table=format_table,
-    tables=_tables,
-    figures=_figures,
-    memory_estimate=_memory_estimate,
-)
+EXPERIMENT = declare(globals(), name="e1", prog=PROG, description=__doc__.split("\n\n")[0],
+                      default_out="results/sparsification", default_seed=0)
 
 
-def main(argv=None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(lambda a: run_experiment(EXPERIMENT, a), PROG, argv)
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":
