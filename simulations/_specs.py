@@ -36,6 +36,8 @@ from dynamics import (
     steps_to_normalized_time,
 )
 
+from ._seeds import instance_seed_of, stream_seed
+
 __all__ = [
     "ExperimentSpec",
     "canonical_json",
@@ -291,9 +293,10 @@ def noise_seed(spec: ExperimentSpec, instance: int) -> np.random.SeedSequence:
     """Seed of an instance's hidden-layer noise: one stream for all instances of the spec
     when ``spec.noise.sharing == "shared"`` (as the authors' code shares one draw),
     else ``SeedSequence(spec.seed, spawn_key=(instance, 1))``, distinct from its W0 seed."""
+    stream = stream_seed(spec.seed)
     if spec.noise is not None and spec.noise.sharing == "shared":
-        return np.random.SeedSequence(spec.seed, spawn_key=(_SHARED_NOISE_KEY,))
-    return np.random.SeedSequence(spec.seed, spawn_key=(int(instance), 1))
+        return instance_seed_of(stream, _SHARED_NOISE_KEY)
+    return instance_seed_of(instance_seed_of(stream, instance), 1)
 
 
 def instance_seed(spec: ExperimentSpec, instance: int) -> np.random.SeedSequence:
@@ -307,4 +310,4 @@ def instance_seed(spec: ExperimentSpec, instance: int) -> np.random.SeedSequence
         raise ValueError(f"spec must be an ExperimentSpec; got {type(spec).__name__}")
     if not _is_int(instance) or instance < 0:
         raise ValueError(f"instance must be an integer >= 0; got {instance!r}")
-    return np.random.SeedSequence(spec.seed, spawn_key=(int(instance),))
+    return instance_seed_of(stream_seed(spec.seed), instance)

@@ -45,6 +45,7 @@ from simulations import _memory
 from simulations._cli import integer
 from simulations._experiment_cli import command
 from simulations._protocol import Run, declare
+from simulations._seeds import stream_seed
 from simulations._stats import t_half_width
 from theory import (
     NOISE_KURTOSIS,
@@ -120,15 +121,6 @@ QUICK = dict(
     count_instances=4,
     count_max_steps=3000,
 )
-
-
-def _seed(master: int, *key: int) -> np.random.SeedSequence:
-    """Child seed for one run: SeedSequence([master seed, part id, ...]); recorded in outputs.
-
-    Keys within a part have equal length and differ in a tag (0 = init, 1 = noise), so no two
-    runs share a stream by accident of trailing zeros.
-    """
-    return np.random.SeedSequence([master, *key])
 
 
 def record_schedule(steps: int, n_records: int) -> np.ndarray:
@@ -249,9 +241,10 @@ def runs(cfg: NoiseConfig) -> list[Run]:
 def run_one(run: Run) -> dict:
     """Train one batch and return what its part reads: a curve, a phase cell or a count row."""
     p = run.params
-    W0 = init_weights(p["n"], p["m"], _seed(p["seed"], *p["init_key"]).spawn(p["instances"]))
+    W0 = init_weights(p["n"], p["m"],
+                      stream_seed(p["seed"], *p["init_key"]).spawn(p["instances"]))
     res = _train_noisy(W0, p["sigma"], p["shape"], p["sharing"], p["draws"], p["lr"],
-                       p["max_steps"], p["n_records"], _seed(p["seed"], *p["key"]))
+                       p["max_steps"], p["n_records"], stream_seed(p["seed"], *p["key"]))
     if p["part"] in ("e2", "kdraws"):
         return _curve(p, res)
     if p["part"] == "phase":

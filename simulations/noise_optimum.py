@@ -58,6 +58,7 @@ from theory import (
 from ._cli import jsonable, run_cli
 from ._experiment_cli import build_parser, run_experiment
 from ._protocol import Run, declare
+from ._seeds import stream_seed
 
 __all__ = ["EXPERIMENT", "PARTS", "OptimumConfig", "classify_simplex", "main", "run_one", "runs",
            "t_half"]
@@ -126,11 +127,6 @@ EXPLORATION = dict(
     speed_ns=(4, 8, 16, 32), speed_scaled_sigmas=(0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0),
     speed_shapes=("bernoulli", "gaussian"),
 )
-
-
-def _seed(master: int, *key: int) -> np.random.SeedSequence:
-    """SeedSequence([master seed, part id, ...]): one stream per key, named in each row."""
-    return np.random.SeedSequence([master, *key])
 
 
 def _schedule(steps: int, n_records: int) -> tuple[int, ...]:
@@ -226,12 +222,12 @@ def run_one(run: Run) -> dict:
 def _speed_batch(p: dict) -> dict:
     n, b, x, shape = p["n"], p["b"], p["x"], p["shape"]
     m = 2 * n
-    W0 = init_weights(n, m, _seed(p["seed"], 1, n, 0).spawn(p["instances"]))
+    W0 = init_weights(n, m, stream_seed(p["seed"], 1, n, 0).spawn(p["instances"]))
     start = [float(fourth_norms(w).mean()) for w in W0]
     plateau = float(noise_simplex_fourth(n))
     sigma = x / (n - 1)
     recs = _train(W0, sigma, shape, p["max_steps"], p["n_records"], p["lr"],
-                  _seed(p["seed"], 1, n, 1 + b))
+                  stream_seed(p["seed"], 1, n, 1 + b))
     rows, final = [], []
     for i, r in enumerate(recs):
         f4 = [float(fourth_norms(s).mean()) for s in r.snapshots]
@@ -353,12 +349,12 @@ def _simplex_batch(p: dict) -> dict:
     m = 2 * n
     sigma = p["scaled_sigma"] / (n - 1)
     if start == "random":
-        W0 = init_weights(n, m, _seed(p["seed"], 2, n, 0).spawn(p["instances"]))
+        W0 = init_weights(n, m, stream_seed(p["seed"], 2, n, 0).spawn(p["instances"]))
     else:
         W0 = _start_at(start, n, m, p["instances"], p["perturbation"],
-                       _seed(p["seed"], 2, n, j))
+                       stream_seed(p["seed"], 2, n, j))
     recs = _train(W0, sigma, "bernoulli", p["max_steps"], 4, p["lr"],
-                  _seed(p["seed"], 2, n, 10 + j))
+                  stream_seed(p["seed"], 2, n, 10 + j))
     rows = []
     for i, r in enumerate(recs):
         c0 = classify_simplex(W0[i])
@@ -393,9 +389,10 @@ def _count_cell(p: dict) -> dict:
     """Train one (n, m, sigma (n-1)) cell of `instances` models from the counts part's
     initial weights; returns its rows and its summary entry."""
     n, m, x, steps = p["n"], p["m"], p["x"], p["max_steps"]
-    W0 = init_weights(n, m, _seed(p["seed"], 3, n, m, 0).spawn(p["instances"]))
+    W0 = init_weights(n, m, stream_seed(p["seed"], 3, n, m, 0).spawn(p["instances"]))
     sigma = x / (n - 1)
-    recs = _train(W0, sigma, "bernoulli", steps, 2, p["lr"], _seed(p["seed"], *p["noise_key"]))
+    recs = _train(W0, sigma, "bernoulli", steps, 2, p["lr"],
+                  stream_seed(p["seed"], *p["noise_key"]))
     a, w, rows = [], [], []
     for i, r in enumerate(recs):
         W = r.snapshots[-1]
