@@ -39,10 +39,18 @@ from ._presets import (
     PRESETS,
     PresetGrid,
     overridden,
+    preset_help,
     resolve_grid,
 )
 from ._protocol import provenance, write_results
-from ._report import ANCHORS, EXCLUSION_REASONS, format_table, report_rows, slope_fits
+from ._report import (
+    ANCHORS,
+    EXCLUSION_REASONS,
+    TABLE_WIDTH,
+    format_table,
+    report_rows,
+    slope_fits,
+)
 from ._specs import instance_seed
 from ._stability import check_step_sizes, is_unstable
 
@@ -85,15 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineErrorParser(
         prog=PROG,
         description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
+        epilog="presets (docs/usage.md#presets):\n" + preset_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("preset", nargs="?", default=DEFAULT_PRESET, help=f"one of {sorted(PRESETS)}")
+    p.add_argument("preset", nargs="?", default=DEFAULT_PRESET,
+                   help=f"one of: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; described "
+                   "under 'presets' below)")
     p.add_argument("--n", type=integer, nargs="+", help="feature counts (replaces the preset's n)")
     p.add_argument("--m", type=integer, nargs="+", help="neuron counts (replaces the preset's m)")
-    p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"))
+    p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"),
+                   help="neuron counts START, START+STEP, ... up to STOP inclusive, e.g. 256 "
+                   "4096 256 (replaces the preset's m; not together with --m)")
     p.add_argument("--lam", type=float, nargs="+",
                    help="L1 coefficients in code units (loss SSE + lam ||W||_1; the "
                    "normalized lam~ is lam / 4, docs/paper.md#normalized-units)")
-    p.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
+    p.add_argument("--optimizer", help=f"one of: {', '.join(OPTIMIZERS)} (default: the "
+                   "preset's)")
     p.add_argument("--lr", type=float,
                    help="step size on the code loss; one gd/prox-gd step is normalized flow "
                    "time 4 lr")
@@ -115,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", choices=sorted(EXPERIMENTS), default=MAIN_EXPERIMENT,
                    help=f"which experiment to run (default {MAIN_EXPERIMENT}, this job); the "
                    "others take their own flags, as their own commands do (docs/usage.md#protocol)")
+    p.add_argument("--wide", action="store_true",
+                   help="print every column of the table (default: the main ones, within "
+                   f"{TABLE_WIDTH} columns); results.csv and --json always hold every field "
+                   "(docs/usage.md#report-columns)")
     add_shared_flags(p, default_out="./results/PRESET", default_seed=None,
                      seed_help="; instance i of every spec uses SeedSequence(seed, "
                      "spawn_key=(i,))")

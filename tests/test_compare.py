@@ -8,6 +8,7 @@ theory's variance and the number of instances (docs/results.md#statistics).
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from simulations import ExperimentSpec, compare, run_all
+from simulations._presets import PRESETS
 from simulations._report import report_rows, slope_fits
 from tests.helpers import two_sided_z
 
@@ -87,6 +89,24 @@ def run_cli(*args, timeout=600):
 def test_help():
     out = run_cli("--help")
     assert out.returncode == 0 and "--scheduler" in out.stdout
+
+
+def test_help_lists_the_presets_as_words_and_explains_every_flag():
+    text = compare.build_parser().format_help()
+    # argparse wraps to the terminal's width, also after hyphens
+    words = re.sub(r"(?<=-) ", "", " ".join(text.split()))
+    assert "one of: quick, paper, gradient-flow, lambdas" in words
+    assert "['" not in text  # no Python list
+    epilog = text[text.index("presets (docs/usage.md#presets):"):].splitlines()
+    for name, preset in PRESETS.items():
+        (line,) = [x for x in epilog if x.startswith(f"  {name} ")]
+        assert preset().description.split()[0] in line
+    # every option has a help text (argparse prints none for an option without help)
+    actions = compare.build_parser()._actions
+    assert [a.dest for a in actions if not a.help] == []
+    assert "--m-range START STOP STEP neuron counts START, START+STEP, ... up to STOP " \
+        "inclusive" in words
+    assert "--wide" in text
 
 
 @pytest.mark.parametrize(
