@@ -336,9 +336,10 @@ _COLUMNS = {c.header: c for c in (
 )}
 # The default table; lam, optimizer and excl. are added when they vary, resp. are not all 0.
 DEFAULT_COLUMNS = ("n", "m", "k", f"mean [{_CI}]", "n²/4m", "best E", "z best", "conv.")
-# --wide: every field the table has ever printed, with one argmax column: the record's
-# winner_is_init_argmax, defined for every optimizer (init_argmax_accuracy, the
-# init-argmax baseline's score, exists only for noiseless prox-gd; docs/usage.md).
+# --wide: every column of the earlier (182-character) table but one of its two argmax
+# columns: it keeps the record's winner_is_init_argmax, defined for every optimizer, and
+# drops init_argmax_accuracy, the init-argmax baseline's score, which also asks for the
+# sign and exists only for noiseless prox-gd (docs/usage.md#printed-table).
 WIDE_COLUMNS = ("n", "m", "lam", "optimizer", "k", "excl.", "sim mean", _CI, "assign.",
                 "n²/4m", "exact E", "ratio", "z", "best E", "z best", "pred.acc", "pred.P/R",
                 "opp.sign", "repr.", "conv.", "argmax")
