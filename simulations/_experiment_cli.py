@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from . import _memory
@@ -28,7 +29,7 @@ from ._cli import (
     write_outputs,
 )
 from ._executors import SchedulerError, SweepFailed, available_cores, run_all
-from ._protocol import Experiment, provenance, write_results
+from ._protocol import TABLE_WIDTH, Experiment, provenance, write_results
 from ._store import (
     ResultsStore,
     StoreError,
@@ -143,6 +144,13 @@ def _print(experiment: Experiment, args, report: dict, changes: list[str],
         heading = (f"explicit flags override the {'--quick' if args.quick else 'default'} "
                    "values" if experiment.overrides_heading is None
                    else experiment.overrides_heading(args))
-        print(f"{heading}: " + "; ".join(changes) + "\n")
-    print(experiment.format_table(report))
-    print("\nwrote: " + ", ".join(written) + f"; runs stored in {report['store']}")
+        print(_wrap(f"{heading}: " + "; ".join(changes)) + "\n")
+    wide = getattr(args, "wide", False) and experiment.format_wide is not None
+    print((experiment.format_wide if wide else experiment.format_table)(report))
+    print("\n" + _wrap("wrote: " + ", ".join(written) + f"; runs stored in {report['store']}"))
+
+
+def _wrap(text: str) -> str:
+    # within the printed table's width (a path longer than that keeps its own line whole)
+    return textwrap.fill(text, width=TABLE_WIDTH, subsequent_indent="  ",
+                         break_long_words=False, break_on_hyphens=False)

@@ -9,6 +9,7 @@ and flags: docs/usage.md#presets, docs/usage.md#flags. Values are in code units
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -22,6 +23,7 @@ __all__ = [
     "PresetGrid",
     "build_specs",
     "overridden",
+    "preset_help",
     "resolve_grid",
 ]
 
@@ -159,6 +161,17 @@ PRESETS: dict[str, Callable[[], PresetGrid]] = {
     "lambdas": _lambdas,
 }
 DEFAULT_PRESET = "quick"
+
+
+def preset_help(width: int = 79) -> str:
+    """Every preset's name and one-line description, one preset a paragraph, for --help."""
+    pad = max(len(name) for name in PRESETS) + 4
+    return "\n".join(
+        textwrap.fill(PRESETS[name]().description, width, initial_indent=f"  {name:<{pad - 2}}",
+                      subsequent_indent=" " * pad, break_on_hyphens=False)
+        for name in PRESETS
+    )
+
 
 # Keys `build_specs` accepts in `overrides` (the CLI flags without dashes).
 OVERRIDE_KEYS = (

@@ -30,6 +30,8 @@ __all__ = ["Experiment", "Run", "declare", "evaluate", "provenance", "write_resu
 
 # Libraries whose versions are recorded with every output.
 _VERSIONED = ("numpy", "scipy", "sympy", "numba", "matplotlib")
+# Columns every printed table and its notes fit in (docs/usage.md#printed-table).
+TABLE_WIDTH = 100
 # Resolution of saved figures; every figure is written as PNG and PDF.
 FIGURE_DPI = 150
 
@@ -82,6 +84,8 @@ class Experiment:
         figures: (config, report) -> {name: matplotlib Figure}.
         memory_estimate: (config, local workers) -> (peak bytes, what to name in the
             error), or None when sizes are fixed.
+        format_wide: report -> the full table, printed under --wide (None: the
+            experiment has no --wide).
         is_current: stored record -> whether it may be reused (None: all may).
         out_for: parsed args -> output folder when --out is not given (None:
             `default_out`).
@@ -104,6 +108,7 @@ class Experiment:
     tables: Callable
     figures: Callable
     memory_estimate: Callable | None = None
+    format_wide: Callable | None = None
     is_current: Callable | None = None
     out_for: Callable | None = None
     overrides_heading: Callable | None = None

@@ -1,15 +1,18 @@
-"""The theory-vs-simulation report: per-grid-point rows and log-log fits.
+"""The theory-vs-simulation report: per-grid-point rows, log-log fits, and the table.
 
 Pure computation on outcome records (simulations/_run.py) and `theory`
-predictions; nothing here trains or plots. Statistics:
-docs/results.md#statistics.
+predictions, and `format_table`, the report as the text the main job prints; nothing
+here trains or plots. Statistics: docs/results.md#statistics; the fields and the
+printed columns: docs/usage.md#report-columns.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -17,12 +20,14 @@ from scipy import stats
 import theory
 from theory import cascades
 
+from ._protocol import TABLE_WIDTH
 from ._specs import ExperimentSpec
 from ._stability import is_unstable
 from ._stats import CI_LEVEL, wls_slope
 from ._stats import t_interval as _t_interval
 
-__all__ = ["ANCHORS", "EXCLUSION_REASONS", "exclusion", "report_rows", "slope_fits", "CI_LEVEL"]
+__all__ = ["ANCHORS", "CI_LEVEL", "DEFAULT_COLUMNS", "EXCLUSION_REASONS", "TABLE_WIDTH",
+           "WIDE_COLUMNS", "exclusion", "format_table", "report_rows", "slope_fits"]
 
 
 # Docs anchor that derives each prediction (printed with the table, stored in the report).
@@ -232,3 +237,185 @@ def slope_fits(rows: Sequence[dict]) -> list[dict]:
                     fit["subset"] = "m >= 4n"
                     fits.append(fit)
     return fits
+
+
+# --- The printed table ----------------------------------------------------------------------
+# `python -m simulations.compare` prints the rows as a table, a legend of the columns shown
+# and the notes that the numbers need (docs/usage.md#report-columns). results.csv and
+# report.json always hold every field; the table shows a selection.
+
+# TABLE_WIDTH (simulations._protocol): the terminal columns of every line `format_table`
+# prints by default (legend and notes wrapped to it); --wide prints every column and only
+# wraps the text below the table.
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One printed column: its header, how a row becomes its cell, and one legend line."""
+
+    header: str
+    cell: Callable[[dict], str]
+    legend: str
+
+
+def _number(value, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def _field(key: str, fmt: str) -> Callable[[dict], str]:
+    return lambda row: _number(row[key], fmt)
+
+
+def _interval(row: dict) -> str:
+    low, high = row["sim_ci_low"], row["sim_ci_high"]
+    return "-" if math.isnan(low) else f"[{low:.2f}, {high:.2f}]"
+
+
+def _mean_and_interval(row: dict) -> str:
+    mean = _number(row["sim_mean"], ".2f")
+    return mean if math.isnan(row["sim_ci_low"]) else f"{mean} {_interval(row)}"
+
+
+def _precision_recall(row: dict) -> str:
+    return "/".join(_number(row[k], ".2f") for k in ("predictor_precision", "predictor_recall"))
+
+
+_CI = f"{CI_LEVEL:.0%} CI"
+# Every column either table can show, by header.
+_COLUMNS = {c.header: c for c in (
+    _Column("n", _field("n", "d"), "features"),
+    _Column("m", _field("m", "d"), "neurons"),
+    _Column("lam", _field("lam", "g"), "L1 coefficient in code units (loss SSE + lam ||W||_1)"),
+    _Column("optimizer", _field("optimizer", "s"), "training algorithm"),
+    _Column("k", _field("measured_instances", "d"),
+            "runs measured, of the instances per grid point (excluded runs are not in k)"),
+    _Column("excl.", _field("excluded", "d"),
+            "runs left out of k and of every count (reasons below, if any)"),
+    _Column(f"mean [{_CI}]", _mean_and_interval,
+            f"polysemantic neurons, mean of the k runs (window rule below); {CI_LEVEL:.0%} "
+            "Student-t CI"),
+    _Column("sim mean", _field("sim_mean", ".2f"),
+            "polysemantic neurons, mean of the k runs (window rule below)"),
+    _Column(_CI, _interval, f"its {CI_LEVEL:.0%} Student-t confidence interval"),
+    _Column("assign.", _field("sim_mean_assignment", ".2f"),
+            "the same mean by the dominant-neuron rule (each feature on its argmax_k |W_ik|)"),
+    _Column("n²/4m", _field("pred_first_order", ".2f"), "first-order prediction of the mean"),
+    _Column("exact E", _field("pred_exact", ".2f"), "mean of the exact sign-bin model"),
+    _Column("ratio", _field("ratio_exact", ".2f"), "sim mean / exact E"),
+    _Column("z", _field("z_exact", "+.1f"),
+            "(sim mean - exact E) / (SD / sqrt(k)), SD: the exact model's, of one run's count"),
+    _Column("best E", _field("pred_best", ".2f"),
+            "mean of the project's best model (which model: see below)"),
+    _Column("z best", _field("z_best", "+.1f"),
+            "(mean - best E) / sqrt(SD²/k + SE²), SD and Monte Carlo SE of the best model"),
+    _Column("pred.acc", _field("predictor_accuracy", ".2f"),
+            "per-instance predictor: fraction of features whose final neuron and sign it "
+            "predicts"),
+    _Column("pred.P/R", _precision_recall,
+            "its precision / recall on the set of polysemantic neurons"),
+    _Column("opp.sign", _field("opposite_sign_fraction", ".2f"),
+            "fraction of polysemantic neurons (dominant-neuron rule) holding one + and one - "
+            "feature"),
+    _Column("repr.", _field("features_represented", ".3f"),
+            "mean fraction of features represented (max_k |W_ik| >= 0.5)"),
+    _Column("conv.", _field("converged_fraction", ".2f"),
+            "fraction of all runs (excluded ones too) that reached tol; 0 without a tol"),
+    _Column("argmax", _field("winner_is_init_argmax", ".2f"),
+            "fraction of features whose final dominant neuron is their initial "
+            "argmax_k |W_ik(0)|"),
+)}
+# The default table; lam, optimizer and excl. are added when they vary, resp. are not all 0.
+DEFAULT_COLUMNS = ("n", "m", "k", f"mean [{_CI}]", "n²/4m", "best E", "z best", "conv.")
+# --wide: every column of the earlier (182-character) table but one of its two argmax
+# columns: it keeps the record's winner_is_init_argmax, defined for every optimizer, and
+# drops init_argmax_accuracy, the init-argmax baseline's score, which also asks for the
+# sign and exists only for noiseless prox-gd (docs/usage.md#printed-table).
+WIDE_COLUMNS = ("n", "m", "lam", "optimizer", "k", "excl.", "sim mean", _CI, "assign.",
+                "n²/4m", "exact E", "ratio", "z", "best E", "z best", "pred.acc", "pred.P/R",
+                "opp.sign", "repr.", "conv.", "argmax")
+# How the anchors (docs pages deriving each prediction) are named under the table.
+_ANCHOR_LABELS = {"pred_first_order": "n²/4m", "pred_exact": "exact E",
+                  "pred_exact_sd": "SD in z", "pred_best": "best E",
+                  "predictor_accuracy": "pred.acc, pred.P/R", "slope_theory": "slopes"}
+
+
+def _headers(rows: Sequence[dict], wide: bool) -> list[str]:
+    if wide:
+        return list(WIDE_COLUMNS)
+    varies = {key for key in ("lam", "optimizer") if len({r[key] for r in rows}) > 1}
+    headers = list(DEFAULT_COLUMNS)
+    headers[2:2] = [h for h in ("lam", "optimizer") if h in varies]
+    if any(r["excluded"] for r in rows):
+        headers.insert(headers.index("k") + 1, "excl.")
+    return headers
+
+
+def _wrap(text: str, indent: str = "  ", first: str = "") -> list[str]:
+    return textwrap.wrap(text, TABLE_WIDTH, initial_indent=first,
+                         subsequent_indent=indent, break_on_hyphens=False)
+
+
+def _best_model_note() -> str:
+    return (f"best E: the cascade model for m < {cascades.BEST_SWITCH_RATIO:g}n (and for m <= "
+            f"{cascades.LARGE_N_SWITCH_RATIO:g}n from n = {cascades.LARGE_N} on), the exact "
+            "sign-bin model otherwise; chosen from prox-gd data and checked only on prox-gd at "
+            "lam 1e-2, so AdamW rows are outside what it was checked on")
+
+
+def format_table(rows: list[dict], fits: list[dict], *, wide: bool = False) -> str:
+    """The report as text: one line per grid point, a legend, notes, anchors and the fits.
+
+    By default the columns n, m, k, mean [CI], n²/4m, best E, z best and conv. (with lam
+    and optimizer when they vary across rows, and excl. when a run was excluded), and
+    every line within TABLE_WIDTH columns (legend and notes wrapped; the table's gaps
+    shrink to one space if two would not fit). `wide`: every column of WIDE_COLUMNS.
+    Each column's legend line and every field: docs/usage.md#report-columns.
+    """
+    headers = _headers(rows, wide)
+    columns = [_COLUMNS[h] for h in headers]
+    cells = [[c.header for c in columns]] + [[c.cell(r) for c in columns] for r in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    gap = "  " if wide or sum(widths) + 2 * (len(widths) - 1) <= TABLE_WIDTH else " "
+    lines = [gap.join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
+
+    lines.append("")
+    name_width = max(len(c.header) for c in columns)
+    for c in columns:
+        lines += _wrap(c.legend, " " * (name_width + 4), f"  {c.header:<{name_width}}  ")
+    lines.append("")
+    hidden = [key for key in ("lam", "optimizer") if key not in headers]
+    if hidden and rows:
+        lines += _wrap("every row: " + ", ".join(f"{k} {_COLUMNS[k].cell(rows[0])}"
+                                                 for k in hidden))
+    excluded = {k: sum(r[f"excluded_{k}"] for r in rows) for k in EXCLUSION_REASONS}
+    if any(excluded.values()):
+        lines += _wrap("excl.: runs left out of k and of every count: "
+                       + "; ".join(f"{v} {EXCLUSION_REASONS[k]}" for k, v in excluded.items()
+                                   if v))
+    lines += _wrap("window rule: a neuron is polysemantic when at least two of its weights have "
+                   "|w| in [0.8, 1.2] (the authors' rule, arXiv 2312.03096; "
+                   "docs/paper.md#counting-rule)")
+    lines += _wrap(_best_model_note())
+    if wide:
+        lines += _wrap("pred.acc, pred.P/R: '-' for optimizers other than noiseless prox-gd, "
+                       "which the predictor does not model")
+    precision = " and ".join(sorted({r["dtype"] for r in rows}))
+    lines += _wrap(f"weights trained in {precision} (float32: AdamW as the authors trained; "
+                   "docs/results.md#float32-against-float64-adamw)")
+    if not wide:
+        lines += _wrap("all columns: --wide; every field: results.csv and report.json "
+                       "(docs/usage.md#report-columns)")
+    lines.append("where the predictions come from:")
+    for key, anchor in ANCHORS.items():
+        lines += _wrap(f"{_ANCHOR_LABELS.get(key, key)} ({key}): {anchor}", "    ", "  ")
+    for fit in fits:
+        fixed = ", ".join(f"{k}={fit[k]}" for k in ("n", "m", "lam", "optimizer") if k in fit)
+        subset = f" [{fit['subset']}]" if "subset" in fit else ""
+        lines += _wrap(f"log-log slope vs {fit['axis']} ({fixed}){subset}: {fit['slope']:+.3f} "
+                       f"[{_CI} {fit['slope_ci_low']:+.3f}, {fit['slope_ci_high']:+.3f}]")
+        lines += _wrap(f"theory {fit['slope_first_order']:+.0f} (first order), "
+                       f"{fit['slope_exact_model']:+.3f} (exact model on this grid)",
+                       "    ", "  ")
+    return "\n".join(lines)

@@ -12,7 +12,6 @@ prediction is labelled with the docs anchor that derives it.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,10 +28,18 @@ from ._presets import (
     PRESETS,
     PresetGrid,
     overridden,
+    preset_help,
     resolve_grid,
 )
 from ._protocol import Experiment
-from ._report import ANCHORS, CI_LEVEL, EXCLUSION_REASONS, report_rows, slope_fits
+from ._report import (
+    ANCHORS,
+    EXCLUSION_REASONS,
+    TABLE_WIDTH,
+    format_table,
+    report_rows,
+    slope_fits,
+)
 from ._run import record_is_current, run_spec, spec_runs
 from ._specs import ExperimentSpec, instance_seed
 from ._stability import check_step_sizes, is_unstable
@@ -72,43 +79,24 @@ EXPERIMENTS = {MAIN_EXPERIMENT: None, "e1": _e1, "e2": _e2, "noise-optimum": _no
 # at convergence, so the cap costs nothing when it is not reached.
 SMOKE = {"n": [16], "m": [16, 32, 64], "instances": 4, "max_steps": 20_000}
 
-# Columns of the printed table: (header, row key, format).
-_TABLE = [
-    ("n", "n", "d"),
-    ("m", "m", "d"),
-    ("lam", "lam", "g"),
-    ("optimizer", "optimizer", "s"),
-    ("k", "measured_instances", "d"),
-    ("excl.", "excluded", "d"),
-    ("sim mean", "sim_mean", ".2f"),
-    ("95% CI", None, None),
-    ("assign.", "sim_mean_assignment", ".2f"),
-    ("n²/4m", "pred_first_order", ".2f"),
-    ("exact E", "pred_exact", ".2f"),
-    ("ratio", "ratio_exact", ".2f"),
-    ("z", "z_exact", "+.1f"),
-    ("best E", "pred_best", ".2f"),
-    ("z best", "z_best", "+.1f"),
-    ("pred.acc", "predictor_accuracy", ".2f"),
-    ("pred.P/R", "predictor_pr", None),
-    ("argmax acc", "init_argmax_accuracy", ".2f"),
-    ("opp.sign", "opposite_sign_fraction", ".2f"),
-    ("repr.", "features_represented", ".3f"),
-    ("conv.", "converged_fraction", ".2f"),
-    ("argmax", "winner_is_init_argmax", ".2f"),
-]
-
-
 def _add_flags(p: argparse.ArgumentParser) -> None:
     """E3's own flags (the shared ones are added by the protocol's parser)."""
-    p.add_argument("preset", nargs="?", default=DEFAULT_PRESET, help=f"one of {sorted(PRESETS)}")
+    # the presets, one per line, after the flags in --help
+    p.epilog = "presets (docs/usage.md#presets):\n" + preset_help()
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("preset", nargs="?", default=DEFAULT_PRESET,
+                   help=f"one of: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; described "
+                   "under 'presets' below)")
     p.add_argument("--n", type=integer, nargs="+", help="feature counts (replaces the preset's n)")
     p.add_argument("--m", type=integer, nargs="+", help="neuron counts (replaces the preset's m)")
-    p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"))
+    p.add_argument("--m-range", type=integer, nargs=3, metavar=("START", "STOP", "STEP"),
+                   help="neuron counts START, START+STEP, ... up to STOP inclusive, e.g. 256 "
+                   "4096 256 (replaces the preset's m; not together with --m)")
     p.add_argument("--lam", type=float, nargs="+",
                    help="L1 coefficients in code units (loss SSE + lam ||W||_1; the "
                    "normalized lam~ is lam / 4, docs/paper.md#normalized-units)")
-    p.add_argument("--optimizer", help=", ".join(OPTIMIZERS))
+    p.add_argument("--optimizer", help=f"one of: {', '.join(OPTIMIZERS)} (default: the "
+                   "preset's)")
     p.add_argument("--lr", type=float,
                    help="step size on the code loss; one gd/prox-gd step is normalized flow "
                    "time 4 lr")
@@ -130,7 +118,10 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiment", choices=sorted(EXPERIMENTS), default=MAIN_EXPERIMENT,
                    help=f"which experiment to run (default {MAIN_EXPERIMENT}, this job); the "
                    "others take their own flags, as their own commands do (docs/usage.md#protocol)")
-
+    p.add_argument("--wide", action="store_true",
+                   help="print every column of the table (default: the main ones, within "
+                   f"{TABLE_WIDTH} columns); results.csv and --json always hold every field "
+                   "(docs/usage.md#report-columns)")
 
 def build_parser() -> argparse.ArgumentParser:
     """The command's parser: the shared flags, then E3's own."""
@@ -172,58 +163,6 @@ def memory_estimate(grid: PresetGrid, workers: int, local: bool, figures: bool) 
     parent = _memory.PROCESS_BASELINE + runs * per_record + (train if figures else 0)
     workers = min(workers, runs) if local else 0
     return parent + workers * (_memory.PROCESS_BASELINE + train)
-
-
-def _cell(row: dict, key, fmt) -> str:
-    if key is None:  # the CI column
-        lo, hi = row["sim_ci_low"], row["sim_ci_high"]
-        return "-" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
-    if key == "predictor_pr":
-        pair = (row["predictor_precision"], row["predictor_recall"])
-        return "/".join("-" if math.isnan(v) else f"{v:.2f}" for v in pair)
-    value = row[key]
-    if isinstance(value, float) and math.isnan(value):
-        return "-"
-    return format(value, fmt)
-
-
-def format_table(rows: list[dict], fits: list[dict]) -> str:
-    """The report as text: one line per grid point, then the slope fits."""
-    cells = [[h for h, _, _ in _TABLE]] + [[_cell(r, k, f) for _, k, f in _TABLE] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(_TABLE))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    lines.append("")
-    excluded = {k: sum(r[f"excluded_{k}"] for r in rows) for k in EXCLUSION_REASONS}
-    if any(excluded.values()):
-        lines.append(
-            "excl.: runs left out of k and of every count: "
-            + "; ".join(f"{v} {EXCLUSION_REASONS[k]}" for k, v in excluded.items() if v)
-        )
-    lines.append(
-        "sim mean: window rule |w| in [0.8, 1.2] (arXiv 2312.03096, docs/paper.md); "
-        "assign.: dominant-neuron rule; "
-        f"CI: {CI_LEVEL:.0%} Student-t; z uses the exact model's SD; best E: the project's "
-        "best model (cascade for m < 1.5n or, from n = 256, m <= 2n; else sign-bin; chosen "
-        "from prox-gd data and checked only on prox-gd at lam 1e-2: AdamW rows are outside "
-        "that) with its own SD in z best; "
-        "pred.acc, pred.P/R: the per-instance predictor's feature accuracy and the "
-        "precision/recall of its polysemantic set; argmax acc: the init-argmax baseline."
-    )
-    precision = " and ".join(sorted({r["dtype"] for r in rows}))
-    lines.append(f"weights trained in {precision} (float32: AdamW as the authors trained; "
-                 "docs/results.md#float32-against-float64-adamw)")
-    for key, anchor in ANCHORS.items():
-        lines.append(f"  {key}: {anchor}")
-    for fit in fits:
-        fixed = ", ".join(f"{k}={fit[k]}" for k in ("n", "m", "lam", "optimizer") if k in fit)
-        subset = f" [{fit['subset']}]" if "subset" in fit else ""
-        lines.append(
-            f"log-log slope vs {fit['axis']} ({fixed}){subset}: {fit['slope']:+.3f} "
-            f"[{fit['slope_ci_low']:+.3f}, {fit['slope_ci_high']:+.3f}]; theory "
-            f"{fit['slope_first_order']:+.0f} (first order), "
-            f"{fit['slope_exact_model']:+.3f} (exact model on this grid)"
-        )
-    return "\n".join(lines)
 
 
 def _e4_matrix(specs, rows):
@@ -348,6 +287,7 @@ EXPERIMENT = Experiment(
     add_flags=_add_flags, configure=_configure, runs=lambda config: spec_runs(config.specs),
     run_one=run_spec, report=_report,
     format_table=lambda report: format_table(report["rows"], report["fits"]),
+    format_wide=lambda report: format_table(report["rows"], report["fits"], wide=True),
     tables=lambda report: {"results": report["rows"]}, figures=_figures,
     memory_estimate=_memory_estimate, is_current=record_is_current, out_for=_out_for,
     overrides_heading=_overrides_heading)

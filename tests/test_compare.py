@@ -8,6 +8,7 @@ theory's variance and the number of instances (docs/results.md#statistics).
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,8 @@ import numpy as np
 import pytest
 
 from simulations import ExperimentSpec, compare, run_specs
-from simulations._report import report_rows, slope_fits
+from simulations._presets import PRESETS
+from simulations._report import TABLE_WIDTH, WIDE_COLUMNS, report_rows, slope_fits
 from tests.helpers import two_sided_z
 
 # Per-assertion false-failure rate of the statistical comparisons.
@@ -87,6 +89,24 @@ def run_cli(*args, timeout=600):
 def test_help():
     out = run_cli("--help")
     assert out.returncode == 0 and "--scheduler" in out.stdout
+
+
+def test_help_lists_the_presets_as_words_and_explains_every_flag():
+    text = compare.build_parser().format_help()
+    # argparse wraps to the terminal's width, also after hyphens
+    words = re.sub(r"(?<=-) ", "", " ".join(text.split()))
+    assert "one of: quick, paper, gradient-flow, lambdas" in words
+    assert "['" not in text  # no Python list
+    epilog = text[text.index("presets (docs/usage.md#presets):"):].splitlines()
+    for name, preset in PRESETS.items():
+        (line,) = [x for x in epilog if x.startswith(f"  {name} ")]
+        assert preset().description.split()[0] in line
+    # every option has a help text (argparse prints none for an option without help)
+    actions = compare.build_parser()._actions
+    assert [a.dest for a in actions if not a.help] == []
+    assert "--m-range START STOP STEP neuron counts START, START+STEP, ... up to STOP " \
+        "inclusive" in words
+    assert "--wide" in text
 
 
 @pytest.mark.parametrize(
@@ -164,7 +184,7 @@ def test_failed_unconverged_and_unstable_runs_are_never_measured():
     assert row["measured_instances"] == 2 and row["sim_mean"] == 2.0
     assert (row["excluded_failed"], row["excluded_not_converged"], row["failed"]) == (1, 1, 1)
     assert row["excluded_unstable_lr"] == 0 and row["excluded"] == 2
-    table = compare.format_table([row], [])
+    table = " ".join(compare.format_table([row], []).split())  # the line is wrapped
     assert "excl.: runs left out of k and of every count: 1 training diverged or failed; " \
         "1 a tolerance was requested" in table
     # Without a tol, max_steps is the normal end of a run and is measured.
@@ -175,6 +195,72 @@ def test_failed_unconverged_and_unstable_runs_are_never_measured():
     unstable = ExperimentSpec(n=8, m=16, lam=0.01, lr=0.3, instances=1)
     (row,) = report_rows([unstable], [_record("max_steps", 9)])
     assert row["measured_instances"] == 0 and row["excluded_unstable_lr"] == 1
+
+
+def _table_rows():
+    """Report rows of three grid points, one with runs excluded and large numbers: lam,
+    optimizer and dtype differ between them."""
+    spec = ExperimentSpec(n=8, m=16, lam=0.01, tol=1e-6, instances=4)
+    (row,) = report_rows([spec], [_record("converged", 1), _record("converged", 3),
+                                  _record("diverged", 7), _record("max_steps", 9)])
+    # n = 4096, m = 1024 with a count near n^2/4m: wide numbers in a real grid
+    large = {**row, "n": 4096, "m": 1024, "measured_instances": 128, "sim_mean": 3900.12,
+             "sim_ci_low": -3850.01, "sim_ci_high": 3950.25, "pred_first_order": 4096.0,
+             "pred_best": 4095.5, "z_best": -123.4}
+    adamw = {**row, "optimizer": "adamw", "lam": 0.1, "dtype": "float32"}
+    fits = [{"axis": "m", "points": 5, "slope": -1.0123, "slope_ci_low": -1.1, "slope_ci_high":
+             -0.9, "slope_first_order": -1.0, "slope_exact_model": -0.98, "n": 4096,
+             "lam": 0.001, "optimizer": "prox-gd", "subset": "m >= 4n"}]
+    return [row, large, adamw], fits
+
+
+def _header(table: str) -> str:
+    return table.splitlines()[0]
+
+
+def test_default_table_fits_in_100_columns_and_explains_each_column():
+    rows, fits = _table_rows()
+    table = compare.format_table(rows, fits)
+    too_wide = [line for line in table.splitlines() if len(line) > TABLE_WIDTH]
+    assert TABLE_WIDTH == 100 and not too_wide, too_wide
+    # lam and optimizer vary, and runs were excluded: their columns join the default ones
+    assert _header(table).split() == ["n", "m", "lam", "optimizer", "k", "excl.", "mean",
+                                      "[95%", "CI]", "n²/4m", "best", "E", "z", "best",
+                                      "conv."]
+    lines = table.splitlines()
+    for header in ("n", "m", "lam", "optimizer", "k", "excl.", "mean [95% CI]", "n²/4m",
+                   "best E", "z best", "conv."):
+        assert sum(line.startswith(f"  {header}  ") for line in lines) == 1, header
+    words = " ".join(table.split())
+    for note in ("window rule: a neuron is polysemantic when at least two of its weights have "
+                 "|w| in [0.8, 1.2]", "95% Student-t CI", "checked only on prox-gd at lam "
+                 "1e-2, so AdamW rows are outside", "weights trained in float32 and float64",
+                 "best E (pred_best): docs/theory/cascades.md#verdict",
+                 "log-log slope vs m (n=4096, lam=0.001, optimizer=prox-gd) [m >= 4n]"):
+        assert note in words, note
+    # One setting for every row: no column, one line instead.
+    alone = compare.format_table(rows[:1], [])
+    assert _header(alone).split()[:3] == ["n", "m", "k"]
+    assert "every row: lam 0.01, optimizer prox-gd" in alone
+
+
+def test_wide_table_has_every_column_and_one_argmax_column():
+    rows, fits = _table_rows()
+    table = compare.format_table(rows, fits, wide=True)
+    header = _header(table)
+    # every column the table printed before the default became narrow, but one argmax column
+    before = ["n", "m", "lam", "optimizer", "k", "excl.", "sim mean", "95% CI", "assign.",
+              "n²/4m", "exact E", "ratio", "z", "best E", "z best", "pred.acc", "pred.P/R",
+              "argmax acc", "opp.sign", "repr.", "conv.", "argmax"]
+    assert list(WIDE_COLUMNS) == [h for h in before if h != "argmax acc"]
+    positions = [header.index(f" {h}" if i else h) for i, h in enumerate(WIDE_COLUMNS)]
+    assert positions == sorted(positions) and "argmax acc" not in header
+    lines = table.splitlines()
+    for h in WIDE_COLUMNS:
+        assert sum(line.startswith(f"  {h}  ") for line in lines) == 1, h
+    # the legend and notes are wrapped to the width in --wide too; only the rows are wider
+    legend = lines[lines.index("") + 1:]
+    assert max(map(len, legend)) <= TABLE_WIDTH < len(header)
 
 
 @pytest.mark.slow
