@@ -164,8 +164,8 @@ def provenance(prog: str, argv: Sequence[str], config: Any = None, **extra) -> d
     out.update({
         "versions": versions,
         "machine": platform.platform(),
-        "seeds": "every run draws from numpy SeedSequence streams derived from the master "
-                 "seed; each record names its own",
+        "seeds": "every run draws from a numpy SeedSequence stream of the master seed "
+                 "(docs/usage.md#seeds); each record names its own",
     })
     out.update(extra)  # an experiment's own entries (e.g. compare's preset and seed rule)
     return out

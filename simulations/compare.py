@@ -12,6 +12,7 @@ prediction is labelled with the docs anchor that derives it.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -216,12 +217,17 @@ def _figures(config: E3Config, report: dict) -> dict:
 
 @dataclass(frozen=True)
 class E3Config:
-    """A resolved E3 sweep: the preset, its grid after the flags, and its specs."""
+    """A resolved E3 sweep: the preset and its grid after the flags (report.json's
+    provenance holds both)."""
 
     preset: str
     grid: PresetGrid
-    specs: tuple[ExperimentSpec, ...]
     allow_unstable: bool = False
+
+    @functools.cached_property
+    def specs(self) -> tuple[ExperimentSpec, ...]:
+        """The grid's specs (duplicates removed, grid order)."""
+        return tuple(self.grid.specs())
 
 
 def config(preset: str = DEFAULT_PRESET, *, allow_unstable: bool = False,
@@ -243,9 +249,9 @@ def config(preset: str = DEFAULT_PRESET, *, allow_unstable: bool = False,
 
 
 def _config(preset: str, grid: PresetGrid, allow_unstable: bool) -> E3Config:
-    specs = tuple(grid.specs())
-    check_step_sizes(specs, allow_unstable)
-    return E3Config(preset, grid, specs, allow_unstable)
+    config = E3Config(preset, grid, allow_unstable)
+    check_step_sizes(config.specs, allow_unstable)
+    return config
 
 
 def _configure(args: argparse.Namespace) -> tuple[E3Config, list[str]]:

@@ -28,7 +28,7 @@ def test_the_documented_example_runs_and_matches_the_command(tmp_path, monkeypat
     result, cols = namespace["result"], namespace["cols"]
     assert len(result.records) == 4 and result.done == 4
     assert cols["m"].tolist() == [8.0, 16.0] and cols["sim_mean"].dtype == float
-    assert "sim mean" in capsys.readouterr().out
+    assert "mean [95% CI]" in capsys.readouterr().out
 
     store = tmp_path / "results" / "mine.sqlite"
     again = run(compare.EXPERIMENT, namespace["config"], store=store, progress=False)
