@@ -4,7 +4,7 @@ The statistics are checked against independent references (a hand-worked Holm ex
 scipy's paired t-test); the program is checked end to end on its smoke grid: records,
 resume from the store (a store filled with the spec list of the replication's own runner
 before it was declared on the protocol is reused run for run), the rounds, --no-run,
-the interim/final labels of the execution rule
+`compare --experiment replication`, the interim/final labels of the execution rule
 (docs/preregistration-lam-lr.md) and the CSV behind the tables.
 """
 
@@ -159,6 +159,19 @@ def test_no_run_reproduces_the_analysis_from_the_store(smoke, tmp_path, capsys):
         assert again[part] == full[part], part
     assert again["runs"] == {"done": 0, "reused": 4 * 12, "failed": 0}
     assert again["store"] == full["store"] == str(store)
+
+
+def test_compare_runs_the_replication_by_name(smoke, tmp_path, capsys):
+    from simulations import compare
+
+    store, _, _, full = smoke
+    argv = ["--experiment", "replication", "--quick", "--no-run", "--store", str(store),
+            "--out", str(tmp_path), "--json", "--no-figures"]
+    assert compare.main(argv) == 0
+    via_compare = json.loads(capsys.readouterr().out)
+    assert via_compare["h_lr"] == full["h_lr"] and via_compare["runs"]["reused"] == 4 * 12
+    assert via_compare["provenance"]["command"].startswith(
+        "python -m simulations.compare --experiment replication")
 
 
 def test_no_run_on_a_store_without_the_grid_fails_in_one_line(tmp_path, capsys):
