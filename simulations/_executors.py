@@ -43,7 +43,8 @@ from tqdm.auto import tqdm
 from ._cli import Interrupted, jsonable
 from ._store import ResultsStore, StoreReadError, StoreWriteError
 
-__all__ = ["RunSummary", "SchedulerError", "SweepFailed", "available_cores", "run_all"]
+__all__ = ["RunSummary", "SchedulerError", "SweepFailed", "available_cores", "run_all",
+           "stored_runs"]
 
 # BLAS / OpenMP / numba threads per run (see the module docstring for why it is fixed).
 THREADS_PER_RUN = 1
@@ -463,6 +464,24 @@ def run_all(
     if progress:
         print(summary.line(), file=sys.stderr)
     return summary
+
+
+def stored_runs(runs: Sequence, store: ResultsStore) -> RunSummary:
+    """The records `store` holds for `runs`, computing nothing (an experiment's --no-run).
+
+    Runs the store does not hold are left out: `records` and `keys` follow the order of
+    `runs` without them, `done` is 0 and `reused` counts what was found. Every stored
+    record is returned, including one `run_all`'s `is_current` would recompute: nothing
+    can be recomputed here, and a read-only store (`ResultsStore(path, readonly=True)`)
+    is enough.
+    """
+    started = time.perf_counter()
+    stored = set(store.keys())
+    found = [(key, store.get(key)) for key, _, _ in _expand(runs) if key in stored]
+    records = tuple(record for _, record in found)
+    return RunSummary(done=0, reused=len(records), failed=sum(map(_is_failure, records)),
+                      records=records, keys=tuple(key for key, _ in found),
+                      wall_time=time.perf_counter() - started)
 
 
 def _compute(todo, results, store, workers, scheduler, progress, runner, reused) -> None:

@@ -3,13 +3,16 @@
 `run_experiment(experiment, argv)` parses the shared flags (`_cli.add_shared_flags`) and
 the experiment's own, builds its config, checks memory and the output folder before any
 work, runs what the results store does not hold (`_executors.run_all`: resume, progress
-bar, local processes or Dask, Ctrl-C), then writes report.json, the CSV tables and the
-figures with `_protocol.write_results` and prints the table or the JSON report.
+bar, local processes or Dask, Ctrl-C; round by round when the experiment has rounds),
+then writes report.json, the CSV tables and the figures with `_protocol.write_results`
+and prints the table or the JSON report. An experiment may instead read its records from
+the store alone (`Experiment.no_run`) or from elsewhere (`Experiment.records_from`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import sys
 import textwrap
@@ -28,7 +31,14 @@ from ._cli import (
     run_cli,
     write_outputs,
 )
-from ._executors import SchedulerError, SweepFailed, available_cores, run_all
+from ._executors import (
+    RunSummary,
+    SchedulerError,
+    SweepFailed,
+    available_cores,
+    run_all,
+    stored_runs,
+)
 from ._protocol import TABLE_WIDTH, Experiment, provenance, write_results
 from ._store import (
     ResultsStore,
@@ -106,21 +116,40 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
     default_out = (experiment.default_out if experiment.out_for is None
                    else experiment.out_for(args))
     out = output_dir(default_out if args.out is None else args.out)
-    runs = experiment.runs(config)
-    store = open_store(args.store, out)
-    with store, sweep_errors():
-        summary = run_all(runs, store=store, workers=args.workers, scheduler=args.scheduler,
-                          fresh=args.fresh, progress=not args.no_progress,
-                          runner=experiment.run_one, is_current=experiment.is_current)
-    report = experiment.report(config, list(summary.records))
-    report["runs"] = {"done": summary.done, "reused": summary.reused, "failed": summary.failed}
-    report["store"] = str(store.path)
+    records = None if experiment.records_from is None else experiment.records_from(config)
+    summary = None
+    if records is None:
+        runs = experiment.runs(config)
+        if experiment.no_run is not None and experiment.no_run(config):
+            summary, store_path = _stored(runs, args.store, out)
+        else:
+            store = open_store(args.store, out)
+            with store, sweep_errors():
+                summary = _run_rounds(experiment, runs, store, args)
+            store_path = store.path
+        records = list(summary.records)
+    report = experiment.report(config, records)
+    if summary is not None:
+        report["runs"] = {"done": summary.done, "reused": summary.reused,
+                          "failed": summary.failed}
+        report["store"] = str(store_path)
     report["overrides"] = changes
     report["provenance"] = provenance(prog, argv, config, smoke=bool(args.quick))
     figures = None if args.no_figures else (lambda: experiment.figures(config, report))
+    tables = ({} if experiment.record_tables is None
+              else dict(experiment.record_tables(config, records)))
+    tables.update(experiment.tables(report))
+
+    def write() -> list[str]:
+        written = write_results(out, report, tables, figures)
+        if experiment.table_file is not None:
+            path = out / experiment.table_file
+            path.write_text(experiment.format_table(report) + "\n")
+            written.append(str(path))
+        return written
+
     # The runs are in the store already; only the report files are at risk here.
-    written = write_outputs(out, lambda: write_results(out, report, experiment.tables(report),
-                                                      figures))
+    written = write_outputs(out, write)
     _print(experiment, args, report, changes, written)
     return 0
 
@@ -135,6 +164,41 @@ def command(experiment: Experiment):
     return main
 
 
+def _run_rounds(experiment: Experiment, runs: list, store: ResultsStore, args) -> RunSummary:
+    """`run_all` once per round of `experiment.round_of` (one call without it), each round
+    stored before the next starts; one summary of them all, records in `runs` order."""
+    rounds = ([list(group) for _, group in itertools.groupby(runs, key=experiment.round_of)]
+              if experiment.round_of is not None and runs else [runs])
+    summaries = [run_all(part, store=store, workers=args.workers, scheduler=args.scheduler,
+                         fresh=args.fresh, progress=not args.no_progress,
+                         runner=experiment.run_one, is_current=experiment.is_current)
+                 for part in rounds]
+    if len(summaries) == 1:
+        return summaries[0]
+    return RunSummary(done=sum(s.done for s in summaries),
+                      reused=sum(s.reused for s in summaries),
+                      failed=sum(s.failed for s in summaries),
+                      records=tuple(r for s in summaries for r in s.records),
+                      keys=tuple(k for s in summaries for k in s.keys),
+                      wall_time=sum(s.wall_time for s in summaries))
+
+
+def _stored(runs: list, path, out: Path) -> tuple[RunSummary, Path]:
+    """--no-run: the runs the store holds, read-only; a missing store or one holding none
+    of the runs is a CliError (status 2)."""
+    path = default_store_path() if path is None else path
+    if not Path(path).is_file():
+        raise CliError(f"--no-run: no results store at {path}")
+    # read-only: an archived store on read-only media can be analysed
+    store = open_store(path, out, readonly=True)
+    with store, sweep_errors():
+        summary = stored_runs(runs, store)
+    if not summary.records:
+        raise CliError(f"--no-run: the store {store.path} holds none of the runs this "
+                       "command asks for")
+    return summary, store.path
+
+
 def _print(experiment: Experiment, args, report: dict, changes: list[str],
            written: list[str]) -> None:
     if args.json:
@@ -147,7 +211,9 @@ def _print(experiment: Experiment, args, report: dict, changes: list[str],
         print(_wrap(f"{heading}: " + "; ".join(changes)) + "\n")
     wide = getattr(args, "wide", False) and experiment.format_wide is not None
     print((experiment.format_wide if wide else experiment.format_table)(report))
-    print("\n" + _wrap("wrote: " + ", ".join(written) + f"; runs stored in {report['store']}"))
+    # records read from elsewhere (records_from) name no store
+    stored = f"; runs stored in {report['store']}" if "store" in report else ""
+    print("\n" + _wrap("wrote: " + ", ".join(written) + stored))
 
 
 def _wrap(text: str) -> str:

@@ -1,7 +1,8 @@
 """The experiment protocol: what every experiment provides, and what they all share.
 
 Every experiment (E1 `simulations.sparsification`, E2 `simulations.noise`, E3
-`simulations.compare`, the noise optimum `simulations.noise_optimum`) is an `Experiment`:
+`simulations.compare`, the noise optimum `simulations.noise_optimum`, the lam/lr
+replication `simulations.replication`) is an `Experiment`:
 a frozen config, `runs(config)` that expands it into independent runs, a module-level
 `run_one(run) -> dict` record function (picklable, so that local processes and Dask can
 call it), `report(config, records)`, a table formatter, CSV tables and figures.
@@ -92,6 +93,21 @@ class Experiment:
         overrides_heading: parsed args -> the words before the override notes (None:
             "explicit flags override the default (or --quick) values").
         seed_help: words appended to --seed's help.
+        round_of: run -> its round (any comparable label), or None for one round. `runs`
+            then lists the runs round by round, and each round (consecutive runs with the
+            same label) is run and stored before the next starts, so that an interrupted
+            sweep leaves whole rounds (the replication's complete pairs); within a round
+            the longest runs start first.
+        no_run: config -> whether to compute nothing and report the runs the store holds,
+            opened read-only (the replication's --no-run).
+        records_from: config -> records read from elsewhere (the replication's --from-csv),
+            or None to take them from the store; with records, no store is opened and
+            nothing runs.
+        record_tables: (config, records) -> {CSV name: rows} built from the records
+            rather than the report (one row per run), written before `tables`; the rows
+            do not enter report.json.
+        table_file: file name in the output folder that also receives the printed table
+            (e.g. "report.md"), written last; None: none.
     """
 
     name: str
@@ -113,6 +129,11 @@ class Experiment:
     out_for: Callable | None = None
     overrides_heading: Callable | None = None
     seed_help: str = ""
+    round_of: Callable | None = None
+    no_run: Callable | None = None
+    records_from: Callable | None = None
+    record_tables: Callable | None = None
+    table_file: str | None = None
 
 
 # The hooks an experiment module defines, by name (`declare`).

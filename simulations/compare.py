@@ -68,9 +68,16 @@ def _noise_optimum():
     return EXPERIMENT
 
 
+def _replication():
+    from .replication import EXPERIMENT
+
+    return EXPERIMENT
+
+
 # Name -> the protocol Experiment (simulations/_protocol.py); imported when chosen, so that
 # the main job does not pay for the others' imports. "e3" is this module's own job.
-EXPERIMENTS = {MAIN_EXPERIMENT: None, "e1": _e1, "e2": _e2, "noise-optimum": _noise_optimum}
+EXPERIMENTS = {MAIN_EXPERIMENT: None, "e1": _e1, "e2": _e2, "noise-optimum": _noise_optimum,
+               "replication": _replication}
 
 # Smoke mode (--quick): the chosen experiment's optimizer and settings on a tiny
 # grid, so that the whole pipeline runs in seconds. Not a measurement. The step cap

@@ -1,13 +1,17 @@
 """The preregistered replication of the lam and step-size question.
 
-    python -m simulations.replication [--instances K] [--no-run] [shared flags]
+    python -m simulations.replication [--instances K] [--no-run | --from-csv CSV] [shared flags]
+    python -m simulations.compare --experiment replication ...   (the same)
 
 Hypotheses, grid and analysis were fixed in docs/preregistration-lam-lr.md before
-any run; this module only executes them. Runs go through the same specs, results
-store, executors and resume as `simulations.compare` (every cell of one m shares
-its W(0), so every comparison is paired). They are computed in rounds of
-`ROUND` instances, lr = 0.05 first: an interrupted or partial run leaves complete
-pairs for the first instances, and the analysis reads only complete pairs.
+any run; this module only executes them. It is declared on the experiment protocol
+(`EXPERIMENT`, simulations/_protocol.py) and run by `_experiment_cli.run_experiment`,
+with the same shared flags, results store, executors, resume, provenance and writer as
+the other experiments. Its runs are E3's `SpecRun`s of the grid's specs (keyed by
+`canonical_key`, so stored runs are reused; every cell of one m shares its W(0), so every
+comparison is paired). They are computed in rounds of `ROUND` instances, lr = 0.05 first
+(`Experiment.round_of`: one `run_all` per round): an interrupted or partial run leaves
+complete pairs for the first instances, and the analysis reads only complete pairs.
 Usage and flags: docs/usage.md#replication-of-the-lam-and-step-size-question.
 """
 
@@ -16,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -29,25 +32,14 @@ from scipy import stats
 import theory
 from theory import cascades
 
-from ._cli import (
-    CliError,
-    OneLineErrorParser,
-    add_shared_flags,
-    check_shared_flags,
-    integer,
-    jsonable,
-    output_dir,
-    run_cli,
-)
-from ._cli import write_outputs as _write_outputs
-from ._experiment_cli import open_store, sweep_errors
-from ._protocol import provenance, write_results
+from ._cli import CliError, integer
+from ._experiment_cli import command
+from ._protocol import Experiment
 from ._replication_figures import figure_counts
 from ._report import exclusion
-from ._run import final_digest, run_specs
-from ._specs import ExperimentSpec, canonical_key
+from ._run import SpecRun, final_digest, record_is_current, run_spec
+from ._specs import ExperimentSpec
 from ._stats import holm, paired, t_interval
-from ._store import ResultsStore, default_store_path
 
 PROG = "python -m simulations.replication"
 DEFAULT_OUT = "results/replication"
@@ -92,28 +84,41 @@ QUICK = ReplicationGrid(n=16, m=(16, 32), lam=(1e-2, 3e-2, 1e-1), lr=(0.05, 0.01
                         instances=4, seed=7)
 
 
-def run(grid: ReplicationGrid, *, store, instances: int | None = None,
-        workers: int | None = None, scheduler: str | None = None, fresh: bool = False,
-        progress: bool = True) -> list[dict]:
-    """Run the grid in rounds (lr order, then instances); returns every stored record."""
-    total = grid.instances if instances is None else instances
-    # --fresh recomputes every run once: one call per lr instead of rounds
-    step = total if fresh else ROUND
-    records: list[dict] = []
-    for lr in grid.lr:
-        for done in range(0, total, step):
-            upto = min(done + step, total)
-            summary = run_specs(grid.specs(upto, [lr]), store=store, workers=workers,
-                              scheduler=scheduler, fresh=fresh, progress=progress)
-        records.extend(summary.records)
-    return records
+@dataclass(frozen=True)
+class ReplicationConfig:
+    """One command's replication: the grid, the instances per cell, the records' source.
+
+    Fields:
+        grid: `PREREGISTERED`, or `QUICK` under --quick (another --seed makes it a new,
+            unregistered experiment).
+        instances: instances 0..instances-1 of every cell are run now (--instances); with
+            --no-run or --from-csv always the grid's, as those read what exists.
+        no_run: analyse the runs the store holds, computing nothing (--no-run).
+        from_csv: analyse the runs of this published CSV, without a store (--from-csv).
+    """
+
+    grid: ReplicationGrid
+    instances: int
+    no_run: bool = False
+    from_csv: str | None = None
 
 
-def stored(grid: ReplicationGrid, store: ResultsStore) -> list[dict]:
-    """Every record of the grid that `store` holds, without running anything."""
-    found = (store.get(canonical_key(spec, i)) for spec in grid.specs(grid.instances)
-             for i in range(grid.instances))
-    return [r for r in found if r is not None]
+def runs(config: ReplicationConfig) -> list[SpecRun]:
+    """Every run, round by round: lr in grid order (0.05 first), then rounds of `ROUND`
+    instances, each round in spec order (m, lam) then instance order.
+
+    The runs are E3's `SpecRun`s of the grid's specs, keyed by `canonical_key(spec,
+    instance)`, which leaves `spec.instances` out: a store filled before the replication
+    was declared on the protocol is reused run for run.
+    """
+    grid, total = config.grid, config.instances
+    return [SpecRun(spec, i) for lr in grid.lr for start in range(0, total, ROUND)
+            for spec in grid.specs(total, [lr]) for i in range(start, min(start + ROUND, total))]
+
+
+def round_of(run: SpecRun) -> tuple[float, int]:
+    """A run's round: its lr and its block of `ROUND` instances (`Experiment.round_of`)."""
+    return run.spec.lr, run.instance // ROUND
 
 
 # ---------------------------------------------------------------------------------------
@@ -427,12 +432,8 @@ def format_report(analysis: dict) -> str:
 # command line
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineErrorParser(prog=PROG, description="The preregistered lam / step-size "
-                           "replication (docs/preregistration-lam-lr.md).")
-    add_shared_flags(p, default_out=DEFAULT_OUT, default_seed=None,
-                     seed_help=f"; the registered seed is {PREREGISTERED.seed}, another one "
-                     "is a new, unregistered experiment")
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    """The replication's own flags (the shared ones are added by the protocol's parser)."""
     p.add_argument("--instances", type=integer, default=None,
                    help=f"instances per cell to run now, 1..{PREREGISTERED.instances} "
                         "(default all; stored runs are reused)")
@@ -442,26 +443,45 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--from-csv", metavar="CSV", default=None,
                         help="analyse the runs of a published CSV (for example "
                              "docs/data/replication-lam-lr.csv); no store, nothing computed")
-    return p
 
 
-def _from_store(grid: ReplicationGrid, args: argparse.Namespace,
-                out: Path) -> tuple[list[dict], str]:
-    """Run the grid through the store (or, with --no-run, read it): records, store path."""
-    if args.no_run and not Path(args.store or default_store_path()).is_file():
-        raise CliError(f"--no-run: no results store at {args.store or default_store_path()}")
-    # --no-run only reads: an archived store on read-only media works
-    store = open_store(args.store, out, readonly=args.no_run)
-    with store, sweep_errors():
-        if args.no_run:
-            records = stored(grid, store)
-        else:
-            records = run(grid, store=store, instances=args.instances, workers=args.workers,
-                          scheduler=args.scheduler, fresh=args.fresh,
-                          progress=not (args.json or args.no_progress))
-    if not records:
-        raise CliError(f"--no-run: the store {store.path} holds no run of this grid")
-    return records, str(store.path)
+def _configure(args: argparse.Namespace) -> tuple[ReplicationConfig, list[str]]:
+    """The grid of --quick / --seed and the instances to run; CliError for --instances
+    outside 1..the grid's instances."""
+    grid = QUICK if args.quick else PREREGISTERED
+    changes = []
+    if args.seed is not None and args.seed != grid.seed:
+        changes.append(f"seed {grid.seed} -> {args.seed} (not the registered experiment)")
+        grid = dataclasses.replace(grid, seed=args.seed)
+    if args.instances is not None and not 1 <= args.instances <= grid.instances:
+        raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
+    instances = grid.instances
+    # --no-run and --from-csv analyse every run there is, as before the protocol
+    if args.instances is not None and not (args.no_run or args.from_csv is not None):
+        instances = args.instances
+        if instances != grid.instances:
+            changes.append(f"instances {grid.instances} -> {instances} (run now)")
+    return ReplicationConfig(grid, instances, args.no_run, args.from_csv), changes
+
+
+def report(config: ReplicationConfig, records: list[dict]) -> dict:
+    """The preregistered analysis (`analyse`), whether the grid is the registered one, and
+    the CSV the records came from (--from-csv)."""
+    out = analyse(config.grid, records)
+    out["registered"] = config.grid == PREREGISTERED
+    if config.from_csv is not None:
+        out["csv"] = config.from_csv
+    return out
+
+
+def _records_from(config: ReplicationConfig) -> list[dict] | None:
+    return None if config.from_csv is None else _from_csv(config.from_csv, config.grid)
+
+
+def _record_tables(config: ReplicationConfig, records: list[dict]) -> dict[str, list[dict]]:
+    """replication.csv: one row per run, ordered by m, lam, lr (0.05 first), instance."""
+    ordered = sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"], r["instance"]))
+    return {"replication": [csv_row(r) for r in ordered]}
 
 
 def _from_csv(path: str, grid: ReplicationGrid) -> list[dict]:
@@ -485,44 +505,22 @@ def _one_line(error: Exception) -> str:
     return str(error).splitlines()[0]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
+EXPERIMENT = Experiment(
+    name="replication", prog=PROG,
+    description="The preregistered lam / step-size replication "
+                "(docs/preregistration-lam-lr.md).",
+    default_out=DEFAULT_OUT, default_seed=None,
+    seed_help=f"; the registered seed is {PREREGISTERED.seed}, another one is a new, "
+              "unregistered experiment",
+    add_flags=_add_flags, configure=_configure, runs=runs, run_one=run_spec, report=report,
+    format_table=format_report, tables=lambda report: {},
+    figures=lambda config, report: {"replication_counts": figure_counts(report)},
+    is_current=record_is_current, round_of=round_of,
+    no_run=lambda config: config.no_run, records_from=_records_from,
+    record_tables=_record_tables, table_file="report.md")
 
 
-def _main(argv: list[str] | None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    check_shared_flags(parser, args)
-    grid = QUICK if args.quick else PREREGISTERED
-    if args.seed is not None:
-        grid = dataclasses.replace(grid, seed=args.seed)
-    if args.instances is not None and not 1 <= args.instances <= grid.instances:
-        raise CliError(f"--instances must be in 1..{grid.instances}; got {args.instances}")
-    out = output_dir(DEFAULT_OUT if args.out is None else args.out)
-    if args.from_csv is not None:
-        records, source = _from_csv(args.from_csv, grid), {"csv": args.from_csv}
-    else:
-        records, path = _from_store(grid, args, out)
-        source = {"store": path}
-    analysis = {**analyse(grid, records), **source}
-    analysis["provenance"] = provenance(PROG, argv, grid, registered=grid == PREREGISTERED)
-    text = format_report(analysis)
-    rows = [csv_row(r) for r in sorted(records, key=lambda r: (r["m"], r["lam"], -r["lr"],
-                                                               r["instance"]))]
-    figures = None if args.no_figures else (lambda: {"replication_counts":
-                                                     figure_counts(analysis)})
-
-    def write() -> list[str]:
-        (out / "report.md").write_text(text + "\n")
-        return [*write_results(out, analysis, {"replication": rows}, figures),
-                str(out / "report.md")]
-
-    written = _write_outputs(out, write)
-    print(json.dumps(jsonable(analysis)) if args.json else
-          text + "\n\nwrote: " + ", ".join(written))
-    return 0
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 The statistics are checked against independent references (a hand-worked Holm example,
 scipy's paired t-test); the program is checked end to end on its smoke grid: records,
-resume from the store, --no-run, the interim/final labels of the execution rule
+resume from the store (a store filled with the spec list of the replication's own runner
+before it was declared on the protocol is reused run for run), the rounds, --no-run,
+`compare --experiment replication`, the interim/final labels of the execution rule
 (docs/preregistration-lam-lr.md) and the CSV behind the tables.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
@@ -17,8 +20,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from simulations import _experiment_cli
 from simulations import replication as rep
+from simulations._cli import jsonable, run_cli
+from simulations._executors import RunSummary
+from simulations._run import run_specs
+from simulations._specs import canonical_key
 from simulations._stats import holm, paired
+from simulations._store import ResultsStore
 
 
 def test_holm_matches_a_hand_worked_example():
@@ -59,22 +68,81 @@ def test_preregistered_grid_is_the_registered_one():
     assert len({(s.seed, s.n, s.m) for s in specs}) == 3
 
 
+def _old_spec_list(grid: rep.ReplicationGrid, instances: int) -> list:
+    """The specs the replication's own runner gave `run_specs` before it was declared on
+    the protocol: `grid.specs(upto, [lr])` per lr, the last round's (upto = instances)."""
+    return [spec for lr in grid.lr for spec in grid.specs(instances, [lr])]
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """Two instances of the smoke grid, then all four, in one store."""
+    """Two instances of the smoke grid stored through `run_specs` with the old spec list,
+    then the command: on instances 0-1 (everything reused), then on all four."""
     root = tmp_path_factory.mktemp("replication")
     store, out = root / "store.sqlite", root / "out"
+    old = run_specs(_old_spec_list(rep.QUICK, 2), store=store, progress=False)
+    assert (old.done, old.failed) == (2 * 12, 0)
     assert rep.main(["--quick", "--instances", "2", "--store", str(store), "--out", str(out),
-                     "--json", "--no-figures"]) == 0
+                     "--json", "--no-figures", "--no-progress"]) == 0
     partial = json.loads((out / "report.json").read_text())
-    assert rep.main(["--quick", "--store", str(store), "--out", str(out), "--json"]) == 0
+    assert rep.main(["--quick", "--store", str(store), "--out", str(out), "--json",
+                     "--no-progress"]) == 0
     full = json.loads((out / "report.json").read_text())
     return store, out, partial, full
 
 
+def test_a_store_of_the_old_runner_is_reused_run_for_run(smoke):
+    """Store keys did not change: the runs `run_specs` stored from the old spec list are
+    all reused (0 done), and only the missing instances 2-3 are computed."""
+    _, _, partial, full = smoke
+    assert partial["runs"] == {"done": 0, "reused": 2 * 12, "failed": 0}
+    assert full["runs"] == {"done": 2 * 12, "reused": 2 * 12, "failed": 0}
+
+
+def test_the_runs_are_the_specs_of_the_old_runner_in_rounds():
+    """Same keys as `canonical_key` over the old spec list, on the registered grid; the
+    order is lr = 0.05 first, then rounds of ROUND instances (`round_of`)."""
+    grid = rep.PREREGISTERED
+    config = rep.ReplicationConfig(grid, grid.instances)
+    runs = rep.runs(config)
+    old = {canonical_key(spec, i) for spec in _old_spec_list(grid, grid.instances)
+           for i in range(grid.instances)}
+    assert {r.key() for r in runs} == old and len(runs) == len(old) == 576
+    rounds = [rep.round_of(r) for r in runs]
+    assert rounds == sorted(rounds, key=lambda x: (-x[0], x[1]))  # lr 0.05 first
+    assert [r.spec.lr for r in runs[:288]] == [0.05] * 288
+    assert {r.instance for r in runs[:9 * rep.ROUND]} == set(range(rep.ROUND))
+
+
+def test_each_round_is_one_sweep_stored_before_the_next(monkeypatch, tmp_path):
+    """run_experiment calls run_all once per round, in order (so an interrupted sweep leaves
+    whole rounds: complete pairs), and merges the summaries in the runs' order."""
+    calls = []
+
+    def fake_run_all(runs, *, store, fresh, is_current, runner, **options):
+        calls.append([(r.spec.lr, r.instance) for r in runs])
+        assert runner is rep.run_spec and is_current is rep.record_is_current
+        records = tuple({"key": r.key()} for r in runs)
+        return RunSummary(done=len(runs) - 1, reused=1, failed=0, records=records,
+                          keys=tuple(r.key() for r in runs), wall_time=1.0)
+
+    monkeypatch.setattr(_experiment_cli, "run_all", fake_run_all)
+    config = rep.ReplicationConfig(rep.PREREGISTERED, 10)
+    runs = rep.runs(config)
+    args = argparse.Namespace(workers=1, scheduler=None, fresh=False, no_progress=True)
+    summary = _experiment_cli._run_rounds(rep.EXPERIMENT, runs, store=None, args=args)
+    blocks = [range(0, 4), range(4, 8), range(8, 10)]
+    assert [sorted({i for _, i in call}) for call in calls] == [list(b) for b in blocks] * 2
+    assert [{lr for lr, _ in call} for call in calls] == [{0.05}] * 3 + [{0.0125}] * 3
+    assert all(len(call) == 9 * len(b) for call, b in zip(calls, blocks * 2, strict=True))
+    assert summary.keys == tuple(r.key() for r in runs)
+    assert (summary.done, summary.reused, summary.wall_time) == (len(runs) - 6, 6, 6.0)
+
+
 def test_interim_and_final_labels(smoke):
     _, out, partial, full = smoke
-    assert (out / "replication_counts.png").is_file() and full["provenance"]["registered"] is False
+    assert (out / "replication_counts.png").is_file() and full["registered"] is False
+    assert full["provenance"]["smoke"] is True
     assert partial["records"] == 2 * 12 and not partial["h_lam_final"] \
         and not partial["h_lr_final"]
     assert full["records"] == 4 * 12 and full["h_lam_final"] and full["h_lr_final"]
@@ -89,6 +157,31 @@ def test_no_run_reproduces_the_analysis_from_the_store(smoke, tmp_path, capsys):
     for part in ("records", "h_lam", "h_lam_trend", "h_lr", "fidelity", "against_theory",
                  "lam_effect_small_lr"):
         assert again[part] == full[part], part
+    assert again["runs"] == {"done": 0, "reused": 4 * 12, "failed": 0}
+    assert again["store"] == full["store"] == str(store)
+
+
+def test_compare_runs_the_replication_by_name(smoke, tmp_path, capsys):
+    from simulations import compare
+
+    store, _, _, full = smoke
+    argv = ["--experiment", "replication", "--quick", "--no-run", "--store", str(store),
+            "--out", str(tmp_path), "--json", "--no-figures"]
+    assert compare.main(argv) == 0
+    via_compare = json.loads(capsys.readouterr().out)
+    assert via_compare["h_lr"] == full["h_lr"] and via_compare["runs"]["reused"] == 4 * 12
+    assert via_compare["provenance"]["command"].startswith(
+        "python -m simulations.compare --experiment replication")
+
+
+def test_no_run_on_a_store_without_the_grid_fails_in_one_line(tmp_path, capsys):
+    ResultsStore(tmp_path / "empty.sqlite").close()
+    assert run_cli(rep.main, rep.PROG, ["--quick", "--no-run", "--store",
+                                        str(tmp_path / "empty.sqlite"), "--out",
+                                        str(tmp_path / "out")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--no-run: the store" in line and "holds none of the runs" in line
+    assert not (tmp_path / "out").exists()
 
 
 def test_csv_has_one_row_per_run_with_the_final_assignment(smoke):
@@ -121,9 +214,9 @@ def test_fidelity_is_recomputable_from_the_csv(smoke):
 
 
 def test_bad_arguments_fail_in_one_line(tmp_path, capsys):
-    assert rep.run_cli(rep.main, rep.PROG, ["--instances", "40", "--out", str(tmp_path)]) == 2
-    assert rep.run_cli(rep.main, rep.PROG, ["--no-run", "--store", str(tmp_path / "none.sqlite"),
-                                            "--out", str(tmp_path)]) == 2
+    assert run_cli(rep.main, rep.PROG, ["--instances", "40", "--out", str(tmp_path)]) == 2
+    assert run_cli(rep.main, rep.PROG, ["--no-run", "--store", str(tmp_path / "none.sqlite"),
+                                        "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("error:" in line for line in err)
     assert not (tmp_path / "none.sqlite").exists()
@@ -133,7 +226,7 @@ def test_read_csv_inverts_the_written_csv(smoke):
     """`read_csv` gives back what `analyse` reads, so the CSV alone redoes the analysis."""
     _, out, _, full = smoke
     analysis = rep.analyse(rep.QUICK, rep.read_csv(out / "replication.csv"))
-    again = json.loads(json.dumps(rep.jsonable(analysis)))  # as report.json holds it
+    again = json.loads(json.dumps(jsonable(analysis)))  # as report.json holds it
     for part in ("records", "h_lam", "h_lam_trend", "h_lr", "fidelity"):
         assert again[part] == full[part], part
 
@@ -183,11 +276,12 @@ def test_from_csv_reports_without_a_store(smoke, tmp_path, capsys):
     # it writes back the CSV it read, byte for byte
     assert (tmp_path / "replication.csv").read_text() == (out / "replication.csv").read_text()
     again = json.loads(capsys.readouterr().out)
-    assert again["csv"] == str(out / "replication.csv") and "store" not in again
+    assert again["csv"] == str(out / "replication.csv")
+    assert "store" not in again and "runs" not in again
     assert again["h_lr"] == full["h_lr"]
     (tmp_path / "bad.csv").write_text("m,lam\n1,2\n")
-    assert rep.run_cli(rep.main, rep.PROG, ["--from-csv", str(tmp_path / "bad.csv"),
-                                            "--out", str(tmp_path)]) == 2
+    assert run_cli(rep.main, rep.PROG, ["--from-csv", str(tmp_path / "bad.csv"),
+                                        "--out", str(tmp_path)]) == 2
     with pytest.raises(SystemExit) as stop:  # argparse: the two sources exclude each other
         rep.main(["--from-csv", str(tmp_path / "bad.csv"), "--no-run", "--out", str(tmp_path)])
     assert stop.value.code == 2
