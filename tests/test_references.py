@@ -264,3 +264,13 @@ def test_api_pages_render_their_package(package):
     page = (DOCS / "api" / f"{package}.md").read_text(encoding="utf-8")
     assert f"<!-- public-api: {package} -->" in page
     assert public_names(package), f"{package}/__init__.py exports nothing"
+
+
+def test_docs_hold_no_control_characters():
+    """A TeX command written in a Python string without r"" loses its backslash to an
+    escape (\\a, \\b, \\t: BEL, BS, TAB) and shows as a MathJax input error; it happened in
+    docs/theory/sparsification.md. Only newlines belong in the pages."""
+    bad = {str(p.relative_to(ROOT)): sorted({hex(ord(c)) for c in p.read_text()
+                                             if ord(c) < 32 and c != "\n"})
+           for p in DOCS.rglob("*.md")}
+    assert not {k: v for k, v in bad.items() if v}
