@@ -400,7 +400,9 @@ def format_table(rows: list[dict], fits: list[dict], *, wide: bool = False) -> s
     lines += _wrap(_best_model_note())
     if wide:
         lines += _wrap("pred.acc, pred.P/R: '-' for optimizers other than noiseless prox-gd, "
-                       "which the predictor does not model")
+                       "which the predictor does not model; computing it (its fast phase, "
+                       "ceil(1/lr) dense steps) costs 1-3% of a converged prox-gd run "
+                       "(docs/theory/cascades.md#accuracy-against-cost)")
     precision = " and ".join(sorted({r["dtype"] for r in rows}))
     lines += _wrap(f"weights trained in {precision} (float32: AdamW as the authors trained; "
                    "docs/results.md#float32-against-float64-adamw)")
