@@ -1,6 +1,6 @@
 """Fate of the collisions present at initialisation: docs/preregistration-collision-fate.md.
 
-`python -m simulations._fate --master 7000003 --out docs/data/fate_confirm.csv`
+`python -m simulations.studies.fate --master 7000003 --out docs/data/fate_confirm.csv`
 
 For each (n, m) of the grid, instance i starts from `init_weights` with seed
 `SeedSequence([master, n, m]).spawn(instances)[i]` and is trained by prox-gd to
@@ -187,7 +187,7 @@ def figure(table: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulations._fate",
+    parser = argparse.ArgumentParser(prog="python -m simulations.studies.fate",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
     parser.add_argument("--instances", type=int, default=32, help="instances per grid point")

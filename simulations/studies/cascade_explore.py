@@ -1,6 +1,7 @@
 """Exploration measurements behind docs/theory/cascades.md#what-the-dynamics-does.
 
-`python -m simulations._cascade_explore WHAT --out FILE.csv`, WHAT one of the subcommands below.
+`python -m simulations.studies.cascade_explore WHAT --out FILE.csv`, WHAT one of the
+subcommands below.
 
 All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05 unless a
 subcommand says otherwise.
@@ -50,9 +51,9 @@ from dynamics import (
     init_weights,
     train,
 )
-from simulations._fate import PAPER_ADAMW, fate_records
 from simulations.predict import predict_instance
 from simulations.replication import PREREGISTERED
+from simulations.studies.fate import PAPER_ADAMW, fate_records
 from theory.cascades import cascade_assignment, poly_count
 
 BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
@@ -287,7 +288,7 @@ def _seconds(function, *args) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulations._cascade_explore")
+    parser = argparse.ArgumentParser(prog="python -m simulations.studies.cascade_explore")
     parser.add_argument("what", choices=tuple(_WHAT))
     parser.add_argument("--instances", type=int, default=None)
     parser.add_argument("--out", type=Path, required=True)

@@ -1,6 +1,6 @@
 """Confirmation run of docs/theory/cascades.md: per-instance records behind its tables.
 
-`python -m simulations._cascade_check --master 7000001 --instances 32
+`python -m simulations.studies.cascade_check --master 7000001 --instances 32
 --out docs/data/cascades_confirm.csv`
 
 For each (n, m) on the grid and each `--lam` (default 1e-2), instance i starts from
@@ -169,7 +169,7 @@ def _lam_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulations._cascade_check",
+    parser = argparse.ArgumentParser(prog="python -m simulations.studies.cascade_check",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
     parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
