@@ -73,7 +73,7 @@ def runs(master: int, points, instances: int, options: dict = OPTIONS) -> list[R
     Instance i of (n, m) starts from `SeedSequence([master, n, m]).spawn(instances)[i]`, the
     seed of every published record, held in the params so that the key covers it.
     """
-    return [Run("study-fate", {"master": master, "n": n, "m": m, "options": dict(options),
+    return [Run("study-fate", {"n": n, "m": m, "options": dict(options),
                                "seed": _runs.seed_param([master, n, m], i)},
                 instance=i, cost=float(n * n * m))
             for n, m in points for i in range(instances)]
