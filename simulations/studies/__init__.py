@@ -1,8 +1,7 @@
 """The research studies behind the theory pages and the preregistrations.
 
 Each module is the script that wrote per-instance CSVs under `docs/data/` for a page
-(`python -m simulations.studies.<module> --help`;
-docs/usage.md#research-scripts-behind-the-cascade-and-collision-fate-pages):
+(`python -m simulations.studies.<module> --help`; docs/usage.md#research-studies):
 
 * `fate`: the fate of the collisions present at initialisation
   (docs/preregistration-collision-fate.md);
