@@ -263,7 +263,7 @@ def test_cascade_model_against_simulation(n, ratio):
 def test_closer_model_midpoint_test_points_towards_the_nearer_prediction():
     """The switch test of docs/preregistration-best-model.md: counts centred on the cascade
     mean give a small p, counts centred on the sign-bin mean a p near 1."""
-    from simulations._cascade_check import closer_model
+    from simulations.studies.cascade_check import closer_model
 
     n, m = 8, 12
     cascade, sign_bin = cascades.expected_poly_cascade(n, m), float(expected_poly_exact(n, m))
@@ -279,7 +279,7 @@ def test_lam_effect_pairs_instances_and_drops_unconverged_pairs():
     """The paired lam test of docs/preregistration-lam-n64.md on hand-made records."""
     from scipy import stats
 
-    from simulations._cascade_check import lam_effect
+    from simulations.studies.cascade_check import lam_effect
 
     low = [3, 4, 5, 6, 2, 4]
     high = [4, 6, 5, 8, 3, 9]  # the last instance's high-lam run did not converge
@@ -297,7 +297,7 @@ def test_lam_effect_pairs_instances_and_drops_unconverged_pairs():
 def test_within_cascade_tost_accepts_near_and_rejects_far_means():
     """The equivalence test of docs/preregistration-fast-sparsification.md: a mean at the
     cascade value with a small spread is equivalent; one 20% below is not."""
-    from simulations._cascade_check import within_cascade
+    from simulations.studies.cascade_check import within_cascade
 
     n, m = 8, 12
     cascade = cascades.expected_poly_cascade(n, m)
@@ -312,7 +312,7 @@ def test_within_cascade_tost_accepts_near_and_rejects_far_means():
 def test_the_published_lam_conclusions_follow_from_the_published_records():
     """H-lam-64 (seed 7000007; Holm over m = n, 2n) and H-fast-1 (seed 7000008; Holm over
     m = n, 2n, 4n) recomputed from docs/data with the analysis code."""
-    from simulations._cascade_check import lam_effect
+    from simulations.studies.cascade_check import lam_effect
 
     data = Path(__file__).resolve().parents[1] / "docs" / "data"
     with open(data / "lam_n64_confirm.csv", newline="") as fh:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations import _fate
+from simulations.studies import fate
 from tests.helpers import two_sided_z
 
 # False-failure rate of each statistical assertion, and its two-sided z.
@@ -36,17 +36,17 @@ def _ratio_se(kept, total) -> float:
 def test_poly_neurons_and_same_features_by_hand():
     neuron = np.array([0, 0, 1, 2, 2, 2])
     sign = np.array([1, -1, 1, 1, 1, -1])
-    assert _fate.poly_neurons(neuron, sign) == {0, 2}
+    assert fate.poly_neurons(neuron, sign) == {0, 2}
     start = (np.array([0, 3, 1, 2, 2, 2]), np.array([1, -1, 1, 1, 1, -1]))
-    assert not _fate.same_features(*start, neuron, sign, 0)  # feature 1 arrived on 0
-    assert _fate.same_features(*start, neuron, sign, 2)
+    assert not fate.same_features(*start, neuron, sign, 0)  # feature 1 arrived on 0
+    assert fate.same_features(*start, neuron, sign, 2)
 
 
 def test_pooled_fraction_is_the_ratio_of_sums_and_its_interval_matches_the_delta_method():
     rng = np.random.default_rng(0)
     total = rng.poisson(8, size=200) + 1
     kept = rng.binomial(total, 0.3)
-    estimate, low, high = _fate.pooled_fraction(kept, total, seed=1)
+    estimate, low, high = fate.pooled_fraction(kept, total, seed=1)
     assert estimate == kept.sum() / total.sum()
     # The BCa half-width and the delta-method 1.96 SE agree to O(1/sqrt(k)) relative
     # (k = 200: about 7%); allow three times that.
@@ -57,11 +57,11 @@ def test_pooled_fraction_is_the_ratio_of_sums_and_its_interval_matches_the_delta
 
 def test_chance_level_by_hand():
     # |P0| = 4, 2; |PT| = 2, 4; m = 8: chance (4*2 + 2*4) / 8 / 6 = 1/3; kept 1 + 0 -> 1/6.
-    assert _fate.kept_minus_chance([1, 0], [4, 2], [2, 4], m=8) == pytest.approx(1 / 6 - 1 / 3)
+    assert fate.kept_minus_chance([1, 0], [4, 2], [2, 4], m=8) == pytest.approx(1 / 6 - 1 / 3)
 
 
 def test_empty_sets_give_nan_not_an_error():
-    assert all(math.isnan(x) for x in _fate.pooled_fraction([0, 0], [0, 0], seed=0))
+    assert all(math.isnan(x) for x in fate.pooled_fraction([0, 0], [0, 0], seed=0))
 
 
 def test_initial_collisions_mostly_dissolve_but_more_often_than_chance():
@@ -70,7 +70,7 @@ def test_initial_collisions_mostly_dissolve_but_more_often_than_chance():
     K0 = sum kept / sum initial is a ratio estimator; its error is its delta-method SE,
     and the assertions hold with a margin of Z = 4.9 SEs (false-failure rate 1e-6).
     """
-    rows = _fate.fate_records(TEST_SEED, 128, 256, instances=32)
+    rows = fate.fate_records(TEST_SEED, 128, 256, instances=32)
     assert all(r["converged"] for r in rows)
     kept = [r["init_argmax_kept"] for r in rows]
     total = [r["init_argmax"] for r in rows]
@@ -91,8 +91,8 @@ def test_under_the_papers_adamw_the_initial_collisions_carry_far_less_than_under
     per-instance differences over sum t_i, with its delta-method SE. Margin Z = 4.9 SEs.
     (n = 128, m = 2n, 64 instances: about 2 minutes on one core.)
     """
-    prox = _fate.fate_records(TEST_SEED, 128, 256, instances=64)
-    adamw = _fate.fate_records(TEST_SEED, 128, 256, instances=64, options=_fate.PAPER_ADAMW)
+    prox = fate.fate_records(TEST_SEED, 128, 256, instances=64)
+    adamw = fate.fate_records(TEST_SEED, 128, 256, instances=64, options=fate.PAPER_ADAMW)
     assert [r["init_argmax"] for r in prox] == [r["init_argmax"] for r in adamw]
     total = np.array([r["init_argmax"] for r in prox], float)
 
@@ -122,15 +122,15 @@ def test_the_published_collision_fate_conclusions_follow_from_the_published_reco
     recomputed from docs/data with the analysis code; one published interval checked
     digit for digit."""
     for (n, m), c in _published("fate_confirm.csv").items():
-        assert _fate.pooled_fraction(c["init_argmax_kept"], c["init_argmax"], 7000003)[2] < 0.5
-        excess = _fate.pooled_excess(c["init_argmax_kept"], c["init_argmax"], c["final"], m,
+        assert fate.pooled_fraction(c["init_argmax_kept"], c["init_argmax"], 7000003)[2] < 0.5
+        excess = fate.pooled_excess(c["init_argmax_kept"], c["init_argmax"], c["final"], m,
                                      7000003)
         assert excess[1] > 0
-        assert _fate.pooled_fraction(c["cascade_kept"], c["cascade"], 7000003)[2] < 0.5
+        assert fate.pooled_fraction(c["cascade_kept"], c["cascade"], 7000003)[2] < 0.5
         if (n, m) == (256, 512):  # docs: 0.15 [0.14, 0.17]
-            k0 = _fate.pooled_fraction(c["init_argmax_kept"], c["init_argmax"], 7000003)
+            k0 = fate.pooled_fraction(c["init_argmax_kept"], c["init_argmax"], 7000003)
             assert [round(x, 2) for x in k0] == [0.15, 0.14, 0.17]
     for (_, m), c in _published("fate_confirm_adamw.csv").items():
-        excess = _fate.pooled_excess(c["init_argmax_kept"], c["init_argmax"], c["final"], m,
+        excess = fate.pooled_excess(c["init_argmax_kept"], c["init_argmax"], c["final"], m,
                                      7000006)
         assert excess[2] < 0.08

@@ -1,6 +1,6 @@
 """Fate of the collisions present at initialisation: docs/preregistration-collision-fate.md.
 
-`python -m simulations._fate --master 7000003 --out docs/data/fate_confirm.csv`
+`python -m simulations.studies.fate --master 7000003 --out docs/data/fate_confirm.csv`
 
 For each (n, m) of the grid, instance i starts from `init_weights` with seed
 `SeedSequence([master, n, m]).spawn(instances)[i]` and is trained by prox-gd to
@@ -16,24 +16,33 @@ The analysis pools instances per grid point:
 * chance level C = sum |P| |PT| / m / sum |P|: the expected K if PT were |PT| neurons drawn
   uniformly at random, independently of P;
 * origin fraction sum |P0 ∩ PT| / sum |PT| (descriptive).
+
+Each instance is one `Run` ("study-fate": master seed, n, m, the training options and the
+seed rule in its params), computed by `run_one` through the executors and the results store
+(`--store`, `--workers`; simulations/studies/_runs.py): an interrupted study resumes, and a
+rerun, or another study with the same runs (`cascade_explore fate`), reuses them. The
+records are those of the batch this script trained before (`dynamics.train` computes
+each instance on its own, in a fixed order, whatever the batch); tests/test_studies.py
+checks them against `docs/data/fate_confirm.csv`.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import sys
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
-from tqdm import tqdm
 
 from dynamics import TrainOptions, assign_features, init_weights, train
+from simulations._cli import run_cli
 from simulations._presets import PRESETS
+from simulations._protocol import Run
+from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 from theory.cascades import cascade_assignment
 
+PROG = "python -m simulations.studies.fate"
 OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
 # The `paper` preset's training (E3, docs/paper.md#experiments): AdamW for a fixed budget.
 _PAPER = PRESETS["paper"]()
@@ -58,24 +67,39 @@ def same_features(neuron0, sign0, neuron, sign, k: int) -> bool:
     return bool(np.all((neuron0[here] == k) & (sign0[here] == sign[here])))
 
 
+def runs(master: int, points, instances: int, options: dict = OPTIONS) -> list[Run]:
+    """One Run per instance of every (n, m) in `points`, in the order of the CSV rows.
+
+    Instance i of (n, m) starts from `SeedSequence([master, n, m]).spawn(instances)[i]`, the
+    seed of every published record, held in the params so that the key covers it.
+    """
+    return [Run("study-fate", {"n": n, "m": m, "options": dict(options),
+                               "seed": _runs.seed_param([master, n, m], i)},
+                instance=i, cost=float(n * n * m))
+            for n, m in points for i in range(instances)]
+
+
+def run_one(run: Run) -> dict:
+    """Train one instance to the end of `options`; its CSV row (FIELDS)."""
+    p, i = run.params, run.instance
+    n, m = p["n"], p["m"]
+    seed = _runs.seed_sequence(p["seed"])
+    W0 = init_weights(n, m, [seed])[0]
+    (result,) = train(W0, TrainOptions(record_weights=True, **p["options"]), seeds=[seed])
+    end, begin = assign_features(result.W), assign_features(W0)
+    final, start = poly_neurons(*end), poly_neurons(*begin)
+    cascade = poly_neurons(*cascade_assignment(W0))
+    pairs = sum(same_features(*begin, *end, k) for k in start & final)
+    return {"n": n, "m": m, "instance": i, "converged": int(result.converged),
+            "steps": result.steps, "final": len(final), "init_argmax": len(start),
+            "init_argmax_kept": len(start & final), "init_argmax_pair_kept": pairs,
+            "cascade": len(cascade), "cascade_kept": len(cascade & final)}
+
+
 def fate_records(master: int, n: int, m: int, instances: int,
                  options: dict = OPTIONS) -> list[dict]:
-    """Train `instances` initialisations of (n, m) with `options`; one record each."""
-    seeds = np.random.SeedSequence([master, n, m]).spawn(instances)
-    W0 = init_weights(n, m, seeds)
-    runs = train(W0, TrainOptions(record_weights=True, **options), seeds=seeds)
-    rows = []
-    for i, run in enumerate(runs):
-        end, begin = assign_features(run.W), assign_features(W0[i])
-        final, start = poly_neurons(*end), poly_neurons(*begin)
-        cascade = poly_neurons(*cascade_assignment(W0[i]))
-        pairs = sum(same_features(*begin, *end, k) for k in start & final)
-        rows.append({"n": n, "m": m, "instance": i, "converged": int(run.converged),
-                     "steps": run.steps, "final": len(final), "init_argmax": len(start),
-                     "init_argmax_kept": len(start & final),
-                     "init_argmax_pair_kept": pairs, "cascade": len(cascade),
-                     "cascade_kept": len(cascade & final)})
-    return rows
+    """The records of `instances` instances of (n, m), computed here (no store)."""
+    return [run_one(run) for run in runs(master, [(n, m)], instances, options)]
 
 
 def pooled_fraction(kept, total, seed: int) -> tuple[float, float, float]:
@@ -187,8 +211,12 @@ def figure(table: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulations._fate",
-                                     description=__doc__.splitlines()[0])
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _runs.parser(PROG, __doc__.splitlines()[0])
     parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
     parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
     parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
@@ -205,17 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.master < 0 or args.instances < 2:
         parser.error("--master must be >= 0 and --instances >= 2")
     if args.analyse_only:
-        with open(args.out, newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = _runs.read_csv(args.out)
     else:
-        grid = [(n, n * r) for n in args.n for r in args.ratios]
-        rows = []
-        for n, m in tqdm(grid, desc="grid points", unit="point"):
-            rows += fate_records(args.master, n, m, args.instances, TRAINING[args.training])
-            with open(args.out, "w", newline="") as fh:  # finished points survive a Ctrl-C
-                writer = csv.DictWriter(fh, fieldnames=FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
+        points = [(n, n * r) for n in args.n for r in args.ratios]
+        todo = runs(args.master, points, args.instances, TRAINING[args.training])
+        rows = _runs.compute(todo, run_one, args, out=args.out)
+        _runs.write_csv(args.out, rows, FIELDS)
     table = analyse(rows, seed=args.master, converged_only=args.training == "prox-gd")
     print(markdown(table))
     if args.figure:

@@ -1,6 +1,6 @@
 """Confirmation run of docs/theory/cascades.md: per-instance records behind its tables.
 
-`python -m simulations._cascade_check --master 7000001 --instances 32
+`python -m simulations.studies.cascade_check --master 7000001 --instances 32
 --out docs/data/cascades_confirm.csv`
 
 For each (n, m) on the grid and each `--lam` (default 1e-2), instance i starts from
@@ -15,12 +15,20 @@ convergence.
 The analyses of the preregistrations that use these records read the CSV again:
 `--switch-table` (docs/preregistration-best-model.md) and `--lam-table`
 (docs/preregistration-lam-n64.md, docs/preregistration-fast-sparsification.md).
+
+Each (n, m, lam, instance) is one `Run` ("study-cascade-check": the seed rule, the training
+options and whether it is timed in its params), computed by `run_one` through the
+executors and the results store (`--store`, `--workers`; simulations/studies/_runs.py):
+an interrupted run resumes, and a rerun reuses what is stored. The records other than
+the timings are those of the batch this script trained before (`dynamics.train` computes
+each instance on its own, in a fixed order, whatever the batch); tests/test_studies.py
+checks them against `docs/data/cascades_confirm.csv`. A timed instance is timed in its
+worker after its own training compiled everything; with several workers the timings share
+the cores.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -29,11 +37,15 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
+from simulations._cli import run_cli
+from simulations._protocol import Run
 from simulations._stats import holm, t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
 from simulations.replication import PREREGISTERED
+from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 
+PROG = "python -m simulations.studies.cascade_check"
 GRID_N = (32, 64)
 GRID_RATIO = (1.0, 1.5, 2.0, 4.0, 8.0)
 OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
@@ -48,35 +60,46 @@ def options(lam: float) -> dict:
     return {**OPTIONS, "lam": lam, "max_steps": cap}
 
 
-def run_point(master: int, n: int, m: int, instances: int, timed: int,
-              lam: float = OPTIONS["lam"]) -> list[dict]:
-    """Train the instances of (n, m) at lam; W0 depends on (master, n, m) only, so runs at
-    different lam are paired."""
-    seeds = np.random.SeedSequence([master, n, m]).spawn(instances)
-    W0 = init_weights(n, m, seeds)
-    opt = options(lam)
-    records = train(W0, TrainOptions(record_weights=True, **opt), seeds=seeds)
-    rows = []
-    for i, rec in enumerate(records):
-        pred = score_prediction(predict_instance(W0[i], lam, opt["lr"]), rec.W)
-        base = score_prediction(init_argmax(W0[i]), rec.W)
-        row = {"n": n, "m": m, "lam": lam, "instance": i,
-               "count": count_polysemantic_assignment(rec.W),
-               "converged": int(rec.converged), "steps": rec.steps,
-               "pred_accuracy": pred["feature_accuracy"], "pred_precision": pred["poly_precision"],
-               "pred_recall": pred["poly_recall"], "pred_n_poly": pred["n_poly_predicted"],
-               "base_accuracy": base["feature_accuracy"], "base_precision": base["poly_precision"],
-               "base_recall": base["poly_recall"], "base_n_poly": base["n_poly_predicted"],
-               "predict_seconds": "", "train_seconds": ""}
-        if i < timed:  # one instance alone, after the batch above compiled everything
-            t = time.perf_counter()
-            predict_instance(W0[i], lam, opt["lr"])
-            row["predict_seconds"] = time.perf_counter() - t
-            t = time.perf_counter()
-            train(W0[i], TrainOptions(**opt))
-            row["train_seconds"] = time.perf_counter() - t
-        rows.append(row)
-    return rows
+def runs(master: int, points, lams, instances: int, timed: int) -> list[Run]:
+    """One Run per (n, m) in `points`, lam in `lams` and instance, in the order of the CSV rows.
+
+    Instance i of (n, m) starts from `SeedSequence([master, n, m]).spawn(instances)[i]` at
+    every lam (so runs at different lam are paired), the seed of every published record;
+    the first `timed` instances of each point are also timed.
+    """
+    return [Run("study-cascade-check",
+                {"n": n, "m": m, "lam": lam, "options": options(lam),
+                 "seed": _runs.seed_param([master, n, m], i), "timed": i < timed},
+                instance=i, cost=float(n * n * m * options(lam)["max_steps"]))
+            for n, m in points for lam in lams for i in range(instances)]
+
+
+def run_one(run: Run) -> dict:
+    """Train one instance to convergence and score the predictor and the baseline on it;
+    its CSV row (FIELDS; the timings empty unless the run is timed)."""
+    p, i = run.params, run.instance
+    n, m, lam, opt = p["n"], p["m"], p["lam"], p["options"]
+    seed = _runs.seed_sequence(p["seed"])
+    W0 = init_weights(n, m, [seed])[0]
+    (rec,) = train(W0, TrainOptions(record_weights=True, **opt), seeds=[seed])
+    pred = score_prediction(predict_instance(W0, lam, opt["lr"]), rec.W)
+    base = score_prediction(init_argmax(W0), rec.W)
+    row = {"n": n, "m": m, "lam": lam, "instance": i,
+           "count": count_polysemantic_assignment(rec.W),
+           "converged": int(rec.converged), "steps": rec.steps,
+           "pred_accuracy": pred["feature_accuracy"], "pred_precision": pred["poly_precision"],
+           "pred_recall": pred["poly_recall"], "pred_n_poly": pred["n_poly_predicted"],
+           "base_accuracy": base["feature_accuracy"], "base_precision": base["poly_precision"],
+           "base_recall": base["poly_recall"], "base_n_poly": base["n_poly_predicted"],
+           "predict_seconds": "", "train_seconds": ""}
+    if p["timed"]:  # this instance alone, after the calls above compiled everything
+        t = time.perf_counter()
+        predict_instance(W0, lam, opt["lr"])
+        row["predict_seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        train(W0, TrainOptions(**opt))
+        row["train_seconds"] = time.perf_counter() - t
+    return row
 
 
 def closer_model(counts, n: int, m: int) -> dict:
@@ -169,8 +192,12 @@ def _lam_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m simulations._cascade_check",
-                                     description=__doc__.splitlines()[0])
+    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
+    return run_cli(_main, PROG, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = _runs.parser(PROG, __doc__.splitlines()[0])
     parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
     parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
     parser.add_argument("--timed", type=int, default=4, help="instances timed alone per point")
@@ -189,20 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--master must be >= 0, --instances >= 2 and every --lam > 0")
     for flag, table in (("switch_table", _switch_table), ("lam_table", _lam_table)):
         if getattr(args, flag):
-            with open(args.out, newline="") as fh:
-                print(table(list(csv.DictReader(fh))))
+            print(table(_runs.read_csv(args.out)))
             return 0
-    rows = []
-    for n in args.n:
-        for ratio in args.ratios:
-            for lam in args.lam:
-                m = int(round(ratio * n))
-                rows += run_point(args.master, n, m, args.instances, args.timed, lam)
-                print(f"n={n} m={m} lam={lam:g} done", file=sys.stderr, flush=True)
-    with open(args.out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    points = [(n, int(round(ratio * n))) for n in args.n for ratio in args.ratios]
+    todo = runs(args.master, points, args.lam, args.instances, args.timed)
+    _runs.write_csv(args.out, _runs.compute(todo, run_one, args, out=args.out), FIELDS)
     return 0
 
 
