@@ -21,6 +21,7 @@ import numpy as np
 from simulations._cli import CliError, OneLineErrorParser, integer
 from simulations._executors import run_all
 from simulations._experiment_cli import open_store, sweep_errors
+from simulations._seeds import instance_seed_of, stream_seed
 
 
 def parser(prog: str, description: str) -> OneLineErrorParser:
@@ -43,8 +44,10 @@ def seed_param(entropy: Sequence[int], instance: int) -> dict:
 
 
 def seed_sequence(param: dict) -> np.random.SeedSequence:
-    """The SeedSequence of a `seed_param`."""
-    return np.random.SeedSequence(param["entropy"], spawn_key=tuple(param["spawn_key"]))
+    """The SeedSequence of a `seed_param`: instance i of the stream [master, n, m]
+    (docs/usage.md#seeds)."""
+    (instance,) = param["spawn_key"]
+    return instance_seed_of(stream_seed(*param["entropy"]), instance)
 
 
 def compute(runs: list, runner: Callable[..., dict], args: argparse.Namespace,

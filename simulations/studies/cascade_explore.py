@@ -65,6 +65,7 @@ from dynamics import (
 )
 from simulations._cli import run_cli
 from simulations._protocol import Run
+from simulations._seeds import stream_seed
 from simulations.predict import predict_instance
 from simulations.replication import PREREGISTERED
 from simulations.studies import _runs, fate
@@ -84,7 +85,7 @@ def _point(what: str, master: int, n: int, m: int, instances: int, **params) -> 
 
 
 def _seeds(p: dict) -> list[np.random.SeedSequence]:
-    return np.random.SeedSequence(p["seed"]["entropy"]).spawn(p["seed"]["spawn"])
+    return stream_seed(*p["seed"]["entropy"]).spawn(p["seed"]["spawn"])
 
 
 def run_one(run: Run) -> dict:
