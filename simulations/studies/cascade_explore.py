@@ -349,9 +349,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = _runs.parser(PROG, __doc__.splitlines()[0])
-    parser.add_argument("what", choices=tuple(_WHAT))
-    parser.add_argument("--instances", type=int, default=None)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("what", choices=tuple(_WHAT), help="what to measure (see the module "
+                        "docstring, pydoc simulations.studies.cascade_explore)")
+    parser.add_argument("--instances", type=int, default=None,
+                        help="instances per grid point (default: the published count)")
+    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
     args = parser.parse_args(argv)
     make_runs, default = _WHAT[args.what]
     if args.workers is None and args.what in TIMED:
