@@ -109,7 +109,7 @@ def figure_e3(rows: Sequence[dict]):
 
     The theory depends on (n, m) only: its curves are drawn once per n. Each model has its
     own line style; the best model (dotted, with markers) is drawn on top of the wider
-    sign-bin line, so both stay visible where they coincide.
+    sign-bin line and of the thin simulated line, so all stay visible where they coincide.
     """
     fig, ax = plt.subplots(figsize=(7.0, 5.4), constrained_layout=True)
     for (n, lam, opt), group in _groups(rows, ("n", "lam", "optimizer")).items():
@@ -119,8 +119,9 @@ def figure_e3(rows: Sequence[dict]):
             m,
             _positive([r["sim_mean"] for r in group]),
             marker="o",
-            ms=5,
-            lw=1.5,
+            ms=8,
+            mfc="white",  # hollow, so that the assignment rule's x shows inside it
+            lw=0.8,  # thin: the data lie on the theory lines, which must stay visible
             zorder=4,
             label=f"simulated, window rule ({label})",
         )
@@ -139,7 +140,7 @@ def figure_e3(rows: Sequence[dict]):
             _positive([r["sim_mean_assignment"] for r in group]),
             ls="none",
             marker="x",
-            ms=7,
+            ms=6,
             color=color,
             zorder=5,
             label="simulated, assignment rule",
@@ -159,7 +160,7 @@ def figure_e3(rows: Sequence[dict]):
         note = coincidence_note(m, best, exact, "sign-bin")
         prefix = f"n={n}: " if several and note else ""
         ax.plot(m, best, color="tab:red", ls=(0, (1, 1.5)), lw=1.6, marker="D", ms=3.5,
-                zorder=3, label="theory: best model" + (f" ({prefix}{note})" if note else ""))
+                zorder=4.5, label="theory: best model" + (f" ({prefix}{note})" if note else ""))
     ax.set_xscale("log")
     ax.set_yscale("log")
     label_m_axis(ax, [r["m"] for r in rows])
