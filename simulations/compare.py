@@ -5,8 +5,9 @@
 Builds the experiment specs of a preset (with flag overrides), runs what the
 results store does not hold yet (local processes or Dask), joins the outcome
 records with the collision theory, and writes results.csv, report.json and the
-figures E3, E4, E5 (and E1, single-feature sparsification) to --out. Every
-prediction is labelled with the docs anchor that derives it.
+figures E3, E4 and E5 to --out. Every prediction is labelled with the docs anchor that
+derives it. E3 is declared on the experiment protocol (`EXPERIMENT`), like the others
+`--experiment` names.
 """
 
 from __future__ import annotations
@@ -191,21 +192,12 @@ def _e4_matrix(specs, rows):
     return W0[0] @ run.W.T, label
 
 
-def _e1_figure():
-    """The single-feature sparsification figure (E1) at the paper's m = 1e5, lam~ = 1e-5
-    (normalized units, docs/paper.md#normalized-units).
-
-    The exact affine reduction takes about a second here
-    (docs/theory/sparsification.md); the full study is `python -m simulations.sparsification`.
-    """
-    from ._sparsification_figures import e1_figure
-    from .sparsification import run_e1
-
-    return e1_figure(run_e1(100_000, 1e-5, seed=0, progress=False))
-
-
 def _figures(config: E3Config, report: dict) -> dict:
-    """E3, E4 (one retrained instance), E5 when lam varies, and E1: name -> Figure."""
+    """E3, E4 (one retrained instance), and E5 when lam varies: name -> Figure.
+
+    E1's figure is not drawn here: it comes from `python -m simulations.sparsification`
+    (or `--experiment e1`), the command that computes E1.
+    """
     from ._compare_figures import figure_e3, figure_e4, figure_e5
 
     specs, rows = config.specs, report["rows"]
@@ -218,7 +210,6 @@ def _figures(config: E3Config, report: dict) -> dict:
         made["e4_init_vs_final"] = figure_e4(cross, rows, label)
     if len({r["lam"] for r in rows}) > 1:
         made["e5_count_vs_m_per_lambda"] = figure_e5(rows)
-    made["e1_sparsification"] = _e1_figure()
     return made
 
 

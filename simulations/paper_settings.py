@@ -499,35 +499,44 @@ def format_report(a: dict) -> str:
 
 def figure_e3(a: dict):
     """Mean count against m: AdamW with its CI, the flow, the paper's figure values, n^2/4m,
-    the sign-bin and best models; log-log, ticks at the data's m."""
+    the sign-bin and best models; log-log, ticks at the data's m. The best model (dotted,
+    with markers) is drawn over the wider sign-bin line, and its legend entry says where
+    the two coincide."""
     import matplotlib
-    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ._compare_figures import coincidence_note, label_m_axis, plain_log_y
+
     rows = a["e3"]
     m = np.array([r["m"] for r in rows], float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     ax.errorbar(m, [r["mean"] for r in rows],
                 yerr=[[r["mean"] - r["ci_low"] for r in rows],
                       [r["ci_high"] - r["mean"] for r in rows]],
-                fmt="o", color="C0", capsize=3, label=f"AdamW {DTYPE}, 7 500 steps (95% CI)")
+                fmt="o", color="C0", capsize=3, zorder=4,
+                label=f"AdamW {DTYPE}, 7 500 steps (95% CI)")
     flow = [(r["m"], r["flow"]["mean"]) for r in rows if r["flow"]["k"]]
     if flow:
-        ax.plot(*zip(*flow, strict=True), "s", color="C3", mfc="none",
+        ax.plot(*zip(*flow, strict=True), "s", color="C3", mfc="none", zorder=4,
                 label="prox-gd to convergence (flow)")
     paper = sorted(PAPER_FIGURE.items())
-    ax.plot(*zip(*paper, strict=True), "x", color="k", ms=8, label="paper's figure (read off)")
-    ax.plot(m, [r["first_order"] for r in rows], "--", color="0.5", label="n²/4m")
-    ax.plot(m, [r["pred_sign_bin"] for r in rows], "-", color="C2", label="sign-bin model")
-    ax.plot(m, [r["pred_best"] for r in rows], ":", color="C1", lw=2.5,
-            label="best model (cascade where it holds)")
+    ax.plot(*zip(*paper, strict=True), "x", color="k", ms=8, zorder=5,
+            label="paper's figure (read off)")
+    ax.plot(m, [r["first_order"] for r in rows], "--", color="0.3", lw=1, zorder=2,
+            label="n²/4m")
+    sign_bin = [r["pred_sign_bin"] for r in rows]
+    best = [r["pred_best"] for r in rows]
+    ax.plot(m, sign_bin, "-", color="C2", lw=3.5, alpha=0.6, solid_capstyle="round",
+            zorder=2, label="sign-bin model")
+    note = coincidence_note(m, best, sign_bin, "sign-bin")
+    ax.plot(m, best, color="C1", ls=(0, (1, 1.5)), lw=1.8, marker="D", ms=3.5, zorder=3,
+            label="best model (cascade where it holds" + (f"; {note})" if note else ")"))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ticks = (256, 512, 1024, 2048, 4096)  # the E5 widths: E3's grid at powers of two
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    label_m_axis(ax, [*m, *PAPER_FIGURE])  # every m the figure shows a point at
+    plain_log_y(ax)
     ax.set_xlabel("neurons m (n = 256 features)")
     ax.set_ylabel("polysemantic neurons (window rule)")
     ax.legend(fontsize=8)

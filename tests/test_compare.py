@@ -154,9 +154,10 @@ def test_quick_smoke_end_to_end(tmp_path):
         "report.json",
         "e3_count_vs_m.png",
         "e4_init_vs_final.pdf",
-        "e1_sparsification.png",
     ):
         assert (tmp_path / name).stat().st_size > 0
+    # E1's figure comes only from its own command (python -m simulations.sparsification).
+    assert not list(tmp_path.glob("e1_sparsification.*"))
     assert json.loads((tmp_path / "report.json").read_text())["rows"] == report["rows"]
     # A second run reuses every stored run and reports the same rows.
     again = run_cli("--quick", "--json", "--no-figures", "--out", str(tmp_path), "--store", store)
