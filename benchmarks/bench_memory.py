@@ -2,7 +2,7 @@
 
 Every entry point that allocates in proportion to a number the user types refuses, before
 allocating, when its estimate exceeds the machine's available memory
-(`simulations/_memory.py`, docs/usage.md#memory). The constants of those estimates are
+(`simulations/runner/memory.py`, docs/usage.md#memory). The constants of those estimates are
 measured here, not guessed: each measurement runs in a fresh subprocess, which reports its
 peak resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`, kB on Linux), at
 three or four sizes; a least-squares line through (size, peak) gives bytes per unit
@@ -57,7 +57,7 @@ run_e1(20, 1e-3, n_draws={size}, progress=False)
 # The noise experiment's e2 + kdraws parts (--instances), per instance.
 _NOISE = """
 from dataclasses import replace
-from simulations._protocol import evaluate
+from simulations.runner.protocol import evaluate
 from simulations.noise import EXPERIMENT, NoiseConfig
 cfg = replace(NoiseConfig(), e2_instances={size}, e2_max_steps=20, k_max_steps=20,
               parts=("e2", "kdraws"))

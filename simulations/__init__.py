@@ -2,10 +2,7 @@
 
 # The execution and storage layer every experiment shares: specs and presets of the main
 # job, one run, the results store and the executors. Usage: docs/usage.md.
-from simulations._executors import RunSummary, run_all  # noqa: F401
-from simulations._in_python import Result, run  # noqa: F401
 from simulations._presets import DEFAULT_PRESET, PRESETS, build_specs  # noqa: F401
-from simulations._protocol import Experiment, Run, evaluate  # noqa: F401
 from simulations._run import (  # noqa: F401
     SpecRun,
     run_instance,
@@ -19,4 +16,7 @@ from simulations._specs import (  # noqa: F401
     canonical_key,
     instance_seed,
 )
-from simulations._store import ResultsStore  # noqa: F401
+from simulations.runner.executors import RunSummary, run_all  # noqa: F401
+from simulations.runner.in_python import Result, run  # noqa: F401
+from simulations.runner.protocol import Experiment, Run, evaluate  # noqa: F401
+from simulations.runner.store import ResultsStore  # noqa: F401

@@ -20,11 +20,11 @@ from scipy import stats
 import theory
 from theory import cascades
 
-from ._protocol import TABLE_WIDTH
 from ._specs import ExperimentSpec
 from ._stability import is_unstable
 from ._stats import CI_LEVEL, wls_slope
 from ._stats import t_interval as _t_interval
+from .runner.protocol import TABLE_WIDTH
 
 __all__ = ["ANCHORS", "CI_LEVEL", "DEFAULT_COLUMNS", "EXCLUSION_REASONS", "TABLE_WIDTH",
            "WIDE_COLUMNS", "exclusion", "format_table", "report_rows", "slope_fits"]
@@ -244,7 +244,7 @@ def slope_fits(rows: Sequence[dict]) -> list[dict]:
 # and the notes that the numbers need (docs/usage.md#report-columns). results.csv and
 # report.json always hold every field; the table shows a selection.
 
-# TABLE_WIDTH (simulations._protocol): the terminal columns of every line `format_table`
+# TABLE_WIDTH (simulations.runner.protocol): the terminal columns of every line `format_table`
 # prints by default (legend and notes wrapped to it); --wide prints every column and only
 # wraps the text below the table.
 

@@ -1,6 +1,6 @@
 """One run of E3: initialise, train and measure one instance of a spec.
 
-A `SpecRun` is one (spec, instance) as the runner (simulations/_executors.py) sees it,
+A `SpecRun` is one (spec, instance) as the runner (simulations/runner/executors.py) sees it,
 `run_spec` computes it with `run_instance`, and `run_specs` runs every instance of a
 list of specs through the store and executors. The record is small, flat and JSON-able;
 its schema is documented on `run_instance` and in `docs/usage.md#outcome-records`.
@@ -19,7 +19,6 @@ import numpy as np
 
 from dynamics import TrainOptions, assign_features, init_weights, measure, train
 
-from ._executors import RunSummary, run_all
 from ._specs import (
     ExperimentSpec,
     canonical_key,
@@ -29,6 +28,7 @@ from ._specs import (
     package_version,
 )
 from ._stability import check_step_sizes, is_unstable
+from .runner.executors import RunSummary, run_all
 
 __all__ = ["TIMING_FIELDS", "SpecRun", "run_instance", "run_spec", "run_specs",
            "spec_runs", "train_options", "without_timings", "final_digest"]
@@ -226,7 +226,7 @@ def without_timings(record: dict) -> dict:
 
 @dataclass(frozen=True)
 class SpecRun:
-    """One instance of an E3 spec as the runner sees it (`simulations._executors.run_all`).
+    """One instance of an E3 spec as the runner sees it (`simulations.runner.executors.run_all`).
 
     Its store key is `canonical_key(spec, instance)`; its cost, n^2 m max_steps, is what a
     dense step costs, so the longest runs start first.

@@ -18,9 +18,6 @@ them (`ExperimentSpec.flow_time`, `ExperimentSpec.lam_normalized`).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import json
 import math
 import numbers
 from collections.abc import Mapping
@@ -37,6 +34,7 @@ from dynamics import (
 )
 
 from ._seeds import instance_seed_of, stream_seed
+from .runner.keys import canonical_json, package_version, payload_key, versioned_key
 
 __all__ = [
     "ExperimentSpec",
@@ -51,12 +49,6 @@ __all__ = [
     "versioned_key",
 ]
 
-# Distribution name in pyproject.toml; its version enters every canonical key.
-_DISTRIBUTION = "incidental-polysemanticity"
-# Used when the package runs from a source tree without installed metadata.
-# Keep equal to pyproject.toml's version.
-_FALLBACK_VERSION = "0.1.0"
-
 # Spec fields that do not change what one instance computes, so they stay out of
 # the canonical key: raising `instances` from 16 to 32 reuses the first 16 runs.
 _KEY_EXCLUDED = ("instances",)
@@ -66,14 +58,6 @@ _KEY_DEFAULTS_OMITTED = {"dtype": "float64"}
 # was called `steps` when the first runs were stored; hashing it under that name keeps their
 # keys, so a renamed field never orphans stored runs.
 _KEY_NAMES = {"max_steps": "steps"}
-
-
-def package_version() -> str:
-    """The installed package version, or `_FALLBACK_VERSION` when running from a source tree."""
-    try:
-        return importlib.metadata.version(_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return _FALLBACK_VERSION
 
 
 def _is_int(value) -> bool:
@@ -215,30 +199,6 @@ class ExperimentSpec:
     def to_dict(self) -> dict:
         """All fields as a JSON-able dict (field order as declared)."""
         return asdict(self)
-
-
-def canonical_json(payload: Mapping) -> str:
-    """One text per value: sorted keys, fixed separators, strict JSON.
-
-    json writes floats with repr(), the shortest round-tripping form, so equal floats
-    give equal text.
-    """
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def payload_key(payload: Mapping) -> str:
-    """SHA-256 hex digest of `canonical_json(payload)`."""
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
-
-
-def versioned_key(payload: Mapping) -> str:
-    """Store key of a run described by `payload` (its parameters and instance): the
-    `payload_key` of the payload with the package version added under "version".
-
-    The version is included because a new release may change what a run computes;
-    stored runs of an older version are then not reused.
-    """
-    return payload_key({**payload, "version": package_version()})
 
 
 def canonical_key(spec: ExperimentSpec, instance: int) -> str:

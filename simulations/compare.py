@@ -20,10 +20,6 @@ from pathlib import Path
 
 from dynamics import OPTIMIZERS
 
-from . import _memory
-from ._cli import integer, run_cli
-from ._experiment_cli import build_parser as build_experiment_parser
-from ._experiment_cli import run_experiment
 from ._presets import (
     DEFAULT_PRESET,
     OVERRIDE_KEYS,
@@ -33,7 +29,6 @@ from ._presets import (
     preset_help,
     resolve_grid,
 )
-from ._protocol import Experiment
 from ._report import (
     ANCHORS,
     EXCLUSION_REASONS,
@@ -45,6 +40,11 @@ from ._report import (
 from ._run import record_is_current, run_spec, spec_runs
 from ._specs import ExperimentSpec, instance_seed
 from ._stability import check_step_sizes, is_unstable
+from .runner import memory as _memory
+from .runner.cli import integer, run_cli
+from .runner.command import build_parser as build_experiment_parser
+from .runner.command import run_experiment
+from .runner.protocol import Experiment
 
 PROG = "python -m simulations.compare"
 # The experiment this command runs without --experiment: E3 (and E4, E5), the main job.
@@ -75,7 +75,7 @@ def _replication():
     return EXPERIMENT
 
 
-# Name -> the protocol Experiment (simulations/_protocol.py); imported when chosen, so that
+# Name -> the protocol Experiment (simulations/runner/protocol.py); imported when chosen, so that
 # the main job does not pay for the others' imports. "e3" is this module's own job.
 EXPERIMENTS = {MAIN_EXPERIMENT: None, "e1": _e1, "e2": _e2, "noise-optimum": _noise_optimum,
                "replication": _replication}
@@ -159,7 +159,8 @@ def _grid(args: argparse.Namespace) -> PresetGrid:
 
 
 def memory_estimate(grid: PresetGrid, workers: int, local: bool, figures: bool) -> float:
-    """Peak bytes of a sweep over `grid`, from the measured constants of simulations/_memory.py.
+    """Peak bytes of a sweep over `grid`, from the measured constants of
+    simulations/runner/memory.py.
 
     The parent holds one record per run (size a + b n) and, for the E4 figure, retrains
     the largest spec; each local worker trains one spec at a time (bytes per weight n m).

@@ -41,12 +41,12 @@ from dynamics import (
     polysemantic_neurons,
     train,
 )
-from simulations import _memory
-from simulations._cli import integer
-from simulations._experiment_cli import command
-from simulations._protocol import Run, declare
 from simulations._seeds import stream_seed
 from simulations._stats import t_half_width
+from simulations.runner import memory as _memory
+from simulations.runner.cli import integer
+from simulations.runner.command import command
+from simulations.runner.protocol import Run, declare
 from theory import (
     NOISE_KURTOSIS,
     expected_poly_exact,
@@ -179,7 +179,7 @@ def _band(values: np.ndarray) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
-# Runs (simulations/_protocol.py): one Run per batch of instances trained together
+# Runs (simulations/runner/protocol.py): one Run per batch of instances trained together
 # ---------------------------------------------------------------------------------------
 
 
@@ -396,7 +396,7 @@ def format_table(rep: dict) -> str:
 
 
 def memory_estimate(cfg: NoiseConfig, workers: int = 1) -> tuple[float, str]:
-    """Peak bytes of the run, from the measured constants of simulations/_memory.py.
+    """Peak bytes of the run, from the measured constants of simulations/runner/memory.py.
 
     Only `e2_instances` (--instances) scales memory with a user's number: an e2 or kdraws
     batch holds (instances, n, m) weights, noise draws and per-instance records. The other

@@ -55,10 +55,10 @@ from theory import (
     noise_simplex_weights,
 )
 
-from ._cli import jsonable, run_cli
-from ._experiment_cli import build_parser, run_experiment
-from ._protocol import Run, declare
 from ._seeds import stream_seed
+from .runner.cli import jsonable, run_cli
+from .runner.command import build_parser, run_experiment
+from .runner.protocol import Run, declare
 
 __all__ = ["EXPERIMENT", "PARTS", "OptimumConfig", "classify_simplex", "main", "run_one", "runs",
            "t_half"]
@@ -160,7 +160,7 @@ def t_half(steps, f4, start: float, plateau: float) -> float:
     return float(math.exp(x0 + (level - y0) / (y1 - y0) * (x1 - x0)))
 
 
-# --- runs (simulations/_protocol.py): one Run per batch of models trained together --------
+# --- runs (simulations/runner/protocol.py): one Run per batch of models trained together --------
 
 
 def _run(part: str, cfg: OptimumConfig, cost: float, **params) -> Run:

@@ -34,7 +34,11 @@ import numpy as np
 import theory
 from theory import cascades
 
-from ._cli import (
+from ._presets import resolve_grid
+from ._run import final_digest, run_specs
+from ._specs import ExperimentSpec, canonical_key
+from ._stats import holm, paired, t_interval
+from .runner.cli import (
     CliError,
     OneLineErrorParser,
     integer,
@@ -43,11 +47,7 @@ from ._cli import (
     run_cli,
     write_outputs,
 )
-from ._experiment_cli import open_store, sweep_errors
-from ._presets import resolve_grid
-from ._run import final_digest, run_specs
-from ._specs import ExperimentSpec, canonical_key
-from ._stats import holm, paired, t_interval
+from .runner.command import open_store, sweep_errors
 
 PROG = "python -m simulations.paper_settings"
 # The master seed of every stage, fixed in docs/preregistration-e5-adamw.md#grid and never

@@ -133,7 +133,7 @@ def score_prediction(prediction, W) -> dict:
 
 
 def _build_parser():
-    from simulations._cli import OneLineErrorParser
+    from simulations.runner.cli import OneLineErrorParser
 
     parser = OneLineErrorParser(prog="python -m simulations.predict",
                                 description="Predict the final (neuron, sign) of every feature "
@@ -176,13 +176,13 @@ def _load(parser, path: Path) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    from simulations._cli import run_cli
+    from simulations.runner.cli import run_cli
 
     return run_cli(_main, "python -m simulations.predict", argv)
 
 
 def _main(argv: list[str] | None = None) -> int:
-    from simulations._cli import jsonable
+    from simulations.runner.cli import jsonable
 
     parser = _build_parser()
     args = parser.parse_args(argv)

@@ -5,7 +5,7 @@
 
 Hypotheses, grid and analysis were fixed in docs/preregistration-lam-lr.md before
 any run; this module only executes them. It is declared on the experiment protocol
-(`EXPERIMENT`, simulations/_protocol.py) and run by `_experiment_cli.run_experiment`,
+(`EXPERIMENT`, simulations/runner/protocol.py) and run by `_experiment_cli.run_experiment`,
 with the same shared flags, results store, executors, resume, provenance and writer as
 the other experiments. Its runs are E3's `SpecRun`s of the grid's specs (keyed by
 `canonical_key`, so stored runs are reused; every cell of one m shares its W(0), so every
@@ -32,14 +32,14 @@ from scipy import stats
 import theory
 from theory import cascades
 
-from ._cli import CliError, integer
-from ._experiment_cli import command
-from ._protocol import Experiment
 from ._replication_figures import figure_counts
 from ._report import exclusion
 from ._run import SpecRun, final_digest, record_is_current, run_spec
 from ._specs import ExperimentSpec
 from ._stats import holm, paired, t_interval
+from .runner.cli import CliError, integer
+from .runner.command import command
+from .runner.protocol import Experiment
 
 PROG = "python -m simulations.replication"
 DEFAULT_OUT = "results/replication"

@@ -31,10 +31,10 @@ from dynamics import (
     init_weights,
     integrate_sparsification,
 )
-from simulations import _memory
-from simulations._cli import integer
-from simulations._experiment_cli import command
-from simulations._protocol import Run, declare
+from simulations.runner import memory as _memory
+from simulations.runner.cli import integer
+from simulations.runner.command import command
+from simulations.runner.protocol import Run, declare
 from theory.sparsification import (
     SIGMA0_PAPER,
     mean_field,
@@ -226,7 +226,8 @@ def _announce_draws(n_draws: int, progress: bool) -> None:
 
 
 def memory_estimate(m: int, n_times: int, n_draws: int) -> float:
-    """Peak bytes of `run_e1` (exact method) from the measured constants (simulations/_memory.py).
+    """Peak bytes of `run_e1` (exact method) from the measured constants
+    (simulations/runner/memory.py).
 
     Linear in the weights m (draw, sort and the affine reduction's arrays), the record
     times and the t_full draws; fitted by benchmarks/bench_memory.py.
@@ -270,7 +271,7 @@ def _number(text: str) -> float:
 
 
 # ---------------------------------------------------------------------------------------
-# The experiment protocol (simulations/_protocol.py, docs/usage.md#protocol)
+# The experiment protocol (simulations/runner/protocol.py, docs/usage.md#protocol)
 # ---------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ def strict_floating_point():
 @pytest.fixture(autouse=True)
 def private_default_store(tmp_path, monkeypatch):
     """Commands run without --store use a store inside the test's folder, never the user's
-    (the default store lives under $XDG_DATA_HOME, simulations._store.default_store_path)."""
+    (the default store lives under $XDG_DATA_HOME, simulations.runner.store.default_store_path)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
 
 

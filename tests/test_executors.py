@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations._executors import RunSummary, run_all
 from simulations._run import TIMING_FIELDS, run_instance, run_specs, spec_runs, without_timings
 from simulations._specs import ExperimentSpec, canonical_key, instance_seed
-from simulations._store import ResultsStore
+from simulations.runner.executors import RunSummary, run_all
+from simulations.runner.store import ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 # Upper bound on how long the resume test waits for the first stored run or for the

@@ -60,7 +60,7 @@ def test_quick_run_writes_json_and_figures(tmp_path, capsys):
 
 def test_same_seed_same_numbers(tmp_path):
     """Bit-identical results for the same seed (SeedSequence streams, no global RNG)."""
-    from simulations._protocol import evaluate
+    from simulations.runner.protocol import evaluate
 
     cfg = cli.NoiseConfig(**{**cli.QUICK, "e2_shapes": ("bernoulli",), "parts": ("e2",)})
     a = evaluate(cli.EXPERIMENT, cfg)

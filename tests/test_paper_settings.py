@@ -14,7 +14,7 @@ import pytest
 
 from simulations import paper_settings as P
 from simulations._specs import canonical_key
-from simulations._store import ResultsStore
+from simulations.runner.store import ResultsStore
 
 N = 256
 DATA = Path(__file__).resolve().parents[1] / "docs" / "data"

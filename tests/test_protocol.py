@@ -1,5 +1,6 @@
-"""The experiment protocol (simulations/_protocol.py): E1, E2 and the noise optimum through the
-shared executors and store: the same numbers as before the protocol, resume, JSON output.
+"""The experiment protocol (simulations/runner/protocol.py): E1, E2 and the noise optimum
+through the shared executors and store: the same numbers as before the protocol, resume,
+JSON output.
 
 Pinned numbers were computed by the serial runners that the protocol replaced, at the quick
 sizes below, before the refactor. A run's arithmetic is unchanged by the refactor (same seeds,
@@ -16,9 +17,9 @@ from dataclasses import replace
 import pytest
 
 from simulations import noise, noise_optimum, sparsification
-from simulations._executors import run_all
-from simulations._protocol import Run, evaluate
-from simulations._store import ResultsStore
+from simulations.runner.executors import run_all
+from simulations.runner.protocol import Run, evaluate
+from simulations.runner.store import ResultsStore
 
 # Protocol runs that complete before the failing one in the resume tests.
 K_DONE = 2
@@ -130,7 +131,7 @@ def test_e1_reuses_its_stored_run_and_fresh_recomputes(tmp_path, capsys):
 
 @pytest.mark.parametrize("module", [sparsification, noise, noise_optimum])
 def test_every_experiment_has_the_shared_flags(module, capsys):
-    from simulations._cli import SHARED_FLAGS
+    from simulations.runner.cli import SHARED_FLAGS
 
     with pytest.raises(SystemExit) as exc:
         module.main(["--help"])

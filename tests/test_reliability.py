@@ -40,12 +40,14 @@ import numpy as np
 import pytest
 
 from dynamics import TrainOptions
-from simulations import _cli, _executors, _memory
-from simulations._cli import CliError, check_store_apart, run_cli
 from simulations._presets import build_specs
 from simulations._run import run_specs, spec_runs
 from simulations._specs import ExperimentSpec
-from simulations._store import (
+from simulations.runner import cli as _cli
+from simulations.runner import executors as _executors
+from simulations.runner import memory as _memory
+from simulations.runner.cli import CliError, check_store_apart, run_cli
+from simulations.runner.store import (
     ResultsStore,
     StoreError,
     StoreReadError,
@@ -864,7 +866,7 @@ def dying_runner(run):
 
 
 def test_a_dead_worker_stops_the_sweep_in_one_line(tmp_path):
-    from simulations._protocol import Run
+    from simulations.runner.protocol import Run
 
     store = tmp_path / "s.sqlite"
     with pytest.raises(_executors.SweepFailed, match=r"^a worker process died \(killed by a "
@@ -883,7 +885,7 @@ def big_runner(run):
 
 def test_a_full_disk_stops_the_sweep_in_one_line(tmp_path):
     """Issue 21: the disk filling mid-sweep ended in a traceback."""
-    from simulations._protocol import Run
+    from simulations.runner.protocol import Run
 
     with ResultsStore(tmp_path / "s.sqlite") as store:
         store.put("earlier", {"v": 1})

@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulations import _experiment_cli
 from simulations import replication as rep
-from simulations._cli import jsonable, run_cli
-from simulations._executors import RunSummary
 from simulations._run import run_specs
 from simulations._specs import canonical_key
 from simulations._stats import holm, paired
-from simulations._store import ResultsStore
+from simulations.runner import command as _experiment_cli
+from simulations.runner.cli import jsonable, run_cli
+from simulations.runner.executors import RunSummary
+from simulations.runner.store import ResultsStore
 
 
 def test_holm_matches_a_hand_worked_example():

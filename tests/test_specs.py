@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulations import _specs
 from simulations._presets import DEFAULT_PRESET, PRESETS, build_specs
 from simulations._specs import (
     ExperimentSpec,
     canonical_key,
     instance_seed,
 )
+from simulations.runner import keys
 
 # A fixed spec whose key is pinned below: any change to the canonical encoding
 # (field order, float formatting, hash) would silently orphan every stored run.
@@ -33,7 +33,7 @@ PINNED_KEY_0 = "e85d37f8a49b0db0f7d0a3d340a06c38fbefa25b946e1698c5ac3390b6b290b4
 
 @pytest.fixture
 def fixed_version(monkeypatch):
-    monkeypatch.setattr(_specs, "package_version", lambda: PINNED_VERSION)
+    monkeypatch.setattr(keys, "package_version", lambda: PINNED_VERSION)
 
 
 def test_canonical_key_is_pinned(fixed_version):
@@ -74,18 +74,18 @@ def test_canonical_key_ignores_instances_and_int_float_spelling(fixed_version):
 
 
 def test_canonical_key_includes_the_package_version(monkeypatch):
-    monkeypatch.setattr(_specs, "package_version", lambda: "1.0")
+    monkeypatch.setattr(keys, "package_version", lambda: "1.0")
     first = canonical_key(PINNED_SPEC, 0)
-    monkeypatch.setattr(_specs, "package_version", lambda: "1.1")
+    monkeypatch.setattr(keys, "package_version", lambda: "1.1")
     assert canonical_key(PINNED_SPEC, 0) != first
 
 
 def test_package_version_falls_back_to_the_module_constant(monkeypatch):
     def missing(name):
-        raise _specs.importlib.metadata.PackageNotFoundError(name)
+        raise keys.importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(_specs.importlib.metadata, "version", missing)
-    assert _specs.package_version() == _specs._FALLBACK_VERSION
+    monkeypatch.setattr(keys.importlib.metadata, "version", missing)
+    assert keys.package_version() == keys._FALLBACK_VERSION
 
 
 SPECS = st.builds(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations._store import SCHEMA_VERSION, ResultsStore
+from simulations.runner.store import SCHEMA_VERSION, ResultsStore
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = {"n": 8, "m": 16, "lam": 0.01, "composition": [[3, 1, 1]], "tol": None, "x": 0.1}
@@ -93,7 +93,7 @@ def test_every_put_survives_kill_9(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal
-        from simulations._store import ResultsStore
+        from simulations.runner.store import ResultsStore
         store = ResultsStore({str(path)!r})
         for i in range(20):
             store.put(f"k{{i}}", {{"i": i}})
@@ -110,7 +110,7 @@ def test_every_put_survives_kill_9(tmp_path):
 
 def test_a_store_written_before_the_marker_is_recognised_and_marked(tmp_path):
     """Schema-1 stores from before the application marker keep working (exact schema match)."""
-    from simulations._store import _SCHEMA
+    from simulations.runner.store import _SCHEMA
 
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from simulations._cli import jsonable
-from simulations._executors import run_all
-from simulations._protocol import Run
-from simulations._store import ResultsStore
+from simulations.runner.cli import jsonable
+from simulations.runner.executors import run_all
+from simulations.runner.protocol import Run
+from simulations.runner.store import ResultsStore
 from simulations.studies import cascade_check, cascade_explore, fate
 
 DATA = Path(__file__).resolve().parents[1] / "docs" / "data"

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (`... | head`); theory must not import simulations, so
-        # this repeats simulations._cli.closed_pipe's two lines
+        # this repeats simulations.runner.cli.closed_pipe's two lines
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
 

@@ -1,8 +1,8 @@
 """What the studies share: their runs go through the executors and a results store.
 
 A study's unit of independent work (one training; one grid point where the measurement is
-of a batch) is a `simulations._protocol.Run`, computed by a module-level function through
-`simulations._executors.run_all`. Each record is stored as it finishes, so an interrupted
+of a batch) is a `simulations.runner.protocol.Run`, computed by a module-level function through
+`simulations.runner.executors.run_all`. Each record is stored as it finishes, so an interrupted
 study resumes with the same command and a rerun reuses what is stored
 (docs/usage.md#results-store). The studies keep their own command lines (a CSV file as
 --out, table modes that read it back), so they take only the flags of the store and the
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations._cli import CliError, OneLineErrorParser, integer
-from simulations._executors import run_all
-from simulations._experiment_cli import open_store, sweep_errors
 from simulations._seeds import instance_seed_of, stream_seed
+from simulations.runner.cli import CliError, OneLineErrorParser, integer
+from simulations.runner.command import open_store, sweep_errors
+from simulations.runner.executors import run_all
 
 
 def parser(prog: str, description: str) -> OneLineErrorParser:

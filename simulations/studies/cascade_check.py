@@ -37,11 +37,11 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
-from simulations._cli import run_cli
-from simulations._protocol import Run
 from simulations._stats import holm, t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
 from simulations.replication import PREREGISTERED
+from simulations.runner.cli import run_cli
+from simulations.runner.protocol import Run
 from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 

@@ -63,11 +63,11 @@ from dynamics import (
     init_weights,
     train,
 )
-from simulations._cli import run_cli
-from simulations._protocol import Run
 from simulations._seeds import stream_seed
 from simulations.predict import predict_instance
 from simulations.replication import PREREGISTERED
+from simulations.runner.cli import run_cli
+from simulations.runner.protocol import Run
 from simulations.studies import _runs, fate
 from theory.cascades import cascade_assignment, poly_count
 

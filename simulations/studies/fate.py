@@ -35,9 +35,9 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, assign_features, init_weights, train
-from simulations._cli import run_cli
 from simulations._presets import PRESETS
-from simulations._protocol import Run
+from simulations.runner.cli import run_cli
+from simulations.runner.protocol import Run
 from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 from theory.cascades import cascade_assignment

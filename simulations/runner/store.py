@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from ._specs import package_version
+from .keys import package_version
 
 __all__ = [
     "ResultsStore",

@@ -6,7 +6,7 @@ replication `simulations.replication`) is an `Experiment`:
 a frozen config, `runs(config)` that expands it into independent runs, a module-level
 `run_one(run) -> dict` record function (picklable, so that local processes and Dask can
 call it), `report(config, records)`, a table formatter, CSV tables and figures.
-`simulations._experiment_cli.run_experiment` runs any of them through the executors and
+`simulations.runner.command.run_experiment` runs any of them through the executors and
 the results store (resume, progress bar, local or Dask workers, Ctrl-C) and writes the
 outputs with `write_results`; `evaluate` computes one in this process. Usage:
 docs/usage.md#protocol.
@@ -24,8 +24,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ._cli import jsonable
-from ._specs import package_version, versioned_key
+from .cli import jsonable
+from .keys import package_version, versioned_key
 
 __all__ = ["Experiment", "Run", "declare", "evaluate", "provenance", "write_results"]
 

@@ -4,7 +4,7 @@
 the experiment's own, builds its config, checks memory and the output folder before any
 work, runs what the results store does not hold (`_executors.run_all`: resume, progress
 bar, local processes or Dask, Ctrl-C; round by round when the experiment has rounds),
-then writes report.json, the CSV tables and the figures with `_protocol.write_results`
+then writes report.json, the CSV tables and the figures with `protocol.write_results`
 and prints the table or the JSON report. An experiment may instead read its records from
 the store alone (`Experiment.no_run`) or from elsewhere (`Experiment.records_from`).
 """
@@ -18,8 +18,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import _memory
-from ._cli import (
+from . import memory as _memory
+from .cli import (
     CliError,
     OneLineErrorParser,
     add_shared_flags,
@@ -31,7 +31,7 @@ from ._cli import (
     run_cli,
     write_outputs,
 )
-from ._executors import (
+from .executors import (
     RunSummary,
     SchedulerError,
     SweepFailed,
@@ -39,8 +39,8 @@ from ._executors import (
     run_all,
     stored_runs,
 )
-from ._protocol import TABLE_WIDTH, Experiment, provenance, write_results
-from ._store import (
+from .protocol import TABLE_WIDTH, Experiment, provenance, write_results
+from .store import (
     ResultsStore,
     StoreError,
     StoreLostError,

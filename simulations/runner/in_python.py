@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._executors import run_all
-from ._protocol import Experiment
-from ._store import ResultsStore, default_store_path
+from .executors import run_all
+from .protocol import Experiment
+from .store import ResultsStore, default_store_path
 
 __all__ = ["Result", "run"]
 

@@ -3,7 +3,7 @@
 The ground floor of every experiment: `run_all` knows only runs. A run is any object with
 a `key()` (its results-store key) and a `cost` (for scheduling), computed by a
 module-level `runner(run) -> dict`: an experiment's protocol `Run`s with its `run_one`
-(`simulations._protocol`), or E3's `SpecRun`s with `simulations._run.run_spec`. It
+(`simulations.runner.protocol`), or E3's `SpecRun`s with `simulations._run.run_spec`. It
 reuses the runs already in the results store, computes the rest in parallel, and writes
 each record from the parent process as soon as it arrives, so an interrupted sweep loses
 nothing that finished. Usage, resume and Dask setup: `docs/usage.md#execution`,
@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
-from ._cli import Interrupted, jsonable
-from ._store import ResultsStore, StoreReadError, StoreWriteError
+from .cli import Interrupted, jsonable
+from .store import ResultsStore, StoreReadError, StoreWriteError
 
 __all__ = ["RunSummary", "SchedulerError", "SweepFailed", "available_cores", "run_all",
            "stored_runs"]
