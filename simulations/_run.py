@@ -44,31 +44,12 @@ _SPEC_FIELDS_DROPPED = ("instances",)
 
 
 def train_options(spec: ExperimentSpec) -> TrainOptions:
-    """The engine options of a spec, with the final weights recorded.
+    """The engine options of a spec (`spec.train`), with the final weights recorded.
 
-    Optimizer-specific fields are passed only to the optimizer that uses them, so the
-    engine never warns about ignored options.
+    The sweep refused unstable specs unless --allow-unstable (`check_step_sizes`); the
+    engine refuses them too unless told, and then flags their records.
     """
-    kwargs = {
-        "optimizer": spec.optimizer,
-        "lr": spec.lr,
-        "lam": spec.lam,
-        "max_steps": spec.max_steps,
-        "tol": spec.tol,
-        "record_weights": True,
-    }
-    if spec.optimizer == "adamw":
-        kwargs["weight_decay"] = spec.weight_decay
-    if spec.optimizer == "sgd":
-        kwargs["batch_size"] = spec.batch_size
-    if spec.noise is not None:
-        kwargs["noise"] = spec.noise
-    if spec.dtype != "float64":
-        kwargs["dtype"] = spec.dtype
-    # the sweep refused unstable specs unless --allow-unstable (check_step_sizes); the engine
-    # refuses them too unless told, and then flags their records
-    kwargs["allow_unstable"] = is_unstable(spec)
-    return TrainOptions(**kwargs)
+    return spec.train_options(record_weights=True, allow_unstable=is_unstable(spec))
 
 
 def _finite_or_none(value):

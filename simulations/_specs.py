@@ -21,14 +21,14 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from dynamics import (
     FLOW_OPTIMIZERS,
-    OPTIMIZERS,
     HiddenNoise,
+    TrainOptions,
     lam_to_normalized,
     steps_to_normalized_time,
 )
@@ -121,6 +121,8 @@ class ExperimentSpec:
     instances: int = 1
 
     def __post_init__(self) -> None:
+        """Validate once: the spec's own fields here, the training fields by
+        `dynamics.TrainOptions` (held as `train`), whose canonical values are copied back."""
         def set_(name, value):
             object.__setattr__(self, name, value)
 
@@ -129,55 +131,51 @@ class ExperimentSpec:
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-            set_(name, int(value))
-        for name, strictly_positive in (
-            ("lam", False),
-            ("lr", True),
-            ("init_std", True),
-            ("weight_decay", False),
-        ):
-            value = getattr(self, name)
-            bad = not _is_real(value) or not math.isfinite(value)
-            bad = bad or (value <= 0 if strictly_positive else value < 0)
-            if bad:
-                bound = "> 0" if strictly_positive else ">= 0"
-                raise ValueError(f"{name} must be a finite number {bound}; got {value!r}")
-            set_(name, float(value))
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")
-        if self.tol is not None:
-            if not _is_real(self.tol) or not math.isfinite(self.tol) or self.tol <= 0:
-                raise ValueError(f"tol must be None or a finite number > 0; got {self.tol!r}")
-            set_("tol", float(self.tol))
-        if self.batch_size is not None:
-            if not _is_int(self.batch_size) or not 1 <= self.batch_size <= self.n:
-                raise ValueError(
-                    f"batch_size must be None or an integer in [1, n={self.n}]; "
-                    f"got {self.batch_size!r}"
-                )
-            set_("batch_size", int(self.batch_size))
-        if self.weight_decay != 0.0 and self.optimizer != "adamw":
-            raise ValueError(
-                f"weight_decay must be 0 unless optimizer is 'adamw'; got "
-                f"weight_decay={self.weight_decay} with optimizer={self.optimizer!r}"
-            )
+        if not _is_real(self.init_std) or not math.isfinite(self.init_std) or self.init_std <= 0:
+            raise ValueError(f"init_std must be a finite number > 0; got {self.init_std!r}")
+        set_("init_std", float(self.init_std))
+        for name in ("n", "m", "seed", "instances"):
+            set_(name, int(getattr(self, name)))
         if isinstance(self.noise, Mapping):  # the JSON form of to_dict()
             set_("noise", HiddenNoise(**self.noise))
         if isinstance(self.noise, str):  # the CLI and record form, noise_label()
             set_("noise", parse_noise(self.noise))
-        if self.noise is not None:
-            if not isinstance(self.noise, HiddenNoise):
-                raise ValueError(f"noise must be None or a dynamics.HiddenNoise; got "
-                                 f"{self.noise!r}")
-            if self.optimizer != "gd" or self.tol is not None:
-                raise ValueError("noise needs optimizer 'gd' and tol None (the noisy step is "
-                                 f"not a prox-gradient step); got optimizer={self.optimizer!r}, "
-                                 f"tol={self.tol!r}")
-        if self.dtype not in ("float64", "float32"):
-            raise ValueError(f"dtype must be 'float64' or 'float32'; got {self.dtype!r}")
-        if self.dtype == "float32" and self.optimizer != "adamw":
-            raise ValueError(f"dtype 'float32' is for optimizer 'adamw' only; got "
-                             f"optimizer={self.optimizer!r}")
+        # Rules of a sweep point beyond what training checks: weight decay only where it
+        # acts (its value enters the key), a batch of 1 to n of the n inputs for any optimizer.
+        if self.optimizer != "adamw" and not (_is_real(self.weight_decay)
+                                              and self.weight_decay == 0):
+            raise ValueError(
+                f"weight_decay must be 0 unless optimizer is 'adamw'; got "
+                f"weight_decay={self.weight_decay!r} with optimizer={self.optimizer!r}"
+            )
+        if self.batch_size is not None:
+            if not _is_int(self.batch_size) or not 1 <= self.batch_size <= self.n:
+                raise ValueError(f"batch_size must be None or an integer in [1, n={self.n}]; "
+                                 f"got {self.batch_size!r}")
+            set_("batch_size", int(self.batch_size))
+        train = TrainOptions(**self._train_fields())
+        set_("train", train)
+        for name in ("lam", "lr", "max_steps", "tol"):
+            set_(name, getattr(train, name))
+        set_("weight_decay", train.weight_decay if self.optimizer == "adamw"
+             else float(self.weight_decay))
+
+    def _train_fields(self) -> dict:
+        """The fields `TrainOptions` validates; optimizer-specific ones only where they act
+        (the engine warns about ignored options)."""
+        out = {"optimizer": self.optimizer, "lr": self.lr, "lam": self.lam,
+               "max_steps": self.max_steps, "tol": self.tol, "noise": self.noise,
+               "dtype": self.dtype}
+        if self.optimizer == "adamw":
+            out["weight_decay"] = self.weight_decay
+        if self.optimizer == "sgd":
+            out["batch_size"] = self.batch_size
+        return out
+
+    def train_options(self, **changes) -> TrainOptions:
+        """The engine options of this spec (`train`) with `changes`, e.g.
+        `record_weights=True`."""
+        return replace(self.train, **changes)
 
     @property
     def flow_time(self) -> float | None:
