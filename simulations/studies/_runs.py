@@ -24,9 +24,14 @@ from simulations.runner.command import open_store, sweep_errors
 from simulations.runner.executors import run_all
 
 
-def parser(prog: str, description: str) -> OneLineErrorParser:
-    """A study's parser with --store, --workers and --no-progress; errors are one line."""
+def parser(prog: str, description: str, instances: int | None = None) -> OneLineErrorParser:
+    """A study's parser with --store, --workers and --no-progress, and with `instances`
+    (a default) the --master seed and --instances per grid point; errors are one line."""
     out = OneLineErrorParser(prog=prog, description=description)
+    if instances is not None:
+        out.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
+        out.add_argument("--instances", type=int, default=instances,
+                         help="instances per grid point")
     out.add_argument("--store", type=Path, help="results store (default "
                      "$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite); finished runs "
                      "are kept there, so an interrupted study resumes with the same command")

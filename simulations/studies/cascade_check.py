@@ -197,9 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = _runs.parser(PROG, __doc__.splitlines()[0])
-    parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
-    parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
+    parser = _runs.parser(PROG, __doc__.splitlines()[0], instances=32)
     parser.add_argument("--timed", type=int, default=4, help="instances timed alone per point")
     parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
     parser.add_argument("--ratios", type=float, nargs="+", default=list(GRID_RATIO),

@@ -216,9 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = _runs.parser(PROG, __doc__.splitlines()[0])
-    parser.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
-    parser.add_argument("--instances", type=int, default=32, help="instances per grid point")
+    parser = _runs.parser(PROG, __doc__.splitlines()[0], instances=32)
     parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
     parser.add_argument("--ratios", type=int, nargs="+", default=list(GRID_RATIO),
                         help="values of m/n")
