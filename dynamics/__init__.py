@@ -52,6 +52,7 @@ from dynamics._toy_model import (
     steps_to_normalized_time,  # noqa: F401
 )
 from dynamics._training import (
+    DEFAULT_LR,  # noqa: F401
     FLOW_OPTIMIZERS,  # noqa: F401
     OPTIMIZERS,  # noqa: F401
     DivergenceError,  # noqa: F401

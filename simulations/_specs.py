@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from dynamics import (
+    DEFAULT_LR,
     FLOW_OPTIMIZERS,
     HiddenNoise,
     TrainOptions,
@@ -86,17 +87,17 @@ class ExperimentSpec:
     # finite, >= 0. Normalized lam_tilde = lam / 4 (`lam_normalized`).
     lam: float
     # Training algorithm, one of OPTIMIZERS (dynamics.TrainOptions.optimizer).
-    optimizer: str = "prox-gd"
+    optimizer: str = TrainOptions.optimizer
     # Step size on the code loss; finite, > 0. For gd/prox-gd one step is flow time 4 * lr.
-    lr: float = 0.05
+    lr: float = DEFAULT_LR[TrainOptions.optimizer]
     # Step budget: maximum number of optimizer steps (exactly this many when tol is None),
     # as dynamics.TrainOptions.max_steps; integer >= 1. The record's `train_steps` is the
     # number taken.
-    max_steps: int = 10_000
+    max_steps: int = TrainOptions.max_steps
     # Convergence tolerance (dynamics.TrainOptions.tol): a run stops once the Frobenius
     # norm of its prox-gradient mapping, in code-loss gradient units, is <= tol; reached
     # by prox-gd, rarely by gd/sgd/adamw. None trains exactly `max_steps` steps. Finite, > 0.
-    tol: float | None = None
+    tol: float | None = TrainOptions.tol
     # Initial weights W_ik ~ N(0, (init_std)^2 / m), i.e. in units of the paper's
     # 1/sqrt(m) (docs/paper.md#initialization; dynamics.init_weights). Finite, > 0.
     init_std: float = 1.0
@@ -113,7 +114,7 @@ class ExperimentSpec:
     noise: HiddenNoise | None = None
     # Floating-point type of the weights: "float64", or "float32" for adamw only (as the
     # authors trained; docs/dynamics/training.md#precision).
-    dtype: str = "float64"
+    dtype: str = TrainOptions.dtype
     # Master seed of the spec; instance i uses SeedSequence(seed, spawn_key=(i,)).
     # Integer >= 0.
     seed: int = 0

@@ -37,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
+from simulations._presets import CONVERGED_PROX_GD
 from simulations._stats import holm, t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
 from simulations.replication import PREREGISTERED
@@ -48,7 +49,7 @@ from theory import expected_poly_cascade, expected_poly_exact
 PROG = "python -m simulations.studies.cascade_check"
 GRID_N = (32, 64)
 GRID_RATIO = (1.0, 1.5, 2.0, 4.0, 8.0)
-OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
+OPTIONS = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 FIELDS = ["n", "m", "lam", "instance", "count", "converged", "steps", "pred_accuracy",
           "pred_precision", "pred_recall", "pred_n_poly", "base_accuracy", "base_precision",
           "base_recall", "base_n_poly", "predict_seconds", "train_seconds"]

@@ -63,6 +63,7 @@ from dynamics import (
     init_weights,
     train,
 )
+from simulations._presets import CONVERGED_PROX_GD
 from simulations._seeds import stream_seed
 from simulations.predict import predict_instance
 from simulations.replication import PREREGISTERED
@@ -72,7 +73,7 @@ from simulations.studies import _runs, fate
 from theory.cascades import cascade_assignment, poly_count
 
 PROG = "python -m simulations.studies.cascade_explore"
-BASE = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
+BASE = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 
 
 def _point(what: str, master: int, n: int, m: int, instances: int, **params) -> Run:

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, assign_features, init_weights, train
-from simulations._presets import PRESETS
+from simulations._presets import CONVERGED_PROX_GD, PRESETS
 from simulations.runner.cli import run_cli
 from simulations.runner.protocol import Run
 from simulations.studies import _runs
@@ -43,7 +43,7 @@ from theory import expected_poly_cascade, expected_poly_exact
 from theory.cascades import cascade_assignment
 
 PROG = "python -m simulations.studies.fate"
-OPTIONS = dict(optimizer="prox-gd", lr=0.05, lam=1e-2, tol=1e-6, max_steps=50_000)
+OPTIONS = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 # The `paper` preset's training (E3, docs/paper.md#experiments): AdamW for a fixed budget.
 _PAPER = PRESETS["paper"]()
 PAPER_ADAMW = {**{key: _PAPER.common[key] for key in ("optimizer", "lr", "weight_decay",
