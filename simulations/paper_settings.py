@@ -35,7 +35,7 @@ import theory
 from theory import cascades
 
 from ._presets import resolve_grid
-from ._run import final_digest, run_specs
+from ._run import final_digest, run_specs, spec_runs
 from ._specs import ExperimentSpec, canonical_key
 from ._stats import holm, paired, t_interval
 from .runner.cli import (
@@ -48,6 +48,7 @@ from .runner.cli import (
     write_outputs,
 )
 from .runner.command import open_store, sweep_errors
+from .runner.executors import stored_runs
 
 PROG = "python -m simulations.paper_settings"
 # The master seed of every stage, fixed in docs/preregistration-e5-adamw.md#grid and never
@@ -92,10 +93,8 @@ def rounds(name: str) -> list[list[ExperimentSpec]]:
 
 def stored(store, names: Sequence[str] = tuple(STAGES)) -> list[dict]:
     """Every record of the named stages that `store` holds, without running anything."""
-    keys = dict.fromkeys(canonical_key(spec, i) for name in names
-                         for spec in stage_specs(name) for i in range(spec.instances))
-    found = (store.get(key) for key in keys)
-    return [r for r in found if r is not None]
+    specs = [spec for name in names for spec in stage_specs(name)]
+    return list(stored_runs(spec_runs(specs), store).records)
 
 
 # ---------------------------------------------------------------------------------------

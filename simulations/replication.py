@@ -5,7 +5,7 @@
 
 Hypotheses, grid and analysis were fixed in docs/preregistration-lam-lr.md before
 any run; this module only executes them. It is declared on the experiment protocol
-(`EXPERIMENT`, simulations/runner/protocol.py) and run by `_experiment_cli.run_experiment`,
+(`EXPERIMENT`, simulations/runner/protocol.py) and run by `runner.command.run_experiment`,
 with the same shared flags, results store, executors, resume, provenance and writer as
 the other experiments. Its runs are E3's `SpecRun`s of the grid's specs (keyed by
 `canonical_key`, so stored runs are reused; every cell of one m shares its W(0), so every

@@ -1,8 +1,8 @@
 """The command line every protocol experiment shares (docs/usage.md#protocol).
 
-`run_experiment(experiment, argv)` parses the shared flags (`_cli.add_shared_flags`) and
+`run_experiment(experiment, argv)` parses the shared flags (`cli.add_shared_flags`) and
 the experiment's own, builds its config, checks memory and the output folder before any
-work, runs what the results store does not hold (`_executors.run_all`: resume, progress
+work, runs what the results store does not hold (`executors.run_all`: resume, progress
 bar, local processes or Dask, Ctrl-C; round by round when the experiment has rounds),
 then writes report.json, the CSV tables and the figures with `protocol.write_results`
 and prints the table or the JSON report. An experiment may instead read its records from
@@ -55,7 +55,7 @@ def open_store(path, out=None, readonly: bool = False) -> ResultsStore:
     """The results store at `path` (None: the user's default), or a one-line CliError.
 
     With `out` (the output folder) a store that is one of the output files is refused
-    first (`_cli.check_store_apart`); `readonly` opens it for reading only (--no-run).
+    first (`cli.check_store_apart`); `readonly` opens it for reading only (--no-run).
     """
     path = default_store_path() if path is None else path
     check_path_lengths(Path(path), "--store")
@@ -94,7 +94,7 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
     """Parse `argv`, run the experiment through the store and executors, write and print.
 
     Returns 0; bad flags exit with status 2 (argparse) or raise CliError, which
-    `_cli.run_cli` turns into one line and an exit status (docs/usage.md#errors).
+    `cli.run_cli` turns into one line and an exit status (docs/usage.md#errors).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     prog = prog or experiment.prog
@@ -156,7 +156,7 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
 
 def command(experiment: Experiment):
     """The `main(argv=None) -> exit status` of an experiment's own command: `run_experiment`
-    with one-line errors (`_cli.run_cli`, docs/usage.md#errors)."""
+    with one-line errors (`cli.run_cli`, docs/usage.md#errors)."""
     def main(argv: list[str] | None = None) -> int:
         return run_cli(lambda args: run_experiment(experiment, args), experiment.prog, argv)
 
