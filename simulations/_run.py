@@ -223,6 +223,14 @@ class SpecRun:
     def cost(self) -> float:
         return float(self.spec.n * self.spec.n * self.spec.m * self.spec.max_steps)
 
+    def matches(self, record: dict) -> bool:
+        """Whether `record` carries this run's instance and spec fields (a record moved
+        between machines, `runner.transfer.import_runs`, is checked against its key)."""
+        noise = None if self.spec.noise is None else noise_label(self.spec.noise)
+        return (record.get("instance") == self.instance and record.get("noise") == noise
+                and all(record.get(k) == v for k, v in self.spec.to_dict().items()
+                        if k not in _SPEC_FIELDS_DROPPED + ("noise",)))
+
 
 def spec_runs(specs: Sequence[ExperimentSpec]) -> list[SpecRun]:
     """Every (spec, instance) of `specs`, in spec order then instance order."""

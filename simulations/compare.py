@@ -75,10 +75,16 @@ def _replication():
     return EXPERIMENT
 
 
+def _paper_settings():
+    from .paper_settings import EXPERIMENT
+
+    return EXPERIMENT
+
+
 # Name -> the protocol Experiment (simulations/runner/protocol.py); imported when chosen, so that
 # the main job does not pay for the others' imports. "e3" is this module's own job.
 EXPERIMENTS = {MAIN_EXPERIMENT: None, "e1": _e1, "e2": _e2, "noise-optimum": _noise_optimum,
-               "replication": _replication}
+               "replication": _replication, "paper-settings": _paper_settings}
 
 # Smoke mode (--quick): the chosen experiment's optimizer and settings on a tiny
 # grid, so that the whole pipeline runs in seconds. Not a measurement. The step cap

@@ -10,10 +10,13 @@ seed, so every stage at one m starts from the same W(0) and every comparison is 
 3. ``e3``: the `paper` preset, all 16 widths, in DTYPE;
 4. ``flow``: the `gradient-flow` preset (prox-gd to convergence) at the E5 widths.
 
-Each stage goes through the same specs, results store, executors and resume as
-`simulations.compare`, in rounds of `ROUND` instances, so that an interrupted job leaves
-complete pairs for the first instances. Rerunning the command resumes; runs already
-stored are reused. Usage: docs/usage.md#the-paper-at-its-own-settings.
+Its runs are E3's runs (`SpecRun`, the same store keys as `simulations.compare`), and it
+is declared on the experiment protocol (`EXPERIMENT`): the shared runner stores, resumes
+and runs them round by round (`ROUND` instances of every spec of a stage per round), so
+that an interrupted job leaves complete pairs for the first instances; --export-runs and
+--import-runs move the job between machines. The analysis is the preregistered one, from
+the store (--no-run) or the published CSVs (--from-csv). Usage:
+docs/usage.md#the-paper-at-its-own-settings.
 """
 
 from __future__ import annotations
@@ -21,12 +24,10 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import gzip
-import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,20 +36,13 @@ import theory
 from theory import cascades
 
 from ._presets import resolve_grid
-from ._run import final_digest, run_specs, spec_runs
-from ._specs import ExperimentSpec, canonical_key
+from ._run import SpecRun, final_digest, record_is_current, run_spec
+from ._specs import ExperimentSpec
 from ._stats import holm, paired, t_interval
-from .runner.cli import (
-    CliError,
-    OneLineErrorParser,
-    integer,
-    jsonable,
-    output_dir,
-    run_cli,
-    write_outputs,
-)
-from .runner.command import open_store, sweep_errors
+from .runner.cli import CliError
+from .runner.command import command, open_store
 from .runner.executors import stored_runs
+from .runner.protocol import Experiment
 
 PROG = "python -m simulations.paper_settings"
 # The master seed of every stage, fixed in docs/preregistration-e5-adamw.md#grid and never
@@ -76,69 +70,41 @@ STAGES: dict[str, tuple[tuple[str, dict], ...]] = {
 }
 
 
-def stage_specs(name: str, instances: int = INSTANCES) -> list[ExperimentSpec]:
+def stage_specs(name: str, instances: int = INSTANCES,
+                seed: int = MASTER_SEED) -> list[ExperimentSpec]:
     """Every spec of a stage, with `instances` instances each and the master seed."""
     specs = []
     for preset, overrides in STAGES[name]:
-        grid = resolve_grid(preset, {**overrides, "seed": MASTER_SEED})
+        grid = resolve_grid(preset, {**overrides, "seed": seed})
         specs += [replace(s, instances=instances) for s in grid.specs()]
     return specs
 
 
-def rounds(name: str) -> list[list[ExperimentSpec]]:
-    """A stage's specs in rounds: instances [0, ROUND), then [0, 2 ROUND), ... (the runs
-    of earlier rounds are stored by then and reused, so each round adds ROUND per spec)."""
-    return [stage_specs(name, k) for k in range(ROUND, INSTANCES + 1, ROUND)]
+@dataclass(frozen=True)
+class PlannedRun(SpecRun):
+    """One run of the plan: an E3 run (same store key) with its stage and round."""
+
+    stage: str = ""
+    round: int = 0
 
 
-def stored(store, names: Sequence[str] = tuple(STAGES)) -> list[dict]:
-    """Every record of the named stages that `store` holds, without running anything."""
-    specs = [spec for name in names for spec in stage_specs(name)]
-    return list(stored_runs(spec_runs(specs), store).records)
-
-
-# ---------------------------------------------------------------------------------------
-# moving the job between machines: the store's records of the plan as gzipped JSON lines
-
-
-def export_runs(store, path: str | Path) -> int:
-    """Write every stored record of the plan to `path` (gzipped JSON, one record a line, in
-    plan order); returns how many. `import_runs` on another machine resumes from them."""
-    records = stored(store)
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, separators=(",", ":"), allow_nan=False) + "\n")
-    return len(records)
-
-
-def import_runs(store, path: str | Path) -> int:
-    """Put the records of an `export_runs` file into `store` (those it lacks); returns how
-    many were added. Each record must be a run of this plan: its key is recomputed from its
-    own spec fields and instance and must equal the key it carries."""
-    plan = {canonical_key(spec, i): (spec, i) for name in STAGES
-            for spec in stage_specs(name) for i in range(spec.instances)}
-    have = set(store.keys())
-    added = 0
-    try:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            lines = f.readlines()
-    except (OSError, EOFError) as error:
-        raise ValueError(f"cannot read {path}: {error}") from None
-    for line_no, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-            key = record["key"]
-            spec, instance = plan[key]
-        except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{path}: line {line_no}: not a run record of this plan") from None
-        if record.get("instance") != instance or any(
-                record.get(k) != v for k, v in spec.to_dict().items()
-                if k not in ("instances", "noise")):
-            raise ValueError(f"{path}: line {line_no}: fields do not match key {key[:12]}")
-        if key not in have:
-            store.put(key, record)
-            added += 1
-    return added
+def plan(stages: Sequence[str] = tuple(STAGES), seed: int = MASTER_SEED) -> list[PlannedRun]:
+    """Every run of the named stages in plan order: stage by stage, and within a stage in
+    rounds of `ROUND` instances of every spec (instances [0, ROUND), then [ROUND, 2 ROUND),
+    ...), so that an interrupted job leaves complete pairs. A run shared by two stages (the
+    float32 check's float64 runs and E5's lam 1e-3 runs are E3's) is listed once, at its
+    first place."""
+    runs, seen = [], set()
+    for name in stages:
+        specs = stage_specs(name, seed=seed)
+        for k, start in enumerate(range(0, INSTANCES, ROUND), start=1):
+            for spec in specs:
+                for i in range(start, start + ROUND):
+                    run = PlannedRun(spec, i, stage=name, round=k)
+                    if run.key() not in seen:
+                        seen.add(run.key())
+                        runs.append(run)
+    return runs
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,22 +153,15 @@ def csv_tables(records: Sequence[dict]) -> dict[str, list[dict]]:
     return tables
 
 
-def write_csvs(out: Path, tables: dict[str, list[dict]]) -> list[str]:
-    written = []
-    for name, rows in tables.items():
-        with open(out / name, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        written.append(name)
-    return written
-
-
 def read_csvs(folder: str | Path) -> list[dict]:
     """The runs of the published CSVs in `folder`, as records (`csv_row`'s inverse); each
-    row's final_digest is checked, and a run listed in two files is read once."""
+    row's final_digest is checked, and a run listed in two files is read once. A missing
+    file holds no runs (the command writes no CSV without rows); none of them is an error."""
     records: dict[tuple, dict] = {}
-    for name in CSV_FILES:
+    present = [name for name in CSV_FILES if (Path(folder) / name).exists()]
+    if not present:
+        raise ValueError(f"cannot read {folder}: none of {', '.join(CSV_FILES)} is there")
+    for name in present:  # a file the command did not write held no runs
         path = Path(folder) / name
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:
@@ -389,7 +348,7 @@ def analyse(records: Sequence[dict]) -> dict:
         label = (f"{r['optimizer']} {r['dtype']}" if r["optimizer"] == "adamw"
                  else "prox-gd (flow)")
         cost[label] = cost.get(label, 0.0) + (r.get("cpu_time") or 0.0)
-    return {"runs": len(records), "excluded": dropped, "float32_check": float32_check(ok),
+    return {"records": len(records), "excluded": dropped, "float32_check": float32_check(ok),
             "e3": e3_table(ok), "e5": e5_analysis(ok),
             "cpu_hours": {k: cost[k] / 3600 for k in sorted(cost)}}
 
@@ -460,7 +419,7 @@ def format_report(a: dict) -> str:
     """The analysis as the Markdown tables of docs/results.md#the-paper-at-its-own-settings."""
     e5 = a["e5"]
     label = "final" if e5["final"] else "INTERIM: not every E5 run is stored; nothing is decided"
-    lines = [f"{a['runs']} runs, {len(a['excluded'])} excluded "
+    lines = [f"{a['records']} runs, {len(a['excluded'])} excluded "
              + "".join(f"; {x['run']}: {x['reason']}" for x in a["excluded"][:5]), "",
              "float32 against float64 (paired on W(0), lam 1e-3, window count):", "",
              "| m | pairs | equal | mean diff (f32 − f64) | 95% CI | assign. diff | gate holds |",
@@ -543,92 +502,117 @@ def figure_e3(a: dict):
     return fig
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = OneLineErrorParser(prog=PROG, description=__doc__.splitlines()[0])
+# ---------------------------------------------------------------------------------------
+# the command, declared on the experiment protocol (simulations/runner/protocol.py)
+
+
+@dataclass(frozen=True)
+class PaperSettingsConfig:
+    """What one invocation does.
+
+    Fields:
+        stages: the stages to run, in order (default: all, in plan order).
+        seed: the master seed (the preregistered `MASTER_SEED`; another one is a new,
+            unregistered plan).
+        no_run: analyse the runs the store holds, computing nothing (--no-run).
+        from_csv: analyse the published CSVs in this folder; no store (--from-csv).
+    """
+
+    stages: tuple[str, ...] = tuple(STAGES)
+    seed: int = MASTER_SEED
+    no_run: bool = False
+    from_csv: str | None = None
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", nargs="+", choices=list(STAGES), default=list(STAGES),
                    help="stages to run, in the given order (default: all, in plan order)")
-    p.add_argument("--store", help="results store (default: the user's store)")
-    p.add_argument("--workers", type=integer, help="local worker processes (default: cores)")
-    p.add_argument("--out", default="results/paper-settings",
-                   help="folder for the CSVs, report.md, report.json and the figure")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--no-run", action="store_true",
                         help="analyse what the store holds; run nothing")
     source.add_argument("--from-csv", metavar="FOLDER",
                         help="analyse the published CSVs in FOLDER (e.g. docs/data); no store")
-    p.add_argument("--import-runs", metavar="FILE",
-                   help="first add the runs of an --export-runs file to the store (resume "
-                        "on another machine, e.g. from docs/data/paper-settings-runs.jsonl.gz)")
-    p.add_argument("--export-runs", metavar="FILE",
-                   help="at the end, write the store's runs of the plan to FILE (gzipped "
-                        "JSON lines)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.workers is not None and args.workers < 1:
-        raise CliError(f"--workers must be >= 1; got {args.workers}")
-    out = output_dir(args.out)
-    if args.from_csv:
-        try:
-            records = read_csvs(args.from_csv)
-        except ValueError as error:
-            raise CliError(str(error)) from None
-    else:
-        # refused when it is one of this command's outputs (the report would overwrite it);
-        # read-only when nothing is run or imported
-        store = open_store(args.store, out, readonly=args.no_run and not args.import_runs)
-        with store, sweep_errors():
-            if args.import_runs:
-                try:
-                    added = import_runs(store, args.import_runs)
-                except ValueError as error:
-                    raise CliError(str(error)) from None
-                print(f"imported {added} runs into {store.path}", file=sys.stderr)
-            for name in [] if args.no_run else args.stage:
-                for k, specs in enumerate(rounds(name), start=1):
-                    if not args.no_progress:
-                        print(f"stage {name}, round {k}: instances 0-{specs[0].instances - 1}"
-                              f" of {len(specs)} grid points", file=sys.stderr)
-                    run_specs(specs, store=store, workers=args.workers,
-                            progress=not args.no_progress)
-            records = stored(store)
-            if args.export_runs:
-                print(f"exported {export_runs(store, args.export_runs)} runs to "
-                      f"{args.export_runs}", file=sys.stderr)
-    analysis = analyse(records)
-    text = format_report(analysis)
-    e4 = e4_reconstruction([published(r) if "init_final_diag" in r else r for r in records])
-    if e4 is not None:
-        text += (f"\n\nE4 at m = {E4_M} ({e4['instances']} instances, reconstructed from W(0) "
-                 f"and the final neuron and sign): diagonal mean {e4['diagonal_mean']:.4f} "
-                 f"(exact {e4['diagonal_mean_exact']:.4f}; the paper's figure: about 0.03), "
-                 f"off-diagonal mean {e4['offdiagonal_mean']:+.4f}, sd "
-                 f"{e4['offdiagonal_sd']:.4f}")
-
-    def write() -> list[str]:
-        written = [] if args.from_csv else write_csvs(out, csv_tables(records))
-        (out / "report.md").write_text(text + "\n")
-        (out / "report.json").write_text(json.dumps(jsonable(analysis), indent=1) + "\n")
-        figures = [("e3_paper_settings.png", figure_e3, analysis if analysis["e3"] else None),
-                   ("e4_paper_settings.png", figure_e4, e4)]
-        for name, draw, data in figures:
-            if data is not None:
-                draw(data).savefig(out / name, dpi=150)
-                written.append(name)
-        return written + ["report.md", "report.json"]
-
-    written = write_outputs(out, write)
-    print(text)
-    print(f"\nwrote {', '.join(written)} to {out}")
-    return 0
+def _configure(args: argparse.Namespace) -> tuple[PaperSettingsConfig, list[str]]:
+    if args.quick:
+        raise ValueError("--quick: the paper's settings have no smoke version (one AdamW "
+                         "run at m = 4096 takes minutes); `python -m simulations.compare "
+                         "--quick` smoke-tests the same pipeline")
+    return PaperSettingsConfig(tuple(dict.fromkeys(args.stage)), args.seed, args.no_run,
+                               args.from_csv), []
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
+def _records_from(config: PaperSettingsConfig) -> list[dict] | None:
+    if config.from_csv is None:
+        return None
+    try:
+        return read_csvs(config.from_csv)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
+def _report(config: PaperSettingsConfig, records: list[dict]) -> dict:
+    """The analysis, with E4's summary (its matrix is drawn by `_figures`)."""
+    e4 = e4_reconstruction(_published(records))
+    return {**analyse(records),
+            "e4": None if e4 is None else {k: v for k, v in e4.items() if k != "matrix"}}
+
+
+def _published(records: Sequence[dict]) -> list[dict]:
+    return [published(r) if "init_final_diag" in r else r for r in records]
+
+
+def format_table(report: dict) -> str:
+    """The report's tables, and E4's numbers when its runs are stored."""
+    text = format_report(report)
+    e4 = report.get("e4")
+    if e4:
+        text += (f"\n\nE4 at m = {E4_M} ({e4['instances']} instances, reconstructed from "
+                 f"W(0) and the final neuron and sign): diagonal mean "
+                 f"{e4['diagonal_mean']:.4f} (exact {e4['diagonal_mean_exact']:.4f}; the "
+                 f"paper's figure: about 0.03), off-diagonal mean "
+                 f"{e4['offdiagonal_mean']:+.4f}, sd {e4['offdiagonal_sd']:.4f}")
+    return text
+
+
+def _figures(config: PaperSettingsConfig, report: dict) -> dict:
+    """E3, and E4 redrawn from the records at m = E4_M (read back from where the report
+    came from: the CSVs or the store; the matrix is too large for report.json)."""
+    figures = {"e3_paper_settings": figure_e3(report)} if report["e3"] else {}
+    if report.get("e4"):
+        if config.from_csv is not None:
+            records = read_csvs(config.from_csv)
+        else:
+            with open_store(report["store"], readonly=True) as store:
+                wanted = [r for r in plan(config.stages, config.seed) if r.spec.m == E4_M]
+                records = list(stored_runs(wanted, store).records)
+        figures["e4_paper_settings"] = figure_e4(e4_reconstruction(_published(records)))
+    return figures
+
+
+def _record_tables(config: PaperSettingsConfig, records: list[dict]) -> dict:
+    """The published CSVs (docs/data), one row per run; none when they were the input."""
+    if config.from_csv is not None:
+        return {}
+    return {name.removesuffix(".csv"): rows for name, rows in csv_tables(records).items()}
+
+
+EXPERIMENT = Experiment(
+    name="paper-settings", prog=PROG, description=__doc__.splitlines()[0],
+    default_out="results/paper-settings", default_seed=MASTER_SEED,
+    seed_help="; the preregistered seed (docs/preregistration-e5-adamw.md#grid), another one "
+              "is a new, unregistered plan",
+    add_flags=_add_flags, configure=_configure,
+    runs=lambda config: plan(config.stages, config.seed), run_one=run_spec,
+    report=_report, format_table=format_table, tables=lambda report: {}, figures=_figures,
+    is_current=record_is_current,
+    round_of=lambda run: (run.stage, run.round),
+    no_run=lambda config: config.no_run, records_from=_records_from,
+    record_tables=_record_tables, table_file="report.md")
+
+
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ import pytest
 
 from simulations import paper_settings as P
 from simulations._specs import canonical_key
+from simulations.runner.executors import stored_runs
 from simulations.runner.store import ResultsStore
+from simulations.runner.transfer import export_runs, import_runs
 
 N = 256
 DATA = Path(__file__).resolve().parents[1] / "docs" / "data"
@@ -71,8 +73,13 @@ def test_the_plan_is_the_preregistered_grid():
         ("adamw", 1e-3, 0.01, 7500, P.DTYPE)}
     flow = P.stage_specs("flow")
     assert {(s.optimizer, s.lr, s.tol) for s in flow} == {("prox-gd", 0.05, 1e-6)}
-    # rounds add ROUND instances per spec each
-    assert [r[0].instances for r in P.rounds("e5")] == [4, 8, 12, 16]
+    # the plan: every run once, stage by stage, in rounds of ROUND instances of every spec
+    runs = P.plan()
+    assert len(runs) == len({r.key() for r in runs}) == len(
+        {canonical_key(s, i) for s in every for i in range(s.instances)})
+    e5_rounds = [(r.round, r.instance) for r in runs if r.stage == "e5"]
+    assert [k for k, _ in e5_rounds] == sorted(k for k, _ in e5_rounds)
+    assert all((k - 1) * P.ROUND <= i < k * P.ROUND for k, i in e5_rounds)
 
 
 def test_float32_gate_follows_the_preregistered_rule():
@@ -129,11 +136,19 @@ def test_exclusions_are_reported_and_pairs_dropped():
     assert a["e5"]["tests"][0]["pairs"] == P.INSTANCES - 1
 
 
+def _write_csvs(folder: Path, records) -> None:
+    """The published CSVs of `records`, as the command writes them."""
+    from simulations.runner.protocol import write_results
+
+    folder.mkdir(exist_ok=True)
+    write_results(folder, {}, P._record_tables(P.PaperSettingsConfig(), records))
+
+
 def test_published_csvs_reanalyse_to_the_same_tables(tmp_path):
     """The three CSVs re-read give the store's analysis exactly; an edited assignment is
     refused by its digest."""
     records = _plan()
-    P.write_csvs(tmp_path, P.csv_tables(records))
+    _write_csvs(tmp_path, records)
     assert P.format_report(P.analyse(P.read_csvs(tmp_path))) == \
         P.format_report(P.analyse(records))
     path = tmp_path / "paper-e5.csv"
@@ -146,24 +161,34 @@ def test_published_csvs_reanalyse_to_the_same_tables(tmp_path):
         P.read_csvs(tmp_path)
 
 
+def _stored_report(store) -> str:
+    return P.format_report(P.analyse(list(stored_runs(P.plan(), store).records)))
+
+
 def test_export_import_moves_the_job_and_refuses_foreign_records(tmp_path):
     """Exported runs import into an empty store once (a second import adds nothing) and
-    analyse the same; a record whose fields do not match its key is refused."""
+    analyse the same; a record whose fields do not match its key, or a key outside the
+    plan, is refused and nothing is stored."""
     records = _plan()[:40]
     with ResultsStore(tmp_path / "a.sqlite") as a:
         for r in records:
             a.put(r["key"], r)
-        assert P.export_runs(a, tmp_path / "runs.jsonl.gz") == 40
-        before = P.format_report(P.analyse(P.stored(a)))
+        assert export_runs(a, P.plan(), tmp_path / "runs.jsonl.gz") == 40
+        before = _stored_report(a)
     with ResultsStore(tmp_path / "b.sqlite") as b:
-        assert P.import_runs(b, tmp_path / "runs.jsonl.gz") == 40
-        assert P.import_runs(b, tmp_path / "runs.jsonl.gz") == 0
-        assert P.format_report(P.analyse(P.stored(b))) == before
-    bad = {**records[0], "lam": 0.5}
-    with gzip.open(tmp_path / "bad.jsonl.gz", "wt") as f:
-        f.write(json.dumps(bad) + "\n")
-    with ResultsStore(tmp_path / "c.sqlite") as c, pytest.raises(ValueError, match="do not match"):
-        P.import_runs(c, tmp_path / "bad.jsonl.gz")
+        assert import_runs(b, P.plan(), tmp_path / "runs.jsonl.gz") == 40
+        assert import_runs(b, P.plan(), tmp_path / "runs.jsonl.gz") == 0
+        assert _stored_report(b) == before
+    good = {"key": records[1]["key"], "record": records[1]}
+    for bad, message in [({"key": records[0]["key"], "record": {**records[0], "lam": 0.5}},
+                          "does not match"),
+                         ({"key": "0" * 64, "record": records[0]}, "not a stored run")]:
+        with gzip.open(tmp_path / "bad.jsonl.gz", "wt") as f:
+            f.write(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+        with ResultsStore(tmp_path / "c.sqlite") as c:
+            with pytest.raises(ValueError, match=message):
+                import_runs(c, P.plan(), tmp_path / "bad.jsonl.gz")
+            assert len(c) == 0
 
 
 def test_e4_reconstruction_is_exact_for_one_hot_final_rows():
@@ -190,11 +215,13 @@ def test_command_redoes_the_tables_from_the_published_csvs(tmp_path, capsys):
     """`--from-csv FOLDER` needs no store: it re-reads the CSVs and writes the report, its
     JSON and the E3 and E4 figures; the printed tables equal the analysis of the records."""
     records = _plan()
-    P.write_csvs(tmp_path, P.csv_tables(records))
+    _write_csvs(tmp_path, records)
     out = tmp_path / "out"
     assert P.main(["--from-csv", str(tmp_path), "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == {"report.md", "report.json",
-                                               "e3_paper_settings.png", "e4_paper_settings.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "report.md", "report.json",
+        *(f"{name}.{ext}" for name in ("e3_paper_settings", "e4_paper_settings")
+          for ext in ("png", "pdf"))}
     assert P.format_report(P.analyse(records)) in capsys.readouterr().out
     assert P.main(["--from-csv", str(tmp_path / "missing"), "--out", str(out)]) == 2
     assert "cannot read" in capsys.readouterr().err
@@ -205,5 +232,32 @@ def test_a_store_that_is_an_output_is_refused_before_anything(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     store = out / "report.json"
-    assert P.main(["--no-run", "--store", str(store), "--out", str(out)]) == 2
+    assert P.main(["--stage", "flow", "--store", str(store), "--out", str(out)]) == 2
     assert "is an output file" in capsys.readouterr().err and not store.exists()
+
+
+def test_the_command_moves_runs_between_stores(tmp_path, capsys):
+    """--export-runs then --import-runs through the command: the new store analyses the
+    same; moving runs while reading the CSVs (no store) is refused."""
+    with ResultsStore(tmp_path / "a.sqlite") as a:
+        for r in _plan()[:40]:
+            a.put(r["key"], r)
+    runs = tmp_path / "runs.jsonl.gz"
+    args = ["--no-run", "--no-figures", "--out", str(tmp_path / "out")]
+    assert P.main([*args, "--store", str(tmp_path / "a.sqlite"), "--export-runs", str(runs)]) == 0
+    before = capsys.readouterr().out.split("wrote:")[0]
+    assert P.main([*args, "--store", str(tmp_path / "b.sqlite"), "--import-runs", str(runs)]) == 0
+    assert capsys.readouterr().out.split("wrote:")[0] == before
+    _write_csvs(tmp_path / "csv", _plan())
+    assert P.main(["--from-csv", str(tmp_path / "csv"), "--import-runs", str(runs)]) == 2
+    assert "opens no store" in capsys.readouterr().err
+
+
+def test_the_published_job_file_imports_into_the_plan(tmp_path):
+    """docs/data/paper-settings-runs.jsonl.gz, the job's runs so far, is a file of this
+    plan: every line imports (a changed key or record format would refuse it)."""
+    path = DATA / "paper-settings-runs.jsonl.gz"
+    with gzip.open(path, "rt") as f:
+        lines = sum(1 for _ in f)
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        assert import_runs(store, P.plan(), path) == lines > 0

@@ -155,7 +155,7 @@ def _say(line: str, during_work: bool = True) -> None:
 # The flags every experiment's command accepts, defined once by `add_shared_flags`
 # (docs/usage.md#shared-flags).
 SHARED_FLAGS = ("--quick", "--seed", "--out", "--store", "--workers", "--scheduler", "--fresh",
-                "--json", "--no-figures", "--no-progress")
+                "--json", "--no-figures", "--no-progress", "--import-runs", "--export-runs")
 
 
 def add_shared_flags(parser: argparse.ArgumentParser, *, default_out: str,
@@ -184,6 +184,12 @@ def add_shared_flags(parser: argparse.ArgumentParser, *, default_out: str,
                         help="print the report as one JSON object")
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--import-runs", metavar="FILE",
+                        help="first add to the store the runs of an --export-runs FILE made "
+                        "elsewhere (to resume a sweep on another machine)")
+    parser.add_argument("--export-runs", metavar="FILE",
+                        help="at the end, write the store's runs of this command to FILE "
+                        "(gzipped JSON lines)")
 
 
 def check_shared_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

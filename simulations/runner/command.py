@@ -1,12 +1,14 @@
 """The command line every protocol experiment shares (docs/usage.md#protocol).
 
 `run_experiment(experiment, argv)` parses the shared flags (`cli.add_shared_flags`) and
-the experiment's own, builds its config, checks memory and the output folder before any
-work, runs what the results store does not hold (`executors.run_all`: resume, progress
-bar, local processes or Dask, Ctrl-C; round by round when the experiment has rounds),
-then writes report.json, the CSV tables and the figures with `protocol.write_results`
-and prints the table or the JSON report. An experiment may instead read its records from
-the store alone (`Experiment.no_run`) or from elsewhere (`Experiment.records_from`).
+the experiment's own, builds its config and checks memory and the output folder before
+any work. It adds the runs of an --import-runs file to the results store, runs what the
+store does not hold (`executors.run_all`: resume, progress bar, local processes or Dask,
+Ctrl-C; round by round when the experiment has rounds), writes the store's runs to an
+--export-runs file (`transfer`), then writes report.json, the CSV tables and the figures
+with `protocol.write_results` and prints the table or the JSON report. An experiment may
+instead read its records from the store alone (`Experiment.no_run`) or from elsewhere
+(`Experiment.records_from`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from .store import (
     StoreReadError,
     default_store_path,
 )
+from .transfer import export_runs, import_runs
 
 __all__ = ["build_parser", "command", "open_store", "run_experiment", "sweep_errors"]
 
@@ -118,8 +121,13 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
     out = output_dir(default_out if args.out is None else args.out)
     records = None if experiment.records_from is None else experiment.records_from(config)
     summary = None
+    if records is not None and (args.import_runs or args.export_runs):
+        raise CliError("--import-runs and --export-runs move stored runs; this command "
+                       "reads its records from elsewhere and opens no store")
     if records is None:
         runs = experiment.runs(config)
+        if args.import_runs:
+            _import(runs, args.import_runs, args.store, out)
         if experiment.no_run is not None and experiment.no_run(config):
             summary, store_path = _stored(runs, args.store, out)
         else:
@@ -127,6 +135,10 @@ def run_experiment(experiment: Experiment, argv: list[str] | None,
             with store, sweep_errors():
                 summary = _run_rounds(experiment, runs, store, args)
             store_path = store.path
+        if args.export_runs:
+            with open_store(store_path, out, readonly=True) as store:
+                count = export_runs(store, runs, args.export_runs)
+            print(f"exported {count} runs to {args.export_runs}", file=sys.stderr)
         records = list(summary.records)
     report = experiment.report(config, records)
     if summary is not None:
@@ -169,10 +181,14 @@ def _run_rounds(experiment: Experiment, runs: list, store: ResultsStore, args) -
     stored before the next starts; one summary of them all, records in `runs` order."""
     rounds = ([list(group) for _, group in itertools.groupby(runs, key=experiment.round_of)]
               if experiment.round_of is not None and runs else [runs])
-    summaries = [run_all(part, store=store, workers=args.workers, scheduler=args.scheduler,
-                         fresh=args.fresh, progress=not args.no_progress,
-                         runner=experiment.run_one, is_current=experiment.is_current)
-                 for part in rounds]
+    summaries = []
+    for k, part in enumerate(rounds, start=1):
+        if len(rounds) > 1 and not args.no_progress:
+            print(f"round {k} of {len(rounds)}: {len(part)} runs", file=sys.stderr)
+        summaries.append(run_all(part, store=store, workers=args.workers,
+                                 scheduler=args.scheduler, fresh=args.fresh,
+                                 progress=not args.no_progress, runner=experiment.run_one,
+                                 is_current=experiment.is_current))
     if len(summaries) == 1:
         return summaries[0]
     return RunSummary(done=sum(s.done for s in summaries),
@@ -181,6 +197,16 @@ def _run_rounds(experiment: Experiment, runs: list, store: ResultsStore, args) -
                       records=tuple(r for s in summaries for r in s.records),
                       keys=tuple(k for s in summaries for k in s.keys),
                       wall_time=sum(s.wall_time for s in summaries))
+
+
+def _import(runs: list, source: str, path, out: Path) -> None:
+    """--import-runs: add the file's runs of this plan to the store, before any work."""
+    with open_store(path, out) as store:
+        try:
+            added = import_runs(store, runs, source)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        print(f"imported {added} runs into {store.path}", file=sys.stderr)
 
 
 def _stored(runs: list, path, out: Path) -> tuple[RunSummary, Path]:

@@ -2,7 +2,8 @@
 
 Every experiment (E1 `simulations.sparsification`, E2 `simulations.noise`, E3
 `simulations.compare`, the noise optimum `simulations.noise_optimum`, the lam/lr
-replication `simulations.replication`) is an `Experiment`:
+replication `simulations.replication`, the paper at its own settings
+`simulations.paper_settings`) is an `Experiment`:
 a frozen config, `runs(config)` that expands it into independent runs, a module-level
 `run_one(run) -> dict` record function (picklable, so that local processes and Dask can
 call it), `report(config, records)`, a table formatter, CSV tables and figures.
