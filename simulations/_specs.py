@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from dynamics import (
-    DEFAULT_LR,
     FLOW_OPTIMIZERS,
     HiddenNoise,
     TrainOptions,
@@ -89,7 +88,8 @@ class ExperimentSpec:
     # Training algorithm, one of OPTIMIZERS (dynamics.TrainOptions.optimizer).
     optimizer: str = TrainOptions.optimizer
     # Step size on the code loss; finite, > 0. For gd/prox-gd one step is flow time 4 * lr.
-    lr: float = DEFAULT_LR[TrainOptions.optimizer]
+    # None (default): the optimizer's own, dynamics.DEFAULT_LR (resolved on construction).
+    lr: float | None = None
     # Step budget: maximum number of optimizer steps (exactly this many when tol is None),
     # as dynamics.TrainOptions.max_steps; integer >= 1. The record's `train_steps` is the
     # number taken.
@@ -105,8 +105,9 @@ class ExperimentSpec:
     # one-hot inputs). Integer in [1, n] when given.
     batch_size: int | None = None
     # AdamW decoupled weight decay (dimensionless, per unit lr); finite, >= 0, and
-    # nonzero only with optimizer "adamw" (torch's AdamW default is 0.01, docs/paper.md#optimizers).
-    weight_decay: float = 0.0
+    # nonzero only with optimizer "adamw". None (default): TrainOptions' 0.01 for adamw
+    # (torch's AdamW default, docs/paper.md#optimizers), 0 for the others.
+    weight_decay: float | None = None
     # Hidden-layer noise (docs/theory/noise.md#setup): None, or a dynamics.HiddenNoise
     # (sigma per hidden coordinate, shape, sharing, draws); only with optimizer "gd" and
     # tol None. Instances share one noise stream ("shared") or get their own
@@ -143,6 +144,8 @@ class ExperimentSpec:
             set_("noise", parse_noise(self.noise))
         # Rules of a sweep point beyond what training checks: weight decay only where it
         # acts (its value enters the key), a batch of 1 to n of the n inputs for any optimizer.
+        if self.optimizer != "adamw" and self.weight_decay is None:
+            set_("weight_decay", 0.0)
         if self.optimizer != "adamw" and not (_is_real(self.weight_decay)
                                               and self.weight_decay == 0):
             raise ValueError(
@@ -167,7 +170,7 @@ class ExperimentSpec:
         out = {"optimizer": self.optimizer, "lr": self.lr, "lam": self.lam,
                "max_steps": self.max_steps, "tol": self.tol, "noise": self.noise,
                "dtype": self.dtype}
-        if self.optimizer == "adamw":
+        if self.optimizer == "adamw" and self.weight_decay is not None:
             out["weight_decay"] = self.weight_decay
         if self.optimizer == "sgd":
             out["batch_size"] = self.batch_size

@@ -31,6 +31,12 @@ import numpy as np
 from dynamics import TrainOptions, assign_features, gd_step_size_bound, train
 from theory.cascades import cascade_assignment
 
+from ._presets import CONVERGED_PROX_GD
+
+# The predictor's defaults: the converged prox-gd setting it was built and scored on
+# (simulations/_presets.py CONVERGED_PROX_GD, docs/theory/cascades.md#per-instance-predictor).
+DEFAULT_LAM, DEFAULT_LR = CONVERGED_PROX_GD["lam"], CONVERGED_PROX_GD["lr"]
+
 __all__ = ["FAST_TIME", "fast_phase_steps", "predict_instance", "init_argmax", "score_prediction",
            "main"]
 
@@ -65,7 +71,7 @@ def _as_init(W0) -> np.ndarray:
     return W0
 
 
-def predict_instance(W0, lam: float = 1e-2, lr: float = 0.05):
+def predict_instance(W0, lam: float = DEFAULT_LAM, lr: float = DEFAULT_LR):
     """Predict (neuron, sign, poly_neurons) of the prox-gd run from W0 with (lam, lr).
 
     Returns neuron (n ints), sign (n ints +-1) and the sorted list of neurons predicted
@@ -140,9 +146,11 @@ def _build_parser():
                                             "and the polysemantic neurons from one W0 (n x m).")
     parser.add_argument("--init", type=Path, required=True,
                         help="initial weights, .npy, shape (n, m)")
-    parser.add_argument("--lam", type=float, default=1e-2, help="L1 strength in code units (>= 0)")
-    parser.add_argument("--lr", type=float, default=0.05,
-                        help="prox-gd step size on the code loss, in (0, 1/4) (stability bound)")
+    parser.add_argument("--lam", type=float, default=DEFAULT_LAM,
+                        help=f"L1 strength in code units (>= 0; default {DEFAULT_LAM:g})")
+    parser.add_argument("--lr", type=float, default=DEFAULT_LR,
+                        help="prox-gd step size on the code loss, in (0, 1/4) (stability "
+                        f"bound; default {DEFAULT_LR:g})")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 

@@ -294,3 +294,17 @@ def test_noise_and_dtype_fields_are_real():
     shared = ExperimentSpec(noise="bernoulli:0.1:shared", **base)
     assert noise_seed(shared, 0).spawn_key == noise_seed(shared, 1).spawn_key
     assert noise_seed(spec, 0).spawn_key != noise_seed(spec, 1).spawn_key
+
+
+@pytest.mark.parametrize("optimizer", ["prox-gd", "gd", "sgd", "adamw"])
+def test_spec_training_defaults_are_the_engines(optimizer):
+    """A spec that names only its optimizer trains as `TrainOptions` with only that
+    optimizer would: the lr, weight decay, step budget and tol have one home (the engine);
+    weight decay is 0 where it does not act."""
+    from dynamics import TrainOptions
+
+    spec = ExperimentSpec(n=4, m=4, lam=1e-3, optimizer=optimizer)
+    engine = TrainOptions(optimizer=optimizer, lam=1e-3)
+    assert (spec.lr, spec.max_steps, spec.tol) == (engine.lr, engine.max_steps, engine.tol)
+    assert spec.weight_decay == (engine.weight_decay if optimizer == "adamw" else 0.0)
+    assert spec.train == engine
