@@ -91,8 +91,9 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
     spread that differs from the sign-bin model shows up too. z_best does the same
     with the project's best model (docs/theory/cascades.md#verdict), adding its Monte
     Carlo standard error in quadrature: (mean - E) / sqrt(sd^2 / k + se_mc^2).
-    predictor_* and init_argmax_* are means over the measured runs of the per-instance
-    scores (simulations.predict.score_prediction; NaN for optimizers it does not model).
+    predictor_*, init_argmax_* and fast_argmax_* are means over the measured runs of the
+    per-instance scores (simulations.predict.score_prediction; NaN for optimizers it does
+    not model, and fast_argmax_* for records stored before it was added).
     """
     reasons = [exclusion(spec, r) for r in records]
     ok = [r for r, why in zip(records, reasons, strict=True) if why is None]
@@ -142,7 +143,8 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
         "z_best": (mean - best["mean"]) / se_best if se_best > 0 else math.nan,
         "z_best_assignment": (a_mean - best["mean"]) / se_best if se_best > 0 else math.nan,
         **{f"{who}_{name}": _mean_or_nan(r.get(f"{who}_{field}") for r in ok)
-           for who in ("predictor", "init_argmax") for name, field in _PREDICTION_SCORES.items()},
+           for who in ("predictor", "init_argmax", "fast_argmax")
+           for name, field in _PREDICTION_SCORES.items()},
         "opposite_sign_fraction": opposite / poly_neurons if poly_neurons else math.nan,
         "features_represented": _mean_or_nan(r["features_represented"] / spec.n for r in ok),
         "converged_fraction": _mean_or_nan(bool(r["train_converged"]) for r in records),
@@ -315,6 +317,9 @@ _COLUMNS = {c.header: c for c in (
             "predicts"),
     _Column("pred.P/R", _precision_recall,
             "its precision / recall on the set of polysemantic neurons"),
+    _Column("fast.acc", _field("fast_argmax_accuracy", ".2f"),
+            "the same accuracy for the argmax after the predictor's fast phase (what the "
+            "predictor's cascade step adds over it)"),
     _Column("opp.sign", _field("opposite_sign_fraction", ".2f"),
             "fraction of polysemantic neurons (dominant-neuron rule) holding one + and one - "
             "feature"),
@@ -334,7 +339,7 @@ DEFAULT_COLUMNS = ("n", "m", "k", f"mean [{_CI}]", "n²/4m", "best E", "z best",
 # sign and exists only for noiseless prox-gd (docs/usage.md#printed-table).
 WIDE_COLUMNS = ("n", "m", "lam", "optimizer", "k", "excl.", "sim mean", _CI, "assign.",
                 "n²/4m", "exact E", "ratio", "z", "best E", "z best", "pred.acc", "pred.P/R",
-                "opp.sign", "repr.", "conv.", "argmax")
+                "fast.acc", "opp.sign", "repr.", "conv.", "argmax")
 # How the anchors (docs pages deriving each prediction) are named under the table.
 _ANCHOR_LABELS = {"pred_first_order": "n²/4m", "pred_exact": "exact E",
                   "pred_exact_sd": "SD in z", "pred_best": "best E",

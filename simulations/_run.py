@@ -146,7 +146,7 @@ def run_instance(spec: ExperimentSpec, instance: int) -> dict:
 
 
 # Who is scored in a record, and the scores (simulations.predict.score_prediction).
-_PREDICTORS = ("predictor", "init_argmax")
+_PREDICTORS = ("predictor", "init_argmax", "fast_argmax")
 _SCORES = ("feature_accuracy", "poly_precision", "poly_recall", "n_poly_predicted", "n_poly_true")
 
 
@@ -156,7 +156,13 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
     # (docs/theory/cascades.md#accuracy-against-cost). Imported here, not at the top:
     # `simulations` imports this module, and `python -m simulations.predict` would then
     # find its own module imported already (runpy's RuntimeWarning on stderr).
-    from .predict import init_argmax, predict_instance, score_prediction
+    from .predict import (
+        argmax_prediction,
+        cascade_prediction,
+        fast_phase,
+        init_argmax,
+        score_prediction,
+    )
 
     out: dict = {"final_neuron": None, "final_sign": None}
     out.update({f"{who}_{name}": None for who in _PREDICTORS for name in _SCORES})
@@ -169,7 +175,10 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
         return out
     predictions = {"init_argmax": init_argmax(W0)}
     try:
-        predictions["predictor"] = predict_instance(W0, lam=spec.lam, lr=spec.lr)
+        W_fast = fast_phase(W0, lam=spec.lam, lr=spec.lr)
+        # the predictor, and the argmax after the same fast phase: what its cascade adds
+        predictions["predictor"] = cascade_prediction(W_fast)
+        predictions["fast_argmax"] = argmax_prediction(W_fast)
     except (ValueError, FloatingPointError):
         # a fast phase that diverges (e.g. m = 1) leaves the predictor's scores None: the
         # prediction is a by-product and must never stop the sweep (docs/usage.md#errors)
@@ -183,8 +192,11 @@ def _assignment_and_prediction(spec: ExperimentSpec, W0: np.ndarray, W: np.ndarr
 # Fields added to the record after its first format. A stored record without one of them
 # was written by older code (the store key hashes the spec, not the code), and is
 # recomputed instead of reused: a new field must be appended here.
+# The fast_argmax_* scores, added later still, are not in it: a record without them is
+# reused and the report leaves them out, so that a new baseline never recomputes a store
+# (`--fresh` adds them).
 FIELDS_ADDED = ("final_neuron", "final_sign",
-                *(f"{who}_{name}" for who in _PREDICTORS for name in _SCORES))
+                *(f"{who}_{name}" for who in ("predictor", "init_argmax") for name in _SCORES))
 
 
 def record_is_current(record: dict) -> bool:

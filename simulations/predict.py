@@ -37,8 +37,8 @@ from ._presets import CONVERGED_PROX_GD
 # (simulations/_presets.py CONVERGED_PROX_GD, docs/theory/cascades.md#per-instance-predictor).
 DEFAULT_LAM, DEFAULT_LR = CONVERGED_PROX_GD["lam"], CONVERGED_PROX_GD["lr"]
 
-__all__ = ["FAST_TIME", "fast_phase_steps", "predict_instance", "init_argmax", "score_prediction",
-           "main"]
+__all__ = ["FAST_TIME", "argmax_prediction", "cascade_prediction", "fast_phase",
+           "fast_phase_steps", "init_argmax", "main", "predict_instance", "score_prediction"]
 
 # Length of the fast phase in code time units (steps x lr): 4 e-folds of the
 # interference relaxation rate 4 ||W_j||^2 = 4 (docs/theory/cascades.md#per-instance-predictor).
@@ -75,8 +75,15 @@ def predict_instance(W0, lam: float = DEFAULT_LAM, lr: float = DEFAULT_LR):
     """Predict (neuron, sign, poly_neurons) of the prox-gd run from W0 with (lam, lr).
 
     Returns neuron (n ints), sign (n ints +-1) and the sorted list of neurons predicted
-    to hold one feature of each sign. docs/theory/cascades.md#per-instance-predictor
+    to hold one feature of each sign: the cascade process on W after the fast phase.
+    docs/theory/cascades.md#per-instance-predictor
     """
+    return cascade_prediction(fast_phase(W0, lam, lr))
+
+
+def fast_phase(W0, lam: float = DEFAULT_LAM, lr: float = DEFAULT_LR) -> np.ndarray:
+    """W after the predictor's fast phase: prox-gd from W0 for one code time unit
+    (`fast_phase_steps(lr)` steps). ValueError for bad arguments or a diverging phase."""
     W0 = _as_init(W0)
     if not (math.isfinite(lam) and lam >= 0):
         raise ValueError(f"lam must be a finite number >= 0; got {lam!r}")
@@ -96,16 +103,26 @@ def predict_instance(W0, lam: float = DEFAULT_LAM, lr: float = DEFAULT_LR):
         # phase up: no prediction, rather than a DivergenceError inside a sweep
         raise ValueError(f"the fast phase ({opt.max_steps} prox-gd steps at lr {lr:g}) "
                          f"diverged from this W0 (max |W0| {np.abs(W0).max():.3g})")
-    W_fast = run.W
+    return run.W
+
+
+def cascade_prediction(W_fast):
+    """The predictor's slow phase: the cascade process on W after the fast phase."""
     neuron, sign = cascade_assignment(W_fast)
+    return neuron, sign, _poly_set(neuron, sign)
+
+
+def argmax_prediction(W):
+    """Every feature on argmax_k |W_ik| with that sign; returns as predict_instance. On W0
+    it is the init-argmax baseline; on W after the fast phase, the baseline that shows
+    what the cascade step adds to the fast phase."""
+    neuron, sign = assign_features(W)
     return neuron, sign, _poly_set(neuron, sign)
 
 
 def init_argmax(W0):
     """Baseline: each feature on argmax_k |W0_ik| with that sign; returns as predict_instance."""
-    W0 = _as_init(W0)
-    neuron, sign = assign_features(W0)
-    return neuron, sign, _poly_set(neuron, sign)
+    return argmax_prediction(_as_init(W0))
 
 
 def _poly_set(neuron, sign) -> list[int]:

@@ -128,6 +128,25 @@ def test_a_record_from_older_code_is_recomputed_not_reused(tmp_path):
     assert _stripped(again) == _stripped(first)
 
 
+def test_a_record_without_the_fast_argmax_baseline_is_reused(tmp_path):
+    """The fast-phase argmax scores came after the stores of long sweeps were written: a
+    prox-gd record without them is reused, not recomputed, and the report leaves it out
+    of their means; a new record carries them."""
+    from simulations._report import report_rows
+
+    spec = ExperimentSpec(n=4, m=8, lam=1e-2, max_steps=50, instances=2)
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        first = run_specs([spec], store=store, workers=1, progress=False)
+        assert first.records[0]["fast_argmax_feature_accuracy"] is not None
+        fast = [k for k in first.records[0] if k.startswith("fast_argmax_")]
+        old = {k: v for k, v in first.records[0].items() if k not in fast}
+        store.put(first.keys[0], old)
+        again = run_specs([spec], store=store, workers=1, progress=False)
+        assert (again.done, again.reused) == (0, 2)
+    (row,) = report_rows([spec], list(again.records))
+    assert row["fast_argmax_accuracy"] == first.records[1]["fast_argmax_feature_accuracy"]
+
+
 def test_a_crashing_run_propagates_and_keeps_finished_runs(tmp_path):
     spec = _spec(8, instances=4)
     with ResultsStore(tmp_path / "r.sqlite") as store:
