@@ -1,27 +1,120 @@
-"""What the studies share: their runs go through the executors and a results store.
+"""What the studies share: the seed rule of their runs and their place on the protocol.
 
-A study's unit of independent work (one training; one grid point where the measurement is
-of a batch) is a `simulations.runner.protocol.Run`, computed by a module-level function through
-`simulations.runner.executors.run_all`. Each record is stored as it finishes, so an interrupted
-study resumes with the same command and a rerun reuses what is stored
-(docs/usage.md#results-store). The studies keep their own command lines (a CSV file as
---out, table modes that read it back), so they take only the flags of the store and the
-executors from the experiments' shared set.
+Each study is declared on the experiment protocol (`simulations.runner.protocol`) by
+`experiment(...)` and run by `simulations.runner.command.run_experiment`, with the shared
+flags, results store, executors, resume and writer of every experiment
+(docs/usage.md#research-studies). What differs from the product experiments is kept here
+once: the per-instance CSV written next to report.json (`record_tables`, its name fixed
+per study), `--from-csv FILE` that analyses such a CSV instead of running (the values are
+then text, which the analyses convert), and the explicit study flags that override the
+default or --quick config, each with its note.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from simulations._seeds import instance_seed_of, stream_seed
-from simulations.runner.cli import CliError, OneLineErrorParser, integer
+from simulations.runner.cli import CliError, integer
+from simulations.runner.protocol import Experiment
+from pathlib import Path
+from simulations.runner.cli import OneLineErrorParser
 from simulations.runner.command import open_store, sweep_errors
 from simulations.runner.executors import run_all
+
+# File in the output folder that also receives the printed tables (Experiment.table_file).
+TABLE_FILE = "report.md"
+
+
+def seed_param(entropy: Sequence[int], instance: int) -> dict:
+    """A run's seed as its params hold it (so that its key covers the seed rule):
+    `SeedSequence(entropy).spawn(k)[instance]`, the convention of every published CSV.
+    That child depends on its index only, not on k, so one instance is drawn alone."""
+    return {"entropy": [int(e) for e in entropy], "spawn_key": [int(instance)]}
+
+
+def seed_sequence(param: dict) -> np.random.SeedSequence:
+    """The SeedSequence of a `seed_param`: instance i of the stream [master, n, m]
+    (docs/usage.md#seeds)."""
+    (instance,) = param["spawn_key"]
+    return instance_seed_of(stream_seed(*param["entropy"]), instance)
+
+
+def add_source_flags(parser: argparse.ArgumentParser, instances_help: str) -> None:
+    """--instances (default None: the config's, so that --quick can tell it was not given)
+    and --from-csv, the read-back mode of every study."""
+    parser.add_argument("--instances", type=integer, default=None, help=instances_help)
+    parser.add_argument("--from-csv", metavar="FILE", default=None,
+                        help="analyse this per-instance CSV (one the study wrote, or one of "
+                        "docs/data) instead of running; no store, nothing computed")
+
+
+def override(base, args: argparse.Namespace, names: Sequence[str]) -> tuple[object, list[str]]:
+    """`base` (the default or --quick config) with every flag in `names` that was given,
+    and a "field old -> new" note for each that changes it; --from-csv is copied as is."""
+    values, changes = {"from_csv": args.from_csv}, []
+    for name in names:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        value = tuple(value) if isinstance(value, list) else value
+        if value != getattr(base, name):
+            changes.append(f"{name} {_text(getattr(base, name))} -> {_text(value)}")
+        values[name] = value
+    return dataclasses.replace(base, **values), changes
+
+
+def _text(value) -> str:
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def read_csv(path: str) -> list[dict]:
+    """The rows of a study's CSV (values as text), or a one-line CliError."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise CliError(f"--from-csv {path}: cannot read ({error.strerror})") from None
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise CliError(f"--from-csv {path}: not a readable CSV ({error})") from None
+    if not rows:
+        raise CliError(f"--from-csv {path}: holds no row")
+    return rows
+
+
+def in_columns(rows: Sequence[dict], columns: Sequence[str]) -> list[dict]:
+    """`rows` with their values in `columns` order (a record comes back from the store with
+    its keys sorted); a missing value is an empty cell."""
+    return [{c: row.get(c, "") for c in columns} for row in rows]
+
+
+def experiment(*, csv_name: Callable, records_from_csv: Callable = read_csv,
+               **fields) -> Experiment:
+    """A study's Experiment: `fields` as `Experiment` takes them, plus what every study has.
+
+    `csv_name(config)` names the per-instance CSV (without .csv) that `record_tables(config,
+    records)` fills; it is not written again when the records came from --from-csv, whose
+    rows `records_from_csv(path)` reads. The study writes no other CSV, and its printed
+    tables go to TABLE_FILE too.
+    """
+    rows = fields.pop("record_tables")
+
+    def record_tables(config, records):
+        return {} if config.from_csv is not None else {csv_name(config): rows(config, records)}
+
+    def records_from(config):
+        return None if config.from_csv is None else records_from_csv(config.from_csv)
+
+    return Experiment(record_tables=record_tables, records_from=records_from,
+                      tables=lambda report: {}, table_file=TABLE_FILE, **fields)
+
+
+# --- the old command line of cascade_check and cascade_explore, until they move ---
 
 
 def parser(prog: str, description: str, instances: int | None = None) -> OneLineErrorParser:
@@ -40,19 +133,6 @@ def parser(prog: str, description: str, instances: int | None = None) -> OneLine
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
     return out
 
-
-def seed_param(entropy: Sequence[int], instance: int) -> dict:
-    """A run's seed as its params hold it (so that its key covers the seed rule):
-    `SeedSequence(entropy).spawn(k)[instance]`, the convention of every published CSV.
-    That child depends on its index only, not on k, so one instance is drawn alone."""
-    return {"entropy": [int(e) for e in entropy], "spawn_key": [int(instance)]}
-
-
-def seed_sequence(param: dict) -> np.random.SeedSequence:
-    """The SeedSequence of a `seed_param`: instance i of the stream [master, n, m]
-    (docs/usage.md#seeds)."""
-    (instance,) = param["spawn_key"]
-    return instance_seed_of(stream_seed(*param["entropy"]), instance)
 
 
 def compute(runs: list, runner: Callable[..., dict], args: argparse.Namespace,
@@ -73,15 +153,6 @@ def compute(runs: list, runner: Callable[..., dict], args: argparse.Namespace,
         summary = run_all(runs, runner=runner, store=store, workers=args.workers,
                           progress=not args.no_progress)
     return list(summary.records)
-
-
-def read_csv(path: Path) -> list[dict]:
-    """The rows of a study's CSV (values as text), or a one-line CliError."""
-    try:
-        with open(path, newline="") as handle:
-            return list(csv.DictReader(handle))
-    except OSError as error:
-        raise CliError(f"--out {path}: cannot read ({error.strerror})") from None
 
 
 def write_csv(path: Path, rows: list[dict], fields: Sequence[str]) -> None:
