@@ -22,10 +22,6 @@ import numpy as np
 from simulations._seeds import instance_seed_of, stream_seed
 from simulations.runner.cli import CliError, integer
 from simulations.runner.protocol import Experiment
-from pathlib import Path
-from simulations.runner.cli import OneLineErrorParser
-from simulations.runner.command import open_store, sweep_errors
-from simulations.runner.executors import run_all
 
 # File in the output folder that also receives the printed tables (Experiment.table_file).
 TABLE_FILE = "report.md"
@@ -112,56 +108,3 @@ def experiment(*, csv_name: Callable, records_from_csv: Callable = read_csv,
 
     return Experiment(record_tables=record_tables, records_from=records_from,
                       tables=lambda report: {}, table_file=TABLE_FILE, **fields)
-
-
-# --- the old command line of cascade_check and cascade_explore, until they move ---
-
-
-def parser(prog: str, description: str, instances: int | None = None) -> OneLineErrorParser:
-    """A study's parser with --store, --workers and --no-progress, and with `instances`
-    (a default) the --master seed and --instances per grid point; errors are one line."""
-    out = OneLineErrorParser(prog=prog, description=description)
-    if instances is not None:
-        out.add_argument("--master", type=int, required=True, help="master seed (>= 0)")
-        out.add_argument("--instances", type=int, default=instances,
-                         help="instances per grid point")
-    out.add_argument("--store", type=Path, help="results store (default "
-                     "$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite); finished runs "
-                     "are kept there, so an interrupted study resumes with the same command")
-    out.add_argument("--workers", type=integer,
-                     help="local worker processes (default: the available cores)")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return out
-
-
-
-def compute(runs: list, runner: Callable[..., dict], args: argparse.Namespace,
-            out: Path | None = None) -> list[dict]:
-    """The records of `runs` (in order): stored ones reused, the rest computed by `runner`
-    on `args.workers` processes and stored as they finish. `out`, the CSV the study will
-    write, is checked before any work: its folder must be writable and not hold the store."""
-    if args.workers is not None and args.workers < 1:
-        raise CliError(f"--workers must be an integer >= 1; got {args.workers}")
-    if out is not None:
-        if out.is_dir():
-            raise CliError(f"--out {out}: is a folder; give the CSV file to write")
-        folder = out.parent
-        if not folder.is_dir():
-            raise CliError(f"--out {out}: the folder {folder} does not exist")
-    store = open_store(args.store, None if out is None else out.parent)
-    with store, sweep_errors():
-        summary = run_all(runs, runner=runner, store=store, workers=args.workers,
-                          progress=not args.no_progress)
-    return list(summary.records)
-
-
-def write_csv(path: Path, rows: list[dict], fields: Sequence[str]) -> None:
-    """Write `rows` under the header `fields` (a missing value is an empty cell)."""
-    try:
-        with open(path, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(fields))
-            writer.writeheader()
-            writer.writerows(rows)
-    except OSError as error:
-        raise CliError(f"cannot write {path} ({error.strerror}); the runs are stored, "
-                       "rerun the same command to write it", status=1) from None
