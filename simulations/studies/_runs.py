@@ -89,22 +89,30 @@ def in_columns(rows: Sequence[dict], columns: Sequence[str]) -> list[dict]:
     return [{c: row.get(c, "") for c in columns} for row in rows]
 
 
-def experiment(*, csv_name: Callable, records_from_csv: Callable = read_csv,
-               **fields) -> Experiment:
-    """A study's Experiment: `fields` as `Experiment` takes them, plus what every study has.
+def experiment(module: str, doc: str, *, columns: Sequence[str] | None = None,
+               csv_name: Callable | None = None, **fields) -> Experiment:
+    """The Experiment of the study `module` (its `__name__`; `doc`, its docstring, gives the
+    description): `fields` as `Experiment` takes them, the rest what every study has.
 
-    `csv_name(config)` names the per-instance CSV (without .csv) that `record_tables(config,
-    records)` fills; it is not written again when the records came from --from-csv, whose
-    rows `records_from_csv(path)` reads. The study writes no other CSV, and its printed
-    tables go to TABLE_FILE too.
+    For `simulations.studies.fate` the name is "study-fate", the command `python -m
+    simulations.studies.fate`, the output folder `results/fate` and the per-instance CSV
+    `fate.csv` (`csv_name(config)` may name another), whose rows are the records in
+    `columns` order unless `record_tables` builds them. That CSV is not written again when
+    the records came from --from-csv. The study writes no other CSV, its printed tables go
+    to TABLE_FILE too, and it draws no figure unless `figures` says otherwise.
     """
-    rows = fields.pop("record_tables")
+    short = module.rsplit(".", 1)[-1]
+    rows = fields.pop("record_tables", lambda config, records: in_columns(records, columns))
+    name_of = csv_name or (lambda config: short)
 
     def record_tables(config, records):
-        return {} if config.from_csv is not None else {csv_name(config): rows(config, records)}
+        return {} if config.from_csv is not None else {name_of(config): rows(config, records)}
 
     def records_from(config):
-        return None if config.from_csv is None else records_from_csv(config.from_csv)
+        return None if config.from_csv is None else read_csv(config.from_csv)
 
-    return Experiment(record_tables=record_tables, records_from=records_from,
-                      tables=lambda report: {}, table_file=TABLE_FILE, **fields)
+    defaults = {"name": "study-" + short.replace("_", "-"), "prog": f"python -m {module}",
+                "description": doc.splitlines()[0], "default_out": f"results/{short}",
+                "figures": lambda config, report: {}, "tables": lambda report: {}}
+    return Experiment(**{**defaults, **fields}, record_tables=record_tables,
+                      records_from=records_from, table_file=TABLE_FILE)

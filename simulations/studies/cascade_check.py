@@ -55,7 +55,6 @@ from simulations.runner.protocol import Run
 from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 
-PROG = "python -m simulations.studies.cascade_check"
 GRID_N = (32, 64)
 GRID_RATIO = (1.0, 1.5, 2.0, 4.0, 8.0)
 OPTIONS = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
@@ -272,15 +271,12 @@ def _runs_of(config: CheckConfig) -> list[Run]:
     return runs(config.seed, points, config.lam, config.instances, config.timed)
 
 
+# The published seed is the default; each preregistration names its own.
 EXPERIMENT = _runs.experiment(
-    name="study-cascade-check", prog=PROG, description=__doc__.splitlines()[0],
-    default_out="results/cascade_check", default_seed=PUBLISHED_SEED,
-    seed_help="; the seed of docs/data/cascades_confirm.csv (each preregistration names "
-              "its own)",
-    add_flags=_add_flags, configure=_configure, runs=_runs_of, run_one=run_one,
-    report=lambda config, records: summary(records), format_table=format_tables,
-    figures=lambda config, report: {}, csv_name=lambda config: "cascade_check",
-    record_tables=lambda config, records: _runs.in_columns(records, FIELDS))
+    __name__, __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
+    seed_help="; the seed of docs/data/cascades_confirm.csv", add_flags=_add_flags,
+    configure=_configure, runs=_runs_of, run_one=run_one, format_table=format_tables,
+    report=lambda config, records: summary(records))
 
 
 main = command(EXPERIMENT)

@@ -80,7 +80,6 @@ from simulations.runner.protocol import Run
 from simulations.studies import _runs, fate
 from theory.cascades import cascade_assignment, poly_count
 
-PROG = "python -m simulations.studies.cascade_explore"
 BASE = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 
 
@@ -402,8 +401,9 @@ class ExploreConfig:
 
 
 def _add_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", choices=tuple(_WHAT), help="what to measure (see the module "
-                   "docstring, pydoc simulations.studies.cascade_explore)")
+    p.add_argument("what", choices=tuple(_WHAT), metavar="WHAT",
+                   help=f"what to measure: {', '.join(_WHAT)} (see the module docstring, "
+                   "pydoc simulations.studies.cascade_explore)")
     _runs.add_source_flags(p, "instances per grid point (default: the published count; "
                            "3 with --quick)")
 
@@ -440,8 +440,7 @@ def _report(config: ExploreConfig, records: list[dict]) -> dict:
 
 
 EXPERIMENT = _runs.experiment(
-    name="study-cascade-explore", prog=PROG, description=__doc__.splitlines()[0],
-    default_out="results/cascade_explore/WHAT", default_seed=None,
+    __name__, __doc__, default_seed=None, default_out="results/cascade_explore/WHAT",
     out_for=lambda args: f"results/cascade_explore/{args.what}",
     seed_help="; the preset is WHAT, and each subcommand's is the seed of its published CSV: "
               + ", ".join(f"{what} {seed}" for what, seed in SEEDS.items()),

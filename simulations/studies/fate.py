@@ -50,7 +50,6 @@ from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 from theory.cascades import cascade_assignment
 
-PROG = "python -m simulations.studies.fate"
 OPTIONS = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 # The `paper` preset's training (E3, docs/paper.md#experiments): AdamW for a fixed budget.
 _PAPER = PRESETS["paper"]()
@@ -278,16 +277,13 @@ def _runs_of(config: FateConfig) -> list[Run]:
 
 
 EXPERIMENT = _runs.experiment(
-    name="study-fate", prog=PROG, description=__doc__.splitlines()[0],
-    default_out="results/fate", default_seed=PUBLISHED_SEED,
+    __name__, __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
     seed_help="; the seed of docs/data/fate_confirm.csv (7000006: fate_confirm_adamw.csv). "
               "With --from-csv, give the seed the CSV was run with: it seeds the bootstrap",
     add_flags=_add_flags, configure=_configure, runs=_runs_of, run_one=run_one,
     report=lambda config, records: summary(records, config.seed, config.training),
     format_table=lambda report: markdown(report["table"]),
-    figures=lambda config, report: figures(report),
-    csv_name=lambda config: "fate",
-    record_tables=lambda config, records: _runs.in_columns(records, FIELDS))
+    figures=lambda config, report: figures(report))
 
 
 main = command(EXPERIMENT)
