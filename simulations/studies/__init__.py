@@ -1,12 +1,14 @@
 """The research studies behind the theory pages and the preregistrations.
 
-Each module is the script that wrote per-instance CSVs under `docs/data/` for a page
-(`python -m simulations.studies.<module> --help`; docs/usage.md#research-studies):
+Each module is the command that wrote per-instance CSVs under `docs/data/` for a page,
+declared on the experiment protocol like the experiments (`EXPERIMENT`; shared flags,
+store, resume; `python -m simulations.studies.<module> --help`;
+docs/usage.md#research-studies):
 
 * `fate`: the fate of the collisions present at initialisation
   (docs/preregistration-collision-fate.md);
 * `cascade_check`: the confirmation runs of docs/theory/cascades.md and the best-model,
-  lam and fast-sparsification preregistrations, with their table modes;
+  lam and fast-sparsification preregistrations, and their tables;
 * `cascade_explore`: the exploration measurements of docs/theory/cascades.md.
 
 They are off the product path: their grids are the pages', not a general tool, and no

@@ -1,7 +1,11 @@
 """Confirmation run of docs/theory/cascades.md: per-instance records behind its tables.
 
-`python -m simulations.studies.cascade_check --master 7000001 --instances 32
---out docs/data/cascades_confirm.csv`
+    python -m simulations.studies.cascade_check [--n N ...] [--ratios R ...] [--lam L ...]
+        [--instances K] [--timed T] [--from-csv FILE] [shared flags]
+
+The published confirmation: `--seed 7000001 --out results/cascade_check` writes
+`results/cascade_check/cascade_check.csv` (docs/data/cascades_confirm.csv); the
+preregistrations name the seeds and flags of the others (docs/usage.md#research-studies).
 
 For each (n, m) on the grid and each `--lam` (default 1e-2), instance i starts from
 `init_weights` with seed `SeedSequence([master, n, m]).spawn(instances)[i]` (the same
@@ -12,14 +16,17 @@ the predictor's and the init-argmax baseline's scores
 grid point, the wall time of the predictor and of training that one instance alone to
 convergence.
 
-The analyses of the preregistrations that use these records read the CSV again:
-`--switch-table` (docs/preregistration-best-model.md) and `--lam-table`
+The printed tables (also in report.md) are the analyses of the preregistrations that use
+these records, per lam: the closer-model test (docs/preregistration-best-model.md) and,
+with two or more lam, the paired lam effect and the equivalence with the cascade model
 (docs/preregistration-lam-n64.md, docs/preregistration-fast-sparsification.md).
+`--from-csv FILE` prints them for a CSV already written (one without a lam column
+predates --lam and was run at lam 1e-2).
 
 Each (n, m, lam, instance) is one `Run` ("study-cascade-check": the seed rule, the training
-options and whether it is timed in its params), computed by `run_one` through the
-executors and the results store (`--store`, `--workers`; simulations/studies/_runs.py):
-an interrupted run resumes, and a rerun reuses what is stored. The records other than
+options and whether it is timed in its params), computed by `run_one`. The study is
+declared on the experiment protocol (`EXPERIMENT`; simulations/studies/_runs.py), so the
+shared runner stores, resumes and reuses its runs. The records other than
 the timings are those of the batch this script trained before (`dynamics.train` computes
 each instance on its own, in a fixed order, whatever the batch); tests/test_studies.py
 checks them against `docs/data/cascades_confirm.csv`. A timed instance is timed in its
@@ -29,9 +36,10 @@ the cores.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -41,15 +49,17 @@ from simulations._presets import CONVERGED_PROX_GD
 from simulations._stats import holm, t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
 from simulations.replication import PREREGISTERED
-from simulations.runner.cli import run_cli
+from simulations.runner.cli import integer
+from simulations.runner.command import command
 from simulations.runner.protocol import Run
 from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 
-PROG = "python -m simulations.studies.cascade_check"
 GRID_N = (32, 64)
 GRID_RATIO = (1.0, 1.5, 2.0, 4.0, 8.0)
 OPTIONS = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
+# The master seed of docs/data/cascades_confirm.csv (docs/theory/cascades.md#confirmation).
+PUBLISHED_SEED = 7_000_001
 FIELDS = ["n", "m", "lam", "instance", "count", "converged", "steps", "pred_accuracy",
           "pred_precision", "pred_recall", "pred_n_poly", "base_accuracy", "base_precision",
           "base_recall", "base_n_poly", "predict_seconds", "train_seconds"]
@@ -124,30 +134,24 @@ def _points(rows: list[dict]) -> list[tuple[int, int]]:
     return sorted({(int(r["n"]), int(r["m"])) for r in rows})
 
 
-def _counts(rows: list[dict], n: int, m: int, lam: float | None = None) -> list[int]:
-    """Counts of the converged runs at (n, m), and at `lam` if given."""
+def _lam(row: dict) -> float:
+    """A row's lam; a CSV without that column predates --lam and ran at OPTIONS' lam."""
+    return float(row.get("lam") or OPTIONS["lam"])
+
+
+def _counts(rows: list[dict], n: int, m: int, lam: float) -> list[int]:
+    """Counts of the converged runs at (n, m) and `lam`."""
     return [int(r["count"]) for r in rows if int(r["n"]) == n and int(r["m"]) == m
-            and (lam is None or float(r["lam"]) == lam) and int(r["converged"])]
-
-
-def _switch_table(rows: list[dict]) -> str:
-    lines = ["| n | m | k | mean | cascade | sign-bin | midpoint | t | p (cascade closer) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for n, m in _points(rows):
-        c = closer_model(_counts(rows, n, m), n, m)
-        lines.append(f"| {n} | {m} | {c['k']} | {c['mean']:.2f} | {c['cascade']:.2f} | "
-                     f"{c['sign_bin']:.2f} | {c['midpoint']:.2f} | {c['t']:+.2f} | "
-                     f"{c['p_cascade_closer']:.2g} |")
-    return "\n".join(lines)
+            and _lam(r) == lam and int(r["converged"])]
 
 
 def lam_effect(rows: list[dict]) -> list[dict]:
     """Paired count(largest lam) - count(smallest lam) per (n, m), one-sided (greater)
     t-test, Holm over the grid points (docs/preregistration-lam-n64.md)."""
-    lams = sorted({float(r["lam"]) for r in rows})
+    lams = sorted({_lam(r) for r in rows})
     out = []
     for n, m in _points(rows):
-        at = {(float(r["lam"]), int(r["instance"])): r for r in rows
+        at = {(_lam(r), int(r["instance"])): r for r in rows
               if int(r["n"]) == n and int(r["m"]) == m}
         pairs = [i for (lam, i) in at if lam == lams[0] and (lams[-1], i) in at
                  and int(at[(lams[0], i)]["converged"]) and int(at[(lams[-1], i)]["converged"])]
@@ -174,53 +178,108 @@ def within_cascade(counts, n: int, m: int, margin: float = 0.1) -> dict:
             "cascade": cascade, "delta": delta, "p_tost": float(max(above, below))}
 
 
-def _lam_table(rows: list[dict]) -> str:
-    lams = sorted({float(r["lam"]) for r in rows})
-    lines = [f"count(lam {lams[-1]:g}) - count(lam {lams[0]:g}), paired", "",
-             "| n | m | pairs | mean | 95% CI | t | p (one-sided) | p (Holm) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in lam_effect(rows):
-        lines.append(f"| {r['n']} | {r['m']} | {r['pairs']} | {r['mean']:+.2f} | "
-                     f"[{r['low']:+.2f}, {r['high']:+.2f}] | {r['t']:+.2f} | {r['p']:.2g} | "
-                     f"{r['p_holm']:.2g} |")
-    lines += ["", f"At lam {lams[-1]:g}: equivalence with the cascade model within 10%", "",
-              "| n | m | k | mean | cascade | margin | p (TOST) |", "|---|---|---|---|---|---|---|"]
-    for n, m in _points(rows):
-        e = within_cascade(_counts(rows, n, m, lams[-1]), n, m)
-        lines.append(f"| {n} | {m} | {e['k']} | {e['mean']:.2f} | {e['cascade']:.2f} | "
-                     f"±{e['delta']:.2f} | {e['p_tost']:.2g} |")
-    return "\n".join(lines)
+def summary(rows: list[dict]) -> dict:
+    """The analyses of the records (store records or CSV text): the closer-model test at each
+    lam and, with two or more lam, the paired effect of the largest against the smallest
+    and the equivalence with the cascade model at the largest."""
+    lams = sorted({_lam(r) for r in rows})
+    out = {"lams": lams, "closer_model": [{"lam": lam, **closer_model(_counts(rows, n, m, lam),
+                                                                      n, m)}
+                                          for lam in lams for n, m in _points(rows)]}
+    if len(lams) > 1:
+        out["lam_effect"] = lam_effect(rows)
+        out["within_cascade"] = [within_cascade(_counts(rows, n, m, lams[-1]), n, m)
+                                 for n, m in _points(rows)]
+    return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
+def format_tables(report: dict) -> str:
+    """The report's tables as markdown."""
+    lines = []
+    for lam in report["lams"]:
+        lines += [f"Closer model at lam {lam:g}", "",
+                  "| n | m | k | mean | cascade | sign-bin | midpoint | t | p (cascade closer) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {c['n']} | {c['m']} | {c['k']} | {c['mean']:.2f} | {c['cascade']:.2f} | "
+                  f"{c['sign_bin']:.2f} | {c['midpoint']:.2f} | {c['t']:+.2f} | "
+                  f"{c['p_cascade_closer']:.2g} |"
+                  for c in report["closer_model"] if c["lam"] == lam]
+        lines.append("")
+    if "lam_effect" in report:
+        lo, hi = report["lams"][0], report["lams"][-1]
+        lines += [f"count(lam {hi:g}) - count(lam {lo:g}), paired", "",
+                  "| n | m | pairs | mean | 95% CI | t | p (one-sided) | p (Holm) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['n']} | {r['m']} | {r['pairs']} | {r['mean']:+.2f} | "
+                  f"[{r['low']:+.2f}, {r['high']:+.2f}] | {r['t']:+.2f} | {r['p']:.2g} | "
+                  f"{r['p_holm']:.2g} |" for r in report["lam_effect"]]
+        lines += ["", f"At lam {hi:g}: equivalence with the cascade model within 10%", "",
+                  "| n | m | k | mean | cascade | margin | p (TOST) |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {e['n']} | {e['m']} | {e['k']} | {e['mean']:.2f} | {e['cascade']:.2f} | "
+                  f"±{e['delta']:.2f} | {e['p_tost']:.2g} |" for e in report["within_cascade"]]
+    return "\n".join(lines).rstrip()
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = _runs.parser(PROG, __doc__.splitlines()[0], instances=32)
-    parser.add_argument("--timed", type=int, default=4, help="instances timed alone per point")
-    parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
-    parser.add_argument("--ratios", type=float, nargs="+", default=list(GRID_RATIO),
-                        help="values of m/n")
-    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    parser.add_argument("--lam", type=float, nargs="+", default=[OPTIONS["lam"]],
-                        help="L1 strengths (code units); every lam trains the same W0")
-    parser.add_argument("--switch-table", action="store_true",
-                        help="read --out instead of running and print the closer-model test")
-    parser.add_argument("--lam-table", action="store_true",
-                        help="read --out instead of running and print the paired lam effect")
-    args = parser.parse_args(argv)
-    if args.master < 0 or args.instances < 2 or min(args.lam) <= 0:
-        parser.error("--master must be >= 0, --instances >= 2 and every --lam > 0")
-    for flag, table in (("switch_table", _switch_table), ("lam_table", _lam_table)):
-        if getattr(args, flag):
-            print(table(_runs.read_csv(args.out)))
-            return 0
-    points = [(n, int(round(ratio * n))) for n in args.n for ratio in args.ratios]
-    todo = runs(args.master, points, args.lam, args.instances, args.timed)
-    _runs.write_csv(args.out, _runs.compute(todo, run_one, args, out=args.out), FIELDS)
-    return 0
+# ---------------------------------------------------------------------------------------
+# the command, declared on the experiment protocol (simulations/runner/protocol.py)
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """What one invocation does: the grid (n x m/n, m rounded), the lam values (each on the
+    same W0), instances per point and how many of them are timed, the master seed, or a
+    CSV to analyse instead (from_csv)."""
+
+    seed: int = PUBLISHED_SEED
+    n: tuple[int, ...] = GRID_N
+    ratios: tuple[float, ...] = GRID_RATIO
+    lam: tuple[float, ...] = (OPTIONS["lam"],)
+    instances: int = 32
+    timed: int = 4
+    from_csv: str | None = None
+
+    @classmethod
+    def quick(cls) -> CheckConfig:
+        """Seconds: two points at n = 16, three instances, one timed. Not a measurement."""
+        return cls(n=(16,), ratios=(1.0, 2.0), instances=3, timed=1)
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=integer, nargs="+", default=None,
+                   help=f"features n (default {' '.join(map(str, GRID_N))})")
+    p.add_argument("--ratios", type=float, nargs="+", default=None,
+                   help=f"values of m/n (default {' '.join(f'{r:g}' for r in GRID_RATIO)})")
+    p.add_argument("--lam", type=float, nargs="+", default=None,
+                   help=f"L1 strengths (code units; default {OPTIONS['lam']:g}); every lam "
+                   "trains the same W0")
+    p.add_argument("--timed", type=integer, default=None,
+                   help="instances per point also timed alone (default 4)")
+    _runs.add_source_flags(p, "instances per grid point (default 32)")
+
+
+def _configure(args: argparse.Namespace) -> tuple[CheckConfig, list[str]]:
+    config, changes = _runs.override(CheckConfig.quick() if args.quick else CheckConfig(),
+                                     args, ("seed", "n", "ratios", "lam", "instances", "timed"))
+    if config.instances < 2 or config.timed < 0 or min(config.lam) <= 0:
+        raise ValueError("--instances must be >= 2, --timed >= 0 and every --lam > 0")
+    return config, changes
+
+
+def _runs_of(config: CheckConfig) -> list[Run]:
+    points = [(n, int(round(ratio * n))) for n in config.n for ratio in config.ratios]
+    return runs(config.seed, points, config.lam, config.instances, config.timed)
+
+
+# The published seed is the default; each preregistration names its own.
+EXPERIMENT = _runs.experiment(
+    __name__, __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
+    seed_help="; the seed of docs/data/cascades_confirm.csv", add_flags=_add_flags,
+    configure=_configure, runs=_runs_of, run_one=run_one, format_table=format_tables,
+    report=lambda config, records: summary(records))
+
+
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":

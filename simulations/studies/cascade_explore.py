@@ -1,10 +1,16 @@
 """Exploration measurements behind docs/theory/cascades.md#what-the-dynamics-does.
 
-`python -m simulations.studies.cascade_explore WHAT --out FILE.csv`, WHAT one of the
-subcommands below.
+    python -m simulations.studies.cascade_explore WHAT [--instances K] [--from-csv FILE]
+        [shared flags]
 
-All runs use exploration master seeds (1000-1999); prox-gd, lam 1e-2, lr 0.05 unless a
-subcommand says otherwise.
+WHAT is one of the subcommands below. `cascade_explore small` writes
+`results/cascade_explore/small/cascades_small.csv` (docs/data/cascades_small.csv; every
+subcommand writes `cascades_WHAT.csv`, a dash in WHAT an underscore) and prints the mean
+of each column per grid point (`fate` and `fate-adamw`: the fate study's table), also in
+report.md; `--from-csv FILE` prints that table for a CSV already written.
+
+All runs use exploration master seeds (1000-1999; `--seed` defaults to the subcommand's,
+`SEEDS`); prox-gd, lam 1e-2, lr 0.05 unless a subcommand says otherwise.
 
 * small: converged counts at small n (m = n, 2n; n = 4..16), per instance.
 * drift: every change of a feature's dominant (neuron, sign) between checkpoints 10
@@ -35,9 +41,9 @@ subcommand says otherwise.
 
 Each grid point of a subcommand (its instances, trained together as before) is one `Run`
 ("study-cascade-explore": the subcommand, the seed rule and every setting the point reads
-in its params), computed by `run_one` through the executors and the results store
-(`--store`, `--workers`; simulations/studies/_runs.py), so an interrupted exploration
-resumes and a rerun reuses what is stored. The unit is the point, not the instance,
+in its params), computed by `run_one`. The study is declared on the experiment protocol
+(`EXPERIMENT`; simulations/studies/_runs.py), so the shared runner stores, resumes and
+reuses its runs. The unit is the point, not the instance,
 because several measurements are of the batch (frontier's and truncate's CPU cost
 fractions) and drift restarts training every 10 steps, where one engine call per
 instance would cost more than the steps. `fate` and `fate-adamw` are the fate study's
@@ -45,14 +51,16 @@ own runs (`simulations.studies.fate`, one per instance), so either command reuse
 other's. Instance i of a point (n, m) starts from `SeedSequence([master, n, m]).spawn(k)[i]`;
 tests/test_studies.py checks the records against `docs/data/cascades_small.csv`.
 The timing subcommands (cost, frontier, truncate, fast-lam) run one point at a time
-unless --workers says otherwise, as they were measured.
+unless --workers says otherwise, as they were measured. `--quick` runs the first grid
+point of the subcommand with 3 instances.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -67,12 +75,11 @@ from simulations._presets import CONVERGED_PROX_GD
 from simulations._seeds import stream_seed
 from simulations.predict import predict_instance
 from simulations.replication import PREREGISTERED
-from simulations.runner.cli import run_cli
+from simulations.runner.command import command
 from simulations.runner.protocol import Run
 from simulations.studies import _runs, fate
 from theory.cascades import cascade_assignment, poly_count
 
-PROG = "python -m simulations.studies.cascade_explore"
 BASE = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 
 
@@ -91,7 +98,9 @@ def _seeds(p: dict) -> list[np.random.SeedSequence]:
 
 def run_one(run: Run) -> dict:
     """Compute one grid point: its CSV rows, and their columns in order (a record's keys
-    come back from the store sorted)."""
+    come back from the store sorted); a fate study's run is computed by that study."""
+    if run.experiment == fate.EXPERIMENT.name:
+        return fate.run_one(run)
     rows = _UNITS[run.params["what"]](run.params)
     return {"columns": list(rows[0]), "rows": rows}
 
@@ -99,8 +108,8 @@ def run_one(run: Run) -> dict:
 # --- one function per subcommand: its grid points, then the rows of one point ------------
 
 
-def small(instances: int) -> list[Run]:
-    return [_point("small", 1100, n, m, instances, options=BASE)
+def small(master: int, instances: int) -> list[Run]:
+    return [_point("small", master, n, m, instances, options=BASE)
             for n in (4, 8, 16) for m in (n, 2 * n)]
 
 
@@ -121,8 +130,8 @@ def _move_effect(a, s, b, t, i, n):
     return shared, int(partner and not shared), int(target_partner and not target_same)
 
 
-def drift(instances: int) -> list[Run]:
-    return [_point("drift", 1004, n, m, instances, steps=3000, every=10,
+def drift(master: int, instances: int) -> list[Run]:
+    return [_point("drift", master, n, m, instances, steps=3000, every=10,
                    options=dict(optimizer="prox-gd", lr=0.05, lam=1e-2))
             for n, m in ((64, 64), (64, 128), (64, 256))]
 
@@ -153,8 +162,8 @@ def _drift(p: dict) -> list[dict]:
             for k in range(instances)]
 
 
-def sensitivity(instances: int) -> list[Run]:
-    return [_point("sensitivity", 1006, n, m, instances, options=BASE, lrs=[0.025, 0.1],
+def sensitivity(master: int, instances: int) -> list[Run]:
+    return [_point("sensitivity", master, n, m, instances, options=BASE, lrs=[0.025, 0.1],
                    max_steps=100_000)
             for n, m in ((64, 64), (64, 128), (64, 256))]
 
@@ -175,8 +184,8 @@ def _sensitivity(p: dict) -> list[dict]:
     return rows
 
 
-def cost(instances: int) -> list[Run]:
-    return [_point("cost", 1300, n, ratio * n, instances, options=BASE, repeats=[5, 3])
+def cost(master: int, instances: int) -> list[Run]:
+    return [_point("cost", master, n, ratio * n, instances, options=BASE, repeats=[5, 3])
             for n in (32, 64) for ratio in (1, 2, 4, 8)]
 
 
@@ -223,8 +232,8 @@ FRONTIER_TIMES = (1, 2, 5, 10, 20, 40)  # code time units (steps x lr)
 FRONTIER_SIZES = ((32, 64), (32, 128), (64, 128), (64, 256), (64, 512))
 
 
-def frontier(instances: int) -> list[Run]:
-    return [_point("frontier", 1500, n, m, instances, options=BASE, times=list(FRONTIER_TIMES))
+def frontier(master: int, instances: int) -> list[Run]:
+    return [_point("frontier", master, n, m, instances, options=BASE, times=list(FRONTIER_TIMES))
             for n, m in FRONTIER_SIZES]
 
 
@@ -243,8 +252,8 @@ def _frontier(p: dict) -> list[dict]:
     return rows
 
 
-def truncate(instances: int) -> list[Run]:
-    return [_point("truncate", 1500, n, m, instances, options=BASE, times=[1, 5], keep=[4, 8, 16])
+def truncate(master: int, instances: int) -> list[Run]:
+    return [_point("truncate", master, n, m, instances, options=BASE, times=[1, 5], keep=[4, 8, 16])
             for n, m in ((64, 128), (64, 256))]
 
 
@@ -271,9 +280,9 @@ def _truncate(p: dict) -> list[dict]:
 LAM_VALUES = (1e-3, 3e-3, 1e-2, 3e-2)
 
 
-def lam(instances: int) -> list[Run]:
+def lam(master: int, instances: int) -> list[Run]:
     # the replication's step cap, so that the smallest lam converges too
-    return [_point("lam", 1600, n, int(ratio * n), instances,
+    return [_point("lam", master, n, int(ratio * n), instances,
                    options={**BASE, "lam": value,
                             "max_steps": PREREGISTERED.step_cap(value, BASE["lr"])})
             for n in (32, 64) for ratio in (1, 1.5, 2, 4) for value in LAM_VALUES]
@@ -287,18 +296,18 @@ def _lam(p: dict) -> list[dict]:
             for i, r in enumerate(train(W0, TrainOptions(record_weights=True, **p["options"])))]
 
 
-def fate_prox(instances: int) -> list[Run]:
-    return fate.runs(1700, [(n, r * n) for n in (16, 32, 64, 128) for r in (1, 2, 4, 8)],
+def fate_prox(master: int, instances: int) -> list[Run]:
+    return fate.runs(master, [(n, r * n) for n in (16, 32, 64, 128) for r in (1, 2, 4, 8)],
                      instances)
 
 
-def fate_adamw(instances: int) -> list[Run]:
-    return fate.runs(1701, [(n, r * n) for n in (64, 128) for r in (1, 2, 4, 8)], instances,
+def fate_adamw(master: int, instances: int) -> list[Run]:
+    return fate.runs(master, [(n, r * n) for n in (64, 128) for r in (1, 2, 4, 8)], instances,
                      options=fate.PAPER_ADAMW)
 
 
-def fast_lam(instances: int) -> list[Run]:
-    return [_point("fast-lam", 1602, 64, m, instances, options={**BASE, "lam": value},
+def fast_lam(master: int, instances: int) -> list[Run]:
+    return [_point("fast-lam", master, 64, m, instances, options={**BASE, "lam": value},
                    fine={"lr": 0.0125, "max_steps": 200_000}, timed=4, repeats=3)
             for m in (128, 256) for value in (1e-2, 0.1, 0.3)]
 
@@ -334,40 +343,116 @@ def _seconds(function) -> float:
 
 _UNITS = {"small": _small, "drift": _drift, "sensitivity": _sensitivity, "cost": _cost,
           "frontier": _frontier, "truncate": _truncate, "lam": _lam, "fast-lam": _fast_lam}
-# subcommand -> (its runs for a number of instances, default instances)
-_WHAT = {"small": (small, 400), "drift": (drift, 32), "sensitivity": (sensitivity, 16),
-         "cost": (cost, 4), "frontier": (frontier, 16), "truncate": (truncate, 16),
-         "lam": (lam, 16), "fate": (fate_prox, 16), "fate-adamw": (fate_adamw, 16),
-         "fast-lam": (fast_lam, 32)}
+# subcommand -> its runs for (master seed, instances), published instances and seed
+_WHAT = {"small": (small, 400, 1100), "drift": (drift, 32, 1004),
+         "sensitivity": (sensitivity, 16, 1006), "cost": (cost, 4, 1300),
+         "frontier": (frontier, 16, 1500), "truncate": (truncate, 16, 1500),
+         "lam": (lam, 16, 1600), "fate": (fate_prox, 16, 1700),
+         "fate-adamw": (fate_adamw, 16, 1701), "fast-lam": (fast_lam, 32, 1602)}
+SEEDS = {what: seed for what, (_, _, seed) in _WHAT.items()}
 # Subcommands that measure time: one point at a time unless --workers says otherwise.
 TIMED = ("cost", "frontier", "truncate", "fast-lam")
+# The fate study's subcommands, analysed as that study (fate-adamw: no run can converge).
+FATE_TRAINING = {"fate": "prox-gd", "fate-adamw": "paper-adamw"}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
+# ---------------------------------------------------------------------------------------
+# the printed table: the mean of each measured column per grid point
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = _runs.parser(PROG, __doc__.splitlines()[0])
-    parser.add_argument("what", choices=tuple(_WHAT), help="what to measure (see the module "
-                        "docstring, pydoc simulations.studies.cascade_explore)")
-    parser.add_argument("--instances", type=int, default=None,
-                        help="instances per grid point (default: the published count)")
-    parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
-    args = parser.parse_args(argv)
-    make_runs, default = _WHAT[args.what]
-    if args.workers is None and args.what in TIMED:
-        args.workers = 1
-    fate_runs = args.what.startswith("fate")
-    records = _runs.compute(make_runs(args.instances or default),
-                            fate.run_one if fate_runs else run_one, args, out=args.out)
-    if fate_runs:
-        _runs.write_csv(args.out, records, fate.FIELDS)
-    else:
-        rows = [row for record in records for row in record["rows"]]
-        _runs.write_csv(args.out, rows, records[0]["columns"])
-    return 0
+def means(rows: list[dict]) -> list[dict]:
+    """Per grid point (the columns before `instance`, and lr, T or K where a subcommand
+    varies them within a point): the instances and the mean of every other column, empty
+    cells (the untimed instances' timings) left out. Rows may be records or CSV text."""
+    columns = list(rows[0])
+    by = columns[:columns.index("instance")] + [c for c in ("lr", "T", "K") if c in columns]
+    measured = [c for c in columns if c not in by and c != "instance"]
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[c] for c in by), []).append(row)
+    return [{**dict(zip(by, point, strict=True)), "instances": len(group),
+             **{c: float(np.mean([float(r[c]) for r in group if r[c] not in ("", None)]
+                                 or [np.nan])) for c in measured}}
+            for point, group in groups.items()]
+
+
+def format_means(table: list[dict]) -> str:
+    """The means as markdown."""
+    columns = list(table[0])
+    return "\n".join(["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+                      + ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
+                                           for v in row.values()) + " |" for row in table])
+
+
+# ---------------------------------------------------------------------------------------
+# the command, declared on the experiment protocol (simulations/runner/protocol.py)
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    """What one invocation does: the subcommand, its master seed and instances per grid
+    point, whether only its first point runs (--quick), or a CSV to analyse (from_csv)."""
+
+    what: str
+    seed: int
+    instances: int
+    first_point_only: bool = False
+    from_csv: str | None = None
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", choices=tuple(_WHAT), metavar="WHAT",
+                   help=f"what to measure: {', '.join(_WHAT)} (see the module docstring, "
+                   "pydoc simulations.studies.cascade_explore)")
+    _runs.add_source_flags(p, "instances per grid point (default: the published count; "
+                           "3 with --quick)")
+
+
+def _configure(args: argparse.Namespace) -> tuple[ExploreConfig, list[str]]:
+    _, instances, seed = _WHAT[args.what]
+    base = ExploreConfig(args.what, seed, 3 if args.quick else instances, args.quick)
+    config, changes = _runs.override(base, args, ("seed", "instances"))
+    if config.instances < 1:
+        raise ValueError(f"--instances must be >= 1; got {config.instances}")
+    if args.workers is None and config.what in TIMED:
+        args.workers = 1  # measured one point at a time; the runner reads args.workers
+    return config, changes
+
+
+def _runs_of(config: ExploreConfig) -> list[Run]:
+    todo = _WHAT[config.what][0](config.seed, config.instances)
+    return todo[:1] if config.first_point_only else todo
+
+
+def _rows(config: ExploreConfig, records: list[dict]) -> list[dict]:
+    """The CSV rows of the records: one per instance, in the published column order."""
+    if config.what in FATE_TRAINING:
+        return _runs.in_columns(records, fate.FIELDS)
+    return [row for r in records for row in _runs.in_columns(r["rows"], r["columns"])]
+
+
+def _report(config: ExploreConfig, records: list[dict]) -> dict:
+    rows = records if config.from_csv is not None else _rows(config, records)
+    if config.what in FATE_TRAINING:
+        return {"what": config.what, **fate.summary(rows, config.seed,
+                                                    FATE_TRAINING[config.what])}
+    return {"what": config.what, "means": means(rows)}
+
+
+EXPERIMENT = _runs.experiment(
+    __name__, __doc__, default_seed=None, default_out="results/cascade_explore/WHAT",
+    out_for=lambda args: f"results/cascade_explore/{args.what}",
+    seed_help="; the preset is WHAT, and each subcommand's is the seed of its published CSV: "
+              + ", ".join(f"{what} {seed}" for what, seed in SEEDS.items()),
+    add_flags=_add_flags, configure=_configure, runs=_runs_of, run_one=run_one,
+    report=_report,
+    format_table=lambda report: (fate.markdown(report["table"]) if "table" in report
+                                 else format_means(report["means"])),
+    figures=lambda config, report: fate.figures(report) if "table" in report else {},
+    csv_name=lambda config: "cascades_" + config.what.replace("-", "_"), record_tables=_rows)
+
+
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":

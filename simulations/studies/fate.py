@@ -1,6 +1,12 @@
 """Fate of the collisions present at initialisation: docs/preregistration-collision-fate.md.
 
-`python -m simulations.studies.fate --master 7000003 --out docs/data/fate_confirm.csv`
+    python -m simulations.studies.fate [--n N ...] [--ratios R ...] [--instances K]
+        [--training prox-gd|paper-adamw] [--from-csv FILE] [shared flags]
+
+The published run: `--seed 7000003 --instances 64 --out results/fate` writes
+`results/fate/fate.csv` (docs/data/fate_confirm.csv), prints the table (also in
+report.md) and draws `collision_fate` (docs/img/collision_fate.png);
+`--from-csv docs/data/fate_confirm.csv` prints its table again without running.
 
 For each (n, m) of the grid, instance i starts from `init_weights` with seed
 `SeedSequence([master, n, m]).spawn(instances)[i]` and is trained by prox-gd to
@@ -18,31 +24,32 @@ The analysis pools instances per grid point:
 * origin fraction sum |P0 ∩ PT| / sum |PT| (descriptive).
 
 Each instance is one `Run` ("study-fate": master seed, n, m, the training options and the
-seed rule in its params), computed by `run_one` through the executors and the results store
-(`--store`, `--workers`; simulations/studies/_runs.py): an interrupted study resumes, and a
-rerun, or another study with the same runs (`cascade_explore fate`), reuses them. The
-records are those of the batch this script trained before (`dynamics.train` computes
-each instance on its own, in a fixed order, whatever the batch); tests/test_studies.py
-checks them against `docs/data/fate_confirm.csv`.
+seed rule in its params), computed by `run_one`. The study is declared on the experiment
+protocol (`EXPERIMENT`; simulations/studies/_runs.py), so the shared runner stores,
+resumes and reuses its runs, and another study with the same runs (`cascade_explore
+fate`) reuses them too. The records are those of the batch this script trained before
+(`dynamics.train` computes each instance on its own, in a fixed order, whatever the
+batch); tests/test_studies.py checks them against `docs/data/fate_confirm.csv`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, assign_features, init_weights, train
 from simulations._presets import CONVERGED_PROX_GD, PRESETS
-from simulations.runner.cli import run_cli
+from simulations.runner.cli import integer
+from simulations.runner.command import command
 from simulations.runner.protocol import Run
 from simulations.studies import _runs
 from theory import expected_poly_cascade, expected_poly_exact
 from theory.cascades import cascade_assignment
 
-PROG = "python -m simulations.studies.fate"
 OPTIONS = CONVERGED_PROX_GD  # the `quick` preset's training (simulations/_presets.py)
 # The `paper` preset's training (E3, docs/paper.md#experiments): AdamW for a fixed budget.
 _PAPER = PRESETS["paper"]()
@@ -51,6 +58,8 @@ PAPER_ADAMW = {**{key: _PAPER.common[key] for key in ("optimizer", "lr", "weight
 TRAINING = {"prox-gd": OPTIONS, "paper-adamw": PAPER_ADAMW}
 GRID_N = (64, 128, 256)
 GRID_RATIO = (1, 2, 4, 8)
+# The master seed of docs/data/fate_confirm.csv (docs/preregistration-collision-fate.md).
+PUBLISHED_SEED = 7_000_003
 RESAMPLES = 9999  # bootstrap resamples; the interval's Monte Carlo error is then < 0.005
 FIELDS = ("n", "m", "instance", "converged", "steps", "final", "init_argmax",
           "init_argmax_kept", "init_argmax_pair_kept", "cascade", "cascade_kept")
@@ -182,10 +191,9 @@ def markdown(table: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def figure(table: list[dict], path: Path) -> None:
+def figure(table: list[dict]):
     """Kept fraction K0 (with its interval) and the chance level C0 against m/n, one line per n."""
     import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -206,42 +214,79 @@ def figure(table: list[dict], path: Path) -> None:
     ax.text(1.02, 0.51, "H1 bound", fontsize=7, color="grey")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the exit status (docs/usage.md#errors)."""
-    return run_cli(_main, PROG, argv)
+def summary(rows: list[dict], seed: int, training: str) -> dict:
+    """The report of per-instance rows (store records or CSV text): the analysis, with the
+    master seed that seeds its bootstrap; only prox-gd runs can fail to converge."""
+    return {"seed": seed, "training": training,
+            "table": analyse(rows, seed=seed, converged_only=training == "prox-gd")}
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = _runs.parser(PROG, __doc__.splitlines()[0], instances=32)
-    parser.add_argument("--n", type=int, nargs="+", default=list(GRID_N))
-    parser.add_argument("--ratios", type=int, nargs="+", default=list(GRID_RATIO),
-                        help="values of m/n")
-    parser.add_argument("--out", type=Path, required=True, help="CSV file of per-instance records")
-    parser.add_argument("--training", choices=tuple(TRAINING), default="prox-gd",
-                        help="prox-gd to convergence (default) or the paper's AdamW budget; "
-                        "with paper-adamw no run is excluded for not converging")
-    parser.add_argument("--analyse-only", action="store_true",
-                        help="read --out instead of running, and print the table")
-    parser.add_argument("--figure", type=Path, help="also draw the kept fractions to this PNG")
-    args = parser.parse_args(argv)
-    if args.master < 0 or args.instances < 2:
-        parser.error("--master must be >= 0 and --instances >= 2")
-    if args.analyse_only:
-        rows = _runs.read_csv(args.out)
-    else:
-        points = [(n, n * r) for n in args.n for r in args.ratios]
-        todo = runs(args.master, points, args.instances, TRAINING[args.training])
-        rows = _runs.compute(todo, run_one, args, out=args.out)
-        _runs.write_csv(args.out, rows, FIELDS)
-    table = analyse(rows, seed=args.master, converged_only=args.training == "prox-gd")
-    print(markdown(table))
-    if args.figure:
-        figure(table, args.figure)
-    return 0
+def figures(report: dict) -> dict:
+    """The kept-fraction figure, when there is a grid point to draw."""
+    return {"collision_fate": figure(report["table"])} if report["table"] else {}
+
+
+# ---------------------------------------------------------------------------------------
+# the command, declared on the experiment protocol (simulations/runner/protocol.py)
+
+
+@dataclass(frozen=True)
+class FateConfig:
+    """What one invocation does: the grid (n x m/n), instances per point, the training
+    (a key of TRAINING), the master seed, or a CSV to analyse instead (from_csv)."""
+
+    seed: int = PUBLISHED_SEED
+    n: tuple[int, ...] = GRID_N
+    ratios: tuple[int, ...] = GRID_RATIO
+    instances: int = 32
+    training: str = "prox-gd"
+    from_csv: str | None = None
+
+    @classmethod
+    def quick(cls) -> FateConfig:
+        """Seconds: two small points, four instances. Not a measurement."""
+        return cls(n=(32,), ratios=(1, 2), instances=4)
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=integer, nargs="+", default=None,
+                   help=f"features n (default {' '.join(map(str, GRID_N))})")
+    p.add_argument("--ratios", type=integer, nargs="+", default=None,
+                   help=f"values of m/n (default {' '.join(map(str, GRID_RATIO))})")
+    p.add_argument("--training", choices=tuple(TRAINING), default=None,
+                   help="prox-gd to convergence (default) or the paper's AdamW budget; "
+                   "with paper-adamw no run is excluded for not converging")
+    _runs.add_source_flags(p, "instances per grid point (default 32; the published run "
+                           "has 64)")
+
+
+def _configure(args: argparse.Namespace) -> tuple[FateConfig, list[str]]:
+    config, changes = _runs.override(FateConfig.quick() if args.quick else FateConfig(), args,
+                                     ("seed", "n", "ratios", "instances", "training"))
+    if config.instances < 2:
+        raise ValueError(f"--instances must be >= 2; got {config.instances}")
+    return config, changes
+
+
+def _runs_of(config: FateConfig) -> list[Run]:
+    return runs(config.seed, [(n, n * r) for n in config.n for r in config.ratios],
+                config.instances, TRAINING[config.training])
+
+
+EXPERIMENT = _runs.experiment(
+    __name__, __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
+    seed_help="; the seed of docs/data/fate_confirm.csv (7000006: fate_confirm_adamw.csv). "
+              "With --from-csv, give the seed the CSV was run with: it seeds the bootstrap",
+    add_flags=_add_flags, configure=_configure, runs=_runs_of, run_one=run_one,
+    report=lambda config, records: summary(records, config.seed, config.training),
+    format_table=lambda report: markdown(report["table"]),
+    figures=lambda config, report: figures(report))
+
+
+main = command(EXPERIMENT)
 
 
 if __name__ == "__main__":
