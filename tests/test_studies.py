@@ -234,3 +234,15 @@ def test_quick_configs_are_small():
                              (cascade_explore.EXPERIMENT, ("small",))):
         runs = experiment.runs(_config(experiment, "--quick", *argv))
         assert 1 <= len(runs) <= 8 and max(r.params["n"] for r in runs) <= 32
+
+
+def test_a_study_run_as_a_module_names_itself():
+    """Under `python -m` a module's __name__ is "__main__": the command, its output folder
+    and its CSV must still carry the study's own name."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "simulations.studies.cascade_check", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("usage: python -m simulations.studies.cascade_check")
+    assert "results/cascade_check" in out and "__main__" not in out

@@ -91,8 +91,9 @@ def in_columns(rows: Sequence[dict], columns: Sequence[str]) -> list[dict]:
 
 def experiment(module: str, doc: str, *, columns: Sequence[str] | None = None,
                csv_name: Callable | None = None, **fields) -> Experiment:
-    """The Experiment of the study `module` (its `__name__`; `doc`, its docstring, gives the
-    description): `fields` as `Experiment` takes them, the rest what every study has.
+    """The Experiment of the study `module` (its dotted name, written out: under `python -m`
+    the module's `__name__` is "__main__"; `doc`, its docstring, gives the description):
+    `fields` as `Experiment` takes them, the rest what every study has.
 
     For `simulations.studies.fate` the name is "study-fate", the command `python -m
     simulations.studies.fate`, the output folder `results/fate` and the per-instance CSV
@@ -101,6 +102,8 @@ def experiment(module: str, doc: str, *, columns: Sequence[str] | None = None,
     the records came from --from-csv. The study writes no other CSV, its printed tables go
     to TABLE_FILE too, and it draws no figure unless `figures` says otherwise.
     """
+    if not module.startswith("simulations.studies."):
+        raise ValueError(f"a study's module name, simulations.studies.NAME; got {module!r}")
     short = module.rsplit(".", 1)[-1]
     rows = fields.pop("record_tables", lambda config, records: in_columns(records, columns))
     name_of = csv_name or (lambda config: short)

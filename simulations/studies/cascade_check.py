@@ -273,7 +273,7 @@ def _runs_of(config: CheckConfig) -> list[Run]:
 
 # The published seed is the default; each preregistration names its own.
 EXPERIMENT = _runs.experiment(
-    __name__, __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
+    "simulations.studies.cascade_check", __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
     seed_help="; the seed of docs/data/cascades_confirm.csv", add_flags=_add_flags,
     configure=_configure, runs=_runs_of, run_one=run_one, format_table=format_tables,
     report=lambda config, records: summary(records))

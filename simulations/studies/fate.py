@@ -277,7 +277,7 @@ def _runs_of(config: FateConfig) -> list[Run]:
 
 
 EXPERIMENT = _runs.experiment(
-    __name__, __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
+    "simulations.studies.fate", __doc__, default_seed=PUBLISHED_SEED, columns=FIELDS,
     seed_help="; the seed of docs/data/fate_confirm.csv (7000006: fate_confirm_adamw.csv). "
               "With --from-csv, give the seed the CSV was run with: it seeds the bootstrap",
     add_flags=_add_flags, configure=_configure, runs=_runs_of, run_one=run_one,
