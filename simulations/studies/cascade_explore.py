@@ -440,7 +440,8 @@ def _report(config: ExploreConfig, records: list[dict]) -> dict:
 
 
 EXPERIMENT = _runs.experiment(
-    "simulations.studies.cascade_explore", __doc__, default_seed=None, default_out="results/cascade_explore/WHAT",
+    "simulations.studies.cascade_explore", __doc__, default_seed=None,
+    default_out="results/cascade_explore/WHAT",
     out_for=lambda args: f"results/cascade_explore/{args.what}",
     seed_help="; the preset is WHAT, and each subcommand's is the seed of its published CSV: "
               + ", ".join(f"{what} {seed}" for what, seed in SEEDS.items()),
