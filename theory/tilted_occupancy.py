@@ -50,8 +50,8 @@ MODEL_NAME = "tilted injective occupancy (docs/theory/tilted-occupancy.md)"
 # Fitted on the exploration runs of docs/data/single_model_explore.csv (master seed
 # 8 219 019, n = 64, 128; m/n = 1 ... 8; lam 1e-3, 1e-2): weighted least squares of the
 # per-point means, docs/theory/tilted-occupancy.md#fit. THETA_SE is its standard error.
-THETA = 0.0
-THETA_SE = 0.0
+THETA = 0.03833
+THETA_SE = 0.00597
 # Interference time in normalized units: positive overlaps relax at rate ||W||^2 ~ 1
 # (eq. C0 of docs/theory/cascades.md in normalized time).
 TAU0 = 1.0

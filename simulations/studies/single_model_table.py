@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
 
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 
 from theory import tilted_occupancy as tilted
 from theory.cascades import cascade_moments
@@ -82,6 +83,29 @@ def fit_theta(pts: list[dict]) -> tuple[float, float, float, int]:
     return th, se, c2, dof
 
 
+def measured_log_w(n: int, m: int, mean: float) -> float:
+    """The tilt ln w at which the tilted law's mean equals `mean` (the measured tilt map;
+    NaN outside the range the law can reach)."""
+    try:
+        return brentq(lambda lw: tilted.tilted_moments(n, m, lw)["mean"] - mean, -12, 12)
+    except ValueError:
+        return float("nan")
+
+
+_CASCADE_CACHE = Path("scratch/cascade_cache.json")
+
+
+def _cascade(n: int, m: int) -> dict:
+    """cascade_moments(n, m) (fixed seed, so deterministic), cached on disk between runs."""
+    cache = json.loads(_CASCADE_CACHE.read_text()) if _CASCADE_CACHE.exists() else {}
+    key = f"{n},{m}"
+    if key not in cache:
+        cache[key] = cascade_moments(n, m)
+        _CASCADE_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        _CASCADE_CACHE.write_text(json.dumps(cache))
+    return cache[key]
+
+
 def row(p: dict, with_cascade: bool = True) -> dict:
     n, m, lam, k = p["n"], p["m"], p["lam"], p["k"]
     mo = tilted.tilted_model(n, m, lam)
@@ -91,7 +115,7 @@ def row(p: dict, with_cascade: bool = True) -> dict:
            "model_se": mo["se_mean_theta"], "log_w": mo["log_w"], "z": z,
            "signbin": sb, "z_signbin": (p["mean"] - sb) / (sbsd / math.sqrt(k))}
     if with_cascade:
-        c = cascade_moments(n, m)
+        c = _cascade(n, m)
         out["cascade"] = c["mean"]
         out["z_cascade"] = (p["mean"] - c["mean"]) / math.sqrt(c["sd"] ** 2 / k + c["se_mean"] ** 2)
     return out
@@ -102,13 +126,55 @@ def main(argv=None) -> None:
     ap.add_argument("--fit", action="store_true")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--no-published", action="store_true")
+    ap.add_argument("--predict-grid", action="store_true",
+                    help="print the model at the confirmation grid of issue 19 item 2")
+    ap.add_argument("--lam-effect", action="store_true",
+                    help="mean(1e-2) / mean(1e-3) per source and (n, m), against the model")
+    ap.add_argument("--tilt-map", action="store_true",
+                    help="print the measured ln w per point with +-1 SE of the mean")
     a = ap.parse_args(argv)
     explore = points([EXPLORE])
     if a.fit:
         th, se, c2, dof = fit_theta(explore)
         print(f"theta = {th:.5f} +- {se:.5f} (chi2 {c2:.1f} on {dof} dof)")
         tilted.THETA, tilted.THETA_SE = th, se
+    if a.predict_grid:
+        print("| n | m/n | m | lam | E | SD | SE_theta | ln w |")
+        print("|" + "---|" * 8)
+        for n in (64, 128, 256, 384):
+            for ratio in (1, 1.25, 1.5, 2, 3, 4, 8):
+                for lam in (1e-3, 1e-2):
+                    m = round(ratio * n)
+                    mo = tilted.tilted_model(n, m, lam)
+                    print(f"| {n} | {ratio:g} | {m} | {lam:g} | {mo['mean']:.2f} | {mo['sd']:.2f} | "
+                          f"{mo['se_mean_theta']:.2f} | {mo['log_w']:+.3f} |", flush=True)
+        return
     pts = explore + ([] if a.no_published else points(PUBLISHED))
+    if a.lam_effect:
+        by = {(p["src"], p["n"], p["m"], p["lam"]): p for p in pts}
+        print("| source | n | m/n | k | mean 1e-3 | mean 1e-2 | ratio - 1 (± SE) | model ratio - 1 |")
+        print("|" + "---|" * 8)
+        for (src, n, m, lam), hi in by.items():
+            lo = by.get((src, n, m, 1e-3))
+            if lam != 1e-2 or lo is None:
+                continue
+            r = hi["mean"] / lo["mean"]
+            se = r * math.sqrt((hi["se"] / hi["mean"]) ** 2 + (lo["se"] / lo["mean"]) ** 2)
+            mr = tilted.expected_poly_tilted(n, m, 1e-2) / tilted.expected_poly_tilted(n, m, 1e-3)
+            name = "explore" if src == EXPLORE else src
+            print(f"| {name} | {n} | {m / n:g} | {hi['k']} | {lo['mean']:.2f} | {hi['mean']:.2f} | "
+                  f"{100 * (r - 1):+.1f}% ± {100 * se:.1f}% | {100 * (mr - 1):+.1f}% |")
+        return
+    if a.tilt_map:
+        print("| source | n | m/n | lam | k | measured ln w [mean - SE, mean + SE] | model ln w |")
+        print("|" + "---|" * 7)
+        for p in pts:
+            lw = [measured_log_w(p["n"], p["m"], p["mean"] + d * p["se"]) for d in (0, -1, 1)]
+            src = "explore" if p["src"] == EXPLORE else p["src"]
+            print(f"| {src} | {p['n']} | {p['m'] / p['n']:g} | {p['lam']:g} | {p['k']} | "
+                  f"{lw[0]:+.2f} [{lw[1]:+.2f}, {lw[2]:+.2f}] | "
+                  f"{tilted.log_tilt(p['m'], p['lam']):+.2f} |", flush=True)
+        return
     hdr = ("| source | n | m/n | lam | k | sim mean ± SE | tilted E (SD) | z | sign-bin E | z |"
            " cascade E | z |")
     print(hdr)
