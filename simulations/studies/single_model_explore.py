@@ -1,4 +1,4 @@
-"""Exploration runs behind docs/theory/single-model.md (issue 19, item 1).
+"""Exploration runs behind docs/theory/tilted-occupancy.md (issue 19, item 1).
 
 `python -m simulations.studies.single_model_explore --out docs/data/single_model_explore.csv
  [--n 64 128] [--ratios 1 1.25 1.5 2 3 4 8] [--lams 0.01 0.001] [--instances 16]`
