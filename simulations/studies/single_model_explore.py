@@ -21,7 +21,13 @@ import math
 import time
 from pathlib import Path
 
-from dynamics import TrainOptions, assign_features, count_polysemantic_assignment, init_weights, train
+from dynamics import (
+    TrainOptions,
+    assign_features,
+    count_polysemantic_assignment,
+    init_weights,
+    train,
+)
 from simulations._presets import CONVERGED_PROX_GD
 from simulations._seeds import stream_seed
 from theory.cascades import poly_count

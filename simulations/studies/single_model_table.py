@@ -49,7 +49,8 @@ def points(sources) -> list[dict]:
                 if r.get("lr", "0.05") != "0.05":
                     continue
                 c = r.get("count") or r.get("final") or r.get("window_count")
-                pts[(src, int(r.get("n", 256)), int(r["m"]), float(r.get("lam", 0.01)))].append(int(c))
+                key = (src, int(r.get("n", 256)), int(r["m"]), float(r.get("lam", 0.01)))
+                pts[key].append(int(c))
     out = []
     for (src, n, m, lam), x in sorted(pts.items(), key=lambda kv: kv[0][1:] + (kv[0][0],)):
         k = len(x)
@@ -146,13 +147,15 @@ def main(argv=None) -> None:
                 for lam in (1e-3, 1e-2):
                     m = round(ratio * n)
                     mo = tilted.tilted_model(n, m, lam)
-                    print(f"| {n} | {ratio:g} | {m} | {lam:g} | {mo['mean']:.2f} | {mo['sd']:.2f} | "
-                          f"{mo['se_mean_theta']:.2f} | {mo['log_w']:+.3f} |", flush=True)
+                    print(f"| {n} | {ratio:g} | {m} | {lam:g} | {mo['mean']:.2f} | "
+                          f"{mo['sd']:.2f} | {mo['se_mean_theta']:.2f} | {mo['log_w']:+.3f} |",
+                          flush=True)
         return
     pts = explore + ([] if a.no_published else points(PUBLISHED))
     if a.lam_effect:
         by = {(p["src"], p["n"], p["m"], p["lam"]): p for p in pts}
-        print("| source | n | m/n | k | mean 1e-3 | mean 1e-2 | ratio - 1 (± SE) | model ratio - 1 |")
+        print("| source | n | m/n | k | mean 1e-3 | mean 1e-2 | ratio - 1 (± SE) |"
+              " model ratio - 1 |")
         print("|" + "---|" * 8)
         for (src, n, m, lam), hi in by.items():
             lo = by.get((src, n, m, 1e-3))
