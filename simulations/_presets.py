@@ -9,6 +9,7 @@ and flags: docs/usage.md#presets, docs/usage.md#flags. Values are in code units
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -87,6 +88,16 @@ _PAPER_ADAMW = {
 CONVERGED_PROX_GD = {"optimizer": "prox-gd", "lr": 0.05, "lam": 1e-2, "tol": 1e-6,
                      "max_steps": 50_000}
 
+# Step cap of prox-gd trained to convergence, in units of 1 / (lam lr): convergence takes
+# about 5 / (lam lr) steps (measured: 113 445 steps at n = m = 256, lam 1e-3, and ~1e4 at
+# n = 64, lam 1e-2; docs/usage.md#gradient-flow), so 15 leaves a 3x margin.
+FLOW_CAP_UNITS = 15.0
+
+
+def flow_step_cap(lam: float, lr: float, units: float = FLOW_CAP_UNITS) -> int:
+    """The step cap of a prox-gd run to convergence at (lam, lr): ceil(units / (lam lr))."""
+    return int(math.ceil(units / (lam * lr)))
+
 
 def _quick() -> PresetGrid:
     # Sized to finish in < 3 minutes on 2 cores from a cold start, numba compilation
@@ -123,9 +134,7 @@ def _paper() -> PresetGrid:
 def _gradient_flow() -> PresetGrid:
     # The regime the theory is about (docs/paper.md#optimizer-gap): proximal GD at the engine's
     # default lr (5x inside the stability bound 1/4), lam as in E3, stopped when the
-    # prox-gradient mapping norm is <= tol; `max_steps` is only a cap. Convergence takes
-    # about 5 / (lam lr) steps (measured: 113 445 steps at n = m = 256, and ~1e4 at
-    # n = 64, lam = 1e-2), so the cap of 15 / (lam lr) leaves a 3x margin.
+    # prox-gradient mapping norm is <= tol; `max_steps` is only a cap (`flow_step_cap`).
     # Cost and subsets: docs/usage.md#gradient-flow.
     return PresetGrid(
         n=(256,),
@@ -134,7 +143,7 @@ def _gradient_flow() -> PresetGrid:
         common={
             "optimizer": "prox-gd",
             "lr": 0.05,
-            "max_steps": 300_000,
+            "max_steps": flow_step_cap(1e-3, 0.05),
             "tol": 1e-6,
             "seed": 0,
             "instances": 16,

@@ -32,6 +32,7 @@ from scipy import stats
 import theory
 from theory import cascades
 
+from ._presets import FLOW_CAP_UNITS, flow_step_cap
 from ._replication_figures import figure_counts
 from ._report import exclusion
 from ._run import SpecRun, final_digest, record_is_current, run_spec
@@ -60,12 +61,11 @@ class ReplicationGrid:
     instances: int
     seed: int
     tol: float = 1e-6
-    # Step cap in units of 1 / (lam lr): convergence takes about 5 / (lam lr) steps
-    # (docs/usage.md#gradient-flow), so 15 leaves a 3x margin.
-    cap_units: float = 15.0
+    # Step cap in units of 1 / (lam lr) (`_presets.flow_step_cap`).
+    cap_units: float = FLOW_CAP_UNITS
 
     def step_cap(self, lam: float, lr: float) -> int:
-        return int(math.ceil(self.cap_units / (lam * lr)))
+        return flow_step_cap(lam, lr, self.cap_units)
 
     def spec(self, m: int, lam: float, lr: float, instances: int) -> ExperimentSpec:
         return ExperimentSpec(n=self.n, m=m, lam=lam, optimizer="prox-gd", lr=lr,

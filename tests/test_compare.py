@@ -249,11 +249,14 @@ def test_wide_table_has_every_column_and_one_argmax_column():
     rows, fits = _table_rows()
     table = compare.format_table(rows, fits, wide=True)
     header = _header(table)
-    # every column the table printed before the default became narrow, but one argmax column
+    # every column the table printed before the default became narrow, but one argmax column,
+    # and the fast-phase argmax baseline beside the predictor
     before = ["n", "m", "lam", "optimizer", "k", "excl.", "sim mean", "95% CI", "assign.",
               "n²/4m", "exact E", "ratio", "z", "best E", "z best", "pred.acc", "pred.P/R",
               "argmax acc", "opp.sign", "repr.", "conv.", "argmax"]
-    assert list(WIDE_COLUMNS) == [h for h in before if h != "argmax acc"]
+    expected = [h for h in before if h != "argmax acc"]
+    expected.insert(expected.index("pred.P/R") + 1, "fast.acc")
+    assert list(WIDE_COLUMNS) == expected
     positions = [header.index(f" {h}" if i else h) for i, h in enumerate(WIDE_COLUMNS)]
     assert positions == sorted(positions) and "argmax acc" not in header
     lines = table.splitlines()

@@ -45,10 +45,9 @@ import numpy as np
 from scipy import stats
 
 from dynamics import TrainOptions, count_polysemantic_assignment, init_weights, train
-from simulations._presets import CONVERGED_PROX_GD
+from simulations._presets import CONVERGED_PROX_GD, flow_step_cap
 from simulations._stats import holm, t_interval
 from simulations.predict import init_argmax, predict_instance, score_prediction
-from simulations.replication import PREREGISTERED
 from simulations.runner.cli import integer
 from simulations.runner.command import command
 from simulations.runner.protocol import Run
@@ -66,8 +65,8 @@ FIELDS = ["n", "m", "lam", "instance", "count", "converged", "steps", "pred_accu
 
 
 def options(lam: float) -> dict:
-    """OPTIONS at another lam; the step cap grows to the replication's 15 / (lam lr)."""
-    cap = max(OPTIONS["max_steps"], PREREGISTERED.step_cap(lam, OPTIONS["lr"]))
+    """OPTIONS at another lam; the step cap grows to flow_step_cap(lam, lr)."""
+    cap = max(OPTIONS["max_steps"], flow_step_cap(lam, OPTIONS["lr"]))
     return {**OPTIONS, "lam": lam, "max_steps": cap}
 
 

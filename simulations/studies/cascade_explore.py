@@ -71,10 +71,9 @@ from dynamics import (
     init_weights,
     train,
 )
-from simulations._presets import CONVERGED_PROX_GD
+from simulations._presets import CONVERGED_PROX_GD, flow_step_cap
 from simulations._seeds import stream_seed
 from simulations.predict import predict_instance
-from simulations.replication import PREREGISTERED
 from simulations.runner.command import command
 from simulations.runner.protocol import Run
 from simulations.studies import _runs, fate
@@ -284,7 +283,7 @@ def lam(master: int, instances: int) -> list[Run]:
     # the replication's step cap, so that the smallest lam converges too
     return [_point("lam", master, n, int(ratio * n), instances,
                    options={**BASE, "lam": value,
-                            "max_steps": PREREGISTERED.step_cap(value, BASE["lr"])})
+                            "max_steps": flow_step_cap(value, BASE["lr"])})
             for n in (32, 64) for ratio in (1, 1.5, 2, 4) for value in LAM_VALUES]
 
 
