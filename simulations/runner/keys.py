@@ -9,6 +9,7 @@ protocol's `Run.key` both build on it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -23,8 +24,13 @@ _DISTRIBUTION = "incidental-polysemanticity"
 _FALLBACK_VERSION = "0.1.0"
 
 
+@functools.cache
 def package_version() -> str:
-    """The installed package version, or `_FALLBACK_VERSION` when running from a source tree."""
+    """The installed package version, or `_FALLBACK_VERSION` when running from a source tree.
+
+    Read once per process: the metadata lookup parses the distribution's METADATA file
+    (about 3 ms), and every store key needs the version.
+    """
     try:
         return importlib.metadata.version(_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
