@@ -236,13 +236,18 @@ def test_quick_configs_are_small():
         assert 1 <= len(runs) <= 8 and max(r.params["n"] for r in runs) <= 32
 
 
-def test_a_study_run_as_a_module_names_itself():
+def test_a_study_run_as_a_module_names_itself(monkeypatch, capsys):
     """Under `python -m` a module's __name__ is "__main__": the command, its output folder
-    and its CSV must still carry the study's own name."""
-    import subprocess
+    and its CSV must still carry the study's own name (run as `python -m` does, in-process)."""
+    import runpy
     import sys
+    import warnings
 
-    out = subprocess.run([sys.executable, "-m", "simulations.studies.cascade_check", "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    monkeypatch.setattr(sys, "argv", ["cascade_check", "--help"])
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as stop:
+        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: the module is imported already
+        runpy.run_module("simulations.studies.cascade_check", run_name="__main__")
+    out = capsys.readouterr().out
+    assert stop.value.code == 0
     assert out.startswith("usage: python -m simulations.studies.cascade_check")
     assert "results/cascade_check" in out and "__main__" not in out
