@@ -442,7 +442,7 @@ EXPERIMENT = _runs.experiment(
     "simulations.studies.cascade_explore", __doc__, default_seed=None,
     default_out="results/cascade_explore/WHAT",
     out_for=lambda args: f"results/cascade_explore/{args.what}",
-    seed_help="; the preset is WHAT, and each subcommand's is the seed of its published CSV: "
+    seed_help="; the default depends on WHAT: the seed of its published CSV, "
               + ", ".join(f"{what} {seed}" for what, seed in SEEDS.items()),
     add_flags=_add_flags, configure=_configure, runs=_runs_of, run_one=run_one,
     report=_report,
