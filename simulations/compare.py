@@ -295,7 +295,8 @@ EXPERIMENT = Experiment(
     name=MAIN_EXPERIMENT, prog=PROG,
     description="Theory vs simulation of incidental polysemanticity (docs/usage.md).",
     default_out="./results/PRESET", default_seed=None,
-    seed_help="; instance i of every spec uses SeedSequence(seed, spawn_key=(i,))",
+    seed_help="; default: the preset's; instance i of every spec uses "
+              "SeedSequence(seed, spawn_key=(i,))",
     add_flags=_add_flags, configure=_configure, runs=lambda config: spec_runs(config.specs),
     run_one=run_spec, report=_report,
     format_table=lambda report: format_table(report["rows"], report["fits"]),

@@ -510,8 +510,8 @@ EXPERIMENT = Experiment(
     description="The preregistered lam / step-size replication "
                 "(docs/preregistration-lam-lr.md).",
     default_out=DEFAULT_OUT, default_seed=None,
-    seed_help=f"; the registered seed is {PREREGISTERED.seed}, another one is a new, "
-              "unregistered experiment",
+    seed_help=f"; default: the registered {PREREGISTERED.seed} ({QUICK.seed} with --quick); "
+              "another one is a new, unregistered experiment",
     add_flags=_add_flags, configure=_configure, runs=runs, run_one=run_spec, report=report,
     format_table=format_report, tables=lambda report: {},
     figures=lambda config, report: {"replication_counts": figure_counts(report)},

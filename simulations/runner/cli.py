@@ -162,15 +162,17 @@ def add_shared_flags(parser: argparse.ArgumentParser, *, default_out: str,
                      default_seed: int | None, seed_help: str = "") -> None:
     """Add SHARED_FLAGS to `parser` with one meaning in every entry point.
 
-    `default_seed` None means the seed comes from elsewhere (compare's preset); the
+    `default_seed` None means the seed comes from elsewhere (compare's preset, the
+    replication's grid, cascade_explore's WHAT), and `seed_help` says from where; the
     value is checked by `check_shared_flags`.
     """
-    seed_default = "the preset's" if default_seed is None else str(default_seed)
+    # without a default here, the experiment's seed_help says what the default is
+    seed_default = "" if default_seed is None else f" (default {default_seed})"
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode: the experiment's smallest config, seconds; explicit "
                         "flags win; not a measurement")
     parser.add_argument("--seed", type=integer, default=default_seed,
-                        help=f"master seed, integer >= 0 (default {seed_default}){seed_help}")
+                        help=f"master seed, integer >= 0{seed_default}{seed_help}")
     parser.add_argument("--out", default=None, help=f"output folder (default {default_out})")
     parser.add_argument("--store", help="results store (default "
                         "$XDG_DATA_HOME/incidental-polysemanticity/store.sqlite)")
