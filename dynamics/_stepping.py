@@ -199,7 +199,7 @@ def advance(
             per instance), nx in {1, n}; (0, 1, 1, 1, 1) for none.
         active: (I,) bool; inactive instances are skipped.
         in_sparse: (I,) bool; prox-GD instances that start in the live representation
-            (the driver copies it from out[:, 5] of the previous call).
+            (the driver copies it from out[:, OUT_ENDS_LIVE] of the previous call).
         growth_limit: (I,) loss above which a run counts as diverged.
         tol: stop when the mapping norm (T6) is <= tol; negative = never.
     Returns via ``out`` (I, OUT_COLUMNS), one row per instance with the columns named
