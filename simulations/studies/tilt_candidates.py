@@ -92,7 +92,8 @@ def fit(law, c0, pts) -> tuple[np.ndarray, np.ndarray, float, int]:
         for b in range(k):
             ea, eb = np.eye(k)[a] * h[a], np.eye(k)[b] * h[b]
             H[a, b] = (_chi2(law, c + ea + eb, pts) - _chi2(law, c + ea - eb, pts)
-                       - _chi2(law, c - ea + eb, pts) + _chi2(law, c - ea - eb, pts)) / (4 * h[a] * h[b])
+                       - _chi2(law, c - ea + eb, pts)
+                       + _chi2(law, c - ea - eb, pts)) / (4 * h[a] * h[b])
     dof = len(pts) - k
     cov = 2.0 * np.linalg.inv(H) * max(1.0, float(r.fun) / dof)
     return c, cov, float(r.fun), dof
@@ -101,8 +102,9 @@ def fit(law, c0, pts) -> tuple[np.ndarray, np.ndarray, float, int]:
 def predict(law, c, cov, p) -> dict[str, float]:
     lw = law(p["n"], p["m"], p["lam"], c)
     mo = tilted.tilted_moments(p["n"], p["m"], lw)
+    step = np.eye(len(c)) * 1e-4
     g = np.array([(tilted.tilted_moments(p["n"], p["m"],
-                                         law(p["n"], p["m"], p["lam"], c + np.eye(len(c))[a] * 1e-4))["mean"]
+                                         law(p["n"], p["m"], p["lam"], c + step[a]))["mean"]
                    - mo["mean"]) / 1e-4 for a in range(len(c))])
     se = math.sqrt(max(0.0, float(g @ cov @ g)))
     z = (p["mean"] - mo["mean"]) / math.sqrt(mo["sd"] ** 2 / p["k"] + se**2)
@@ -124,14 +126,14 @@ def main(argv=None) -> None:
         c, cov, c2, dof = fit(law, c0, explore)
         se = np.sqrt(np.diag(cov))
         print(f"\n## {name}: {what}")
-        print("constants: " + ", ".join(f"{x:.4f} ± {s:.4f}" for x, s in zip(c, se))
+        print("constants: " + ", ".join(f"{x:.4f} ± {s:.4f}" for x, s in zip(c, se, strict=True))
               + f"; chi2 (exploration) {c2:.1f} on {dof} dof")
         for label, pts in (("published n <= 128", small), ("OUT-OF-SAMPLE n >= 256", oos)):
             zs = [predict(law, c, cov, p)["z"] for p in pts]
             print(f"{label}: {sum(abs(z) > 2 for z in zs)} of {len(zs)} with |z| > 2, "
                   f"sum z^2 {sum(z * z for z in zs):.0f}")
-        print("| source | n | m/n | lam | k | sim mean ± SE | E (SD) | SE_E | ln w | z | sign-bin z |"
-              + (" cascade z |" if a.cascade else ""))
+        print("| source | n | m/n | lam | k | sim mean ± SE | E (SD) | SE_E | ln w | z |"
+              " sign-bin z |" + (" cascade z |" if a.cascade else ""))
         print("|" + "---|" * (12 if a.cascade else 11))
         for p in oos:
             r = predict(law, c, cov, p)
