@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
+import functools
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -93,18 +93,10 @@ def measured_log_w(n: int, m: int, mean: float) -> float:
         return float("nan")
 
 
-_CASCADE_CACHE = Path("scratch/cascade_cache.json")
-
-
+@functools.cache
 def _cascade(n: int, m: int) -> dict:
-    """cascade_moments(n, m) (fixed seed, so deterministic), cached on disk between runs."""
-    cache = json.loads(_CASCADE_CACHE.read_text()) if _CASCADE_CACHE.exists() else {}
-    key = f"{n},{m}"
-    if key not in cache:
-        cache[key] = cascade_moments(n, m)
-        _CASCADE_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        _CASCADE_CACHE.write_text(json.dumps(cache))
-    return cache[key]
+    """cascade_moments(n, m) (fixed seed, so deterministic), once per (n, m) and process."""
+    return cascade_moments(n, m)
 
 
 def row(p: dict, with_cascade: bool = True) -> dict:
