@@ -11,6 +11,11 @@ docs/usage.md#research-studies):
   lam and fast-sparsification preregistrations, and their tables;
 * `cascade_explore`: the exploration measurements of docs/theory/cascades.md.
 
+Three modules run nothing: they read published CSVs and print the tables of
+docs/theory/tilted-occupancy.md (`single_model_table`, `tilt_candidates`) and the
+preregistered analysis of docs/preregistration-single-model.md (`single_model_confirm`),
+whose runs are `cascade_check`'s.
+
 They are off the product path: their grids are the pages', not a general tool, and no
 module of `simulations` outside this package imports them.
 """
