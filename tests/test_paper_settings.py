@@ -261,3 +261,13 @@ def test_the_published_job_file_imports_into_the_plan(tmp_path):
         lines = sum(1 for _ in f)
     with ResultsStore(tmp_path / "s.sqlite") as store:
         assert import_runs(store, P.plan(), path) == lines > 0
+
+
+def test_quick_is_refused_in_one_line(capsys):
+    """There is no small version of the paper's settings: --quick is a usage error naming
+    the command that smoke-tests the same pipeline, before any store is opened."""
+    with pytest.raises(SystemExit) as stop:
+        P.main(["--quick"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--quick" in err and "simulations.compare --quick" in err and len(err.splitlines()) <= 2
