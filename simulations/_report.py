@@ -260,6 +260,19 @@ class _Column:
     legend: str
 
 
+def cell(value, spec: str) -> str:
+    """A Markdown table cell: `value` formatted, or an em dash when it is missing or not
+    finite (the replication's and the paper-settings reports)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return format(value, spec)
+
+
+def ci_cell(row: dict, spec: str) -> str:
+    """`row`'s interval, "[ci_low, ci_high]", each end as `cell`."""
+    return f"[{cell(row['ci_low'], spec)}, {cell(row['ci_high'], spec)}]"
+
+
 def _number(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"

@@ -36,6 +36,7 @@ import theory
 from theory import cascades
 
 from ._presets import resolve_grid
+from ._report import cell, ci_cell
 from ._run import SpecRun, final_digest, record_is_current, run_spec
 from ._specs import ExperimentSpec
 from ._stats import holm, paired, t_interval
@@ -407,12 +408,6 @@ def figure_e4(e4: dict):
     return fig
 
 
-def _f(x, fmt=".2f") -> str:
-    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, fmt)
-
-
-def _ci(row) -> str:
-    return f"[{_f(row['ci_low'])}, {_f(row['ci_high'])}]"
 
 
 def format_report(a: dict) -> str:
@@ -425,8 +420,9 @@ def format_report(a: dict) -> str:
              "| m | pairs | equal | mean diff (f32 − f64) | 95% CI | assign. diff | gate holds |",
              "|---|---|---|---|---|---|---|"]
     for r in a["float32_check"]:
-        lines.append(f"| {r['m']} | {r['pairs']} | {r['equal']} | {_f(r['mean_diff'], '+.2f')} "
-                     f"| {_ci(r)} | {_f(r['assignment_diff'], '+.2f')} | {r['holds']} |")
+        lines.append(f"| {r['m']} | {r['pairs']} | {r['equal']} | {cell(r['mean_diff'], '+.2f')} "
+                     f"| {ci_cell(r, '.2f')} | {cell(r['assignment_diff'], '+.2f')} "
+                     f"| {r['holds']} |")
     lines += ["", f"E3 (AdamW {DTYPE}, lam 1e-3) beside the flow and the theory:", "",
               "| m | k | AdamW mean | 95% CI | assign. | paper fig. | flow mean | AdamW − flow "
               "| n²/4m | sign-bin E (z) | best E (model, z) | E4 diag. |",
@@ -434,21 +430,23 @@ def format_report(a: dict) -> str:
     for r in a["e3"]:
         flow, d = r["flow"], r["adamw_minus_flow"]
         lines.append(
-            f"| {r['m']} | {r['k']} | {_f(r['mean'])} | {_ci(r)} | {_f(r['assignment_mean'])} "
-            f"| {_f(r['paper_figure'], 'g')} | {_f(flow['mean'])} "
-            f"| {_f(d['mean_diff'], '+.2f')} | {_f(r['first_order'])} "
-            f"| {_f(r['pred_sign_bin'])} ({_f(r['z_sign_bin'], '+.1f')}) "
-            f"| {_f(r['pred_best'])} ({r['model_best']}, {_f(r['z_best'], '+.1f')}) "
-            f"| {_f(r['e4_diagonal_mean'], '.4f')} |")
+            f"| {r['m']} | {r['k']} | {cell(r['mean'], '.2f')} | {ci_cell(r, '.2f')} "
+            f"| {cell(r['assignment_mean'], '.2f')} "
+            f"| {cell(r['paper_figure'], 'g')} | {cell(flow['mean'], '.2f')} "
+            f"| {cell(d['mean_diff'], '+.2f')} | {cell(r['first_order'], '.2f')} "
+            f"| {cell(r['pred_sign_bin'], '.2f')} ({cell(r['z_sign_bin'], '+.1f')}) "
+            f"| {cell(r['pred_best'], '.2f')} ({r['model_best']}, {cell(r['z_best'], '+.1f')}) "
+            f"| {cell(r['e4_diagonal_mean'], '.4f')} |")
     lines += ["", f"E5, H-E5 [{label}] (paired on W(0), two-sided t, Holm over 10):", "",
               "| m | lam | pairs | mean, lam | mean diff vs lam 1e-3 | 95% CI | p | p (Holm) "
               "| rejected | assign. diff |", "|---|---|---|---|---|---|---|---|---|---|"]
     means = {(r["m"], r["lam"]): r for r in e5["means"]}
     for t in e5["tests"]:
         lines.append(f"| {t['m']} | {t['lam']:g} | {t['pairs']} "
-                     f"| {_f(means[(t['m'], t['lam'])]['mean'])} | {_f(t['mean_diff'], '+.2f')} "
-                     f"| {_ci(t)} | {_f(t['p'], '.3g')} | {_f(t['p_holm'], '.3g')} "
-                     f"| {t['rejected']} | {_f(t['assignment_diff'], '+.2f')} |")
+                     f"| {cell(means[(t['m'], t['lam'])]['mean'], '.2f')} "
+                     f"| {cell(t['mean_diff'], '+.2f')} "
+                     f"| {ci_cell(t, '.2f')} | {cell(t['p'], '.3g')} | {cell(t['p_holm'], '.3g')} "
+                     f"| {t['rejected']} | {cell(t['assignment_diff'], '+.2f')} |")
     lines += ["", f"A1 (m = 256, lam 0.1 lower, in the figure's ranges): {e5['A1']}; "
               f"A2 (m >= 1024, curves coincide within 20%): {e5['A2']} [{label}]", "",
               "CPU hours: " + ", ".join(f"{k} {v:.2f}" for k, v in a["cpu_hours"].items())]

@@ -34,7 +34,7 @@ from theory import cascades
 
 from ._presets import FLOW_CAP_UNITS, flow_step_cap
 from ._replication_figures import figure_counts
-from ._report import exclusion
+from ._report import cell, ci_cell, exclusion
 from ._run import SpecRun, final_digest, record_is_current, run_spec
 from ._specs import ExperimentSpec
 from ._stats import holm, paired, t_interval
@@ -364,17 +364,11 @@ def design_complete(grid: ReplicationGrid, records: Sequence[dict], lrs) -> bool
                for i in range(grid.instances))
 
 
-def _f(x, spec=".3g") -> str:
-    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
-
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
         "| " + " | ".join(row) + " |" for row in rows]
 
-
-def _ci(row: dict, spec: str = "+.2f") -> str:
-    return f"[{_f(row['ci_low'], spec)}, {_f(row['ci_high'], spec)}]"
 
 
 def format_report(analysis: dict) -> str:
@@ -392,38 +386,40 @@ def format_report(analysis: dict) -> str:
              f"**H-lam** [{status(lam_final)}] (lr = 0.05): d = count(lam = 1e-2) − "
              "count(lam = 1e-3), paired, Holm over m.", ""]
     lines += _table(("m", "pairs", "mean d", "95% CI", "t", "p", "p (Holm)", "rejected"), [
-        (str(r["m"]), str(r["pairs"]), _f(r["mean_diff"], "+.3f"), _ci(r), _f(r["t"], ".2f"),
-         _f(r["p"]), _f(r["p_holm"]), decision(r, lam_final)) for r in analysis["h_lam"]])
+        (str(r["m"]), str(r["pairs"]), cell(r["mean_diff"], "+.3f"), ci_cell(r, "+.2f"),
+         cell(r["t"], ".2f"), cell(r["p"], ".3g"), cell(r["p_holm"], ".3g"),
+         decision(r, lam_final)) for r in analysis["h_lam"]])
     if analysis["h_lam_trend"]:
         lines += ["", f"**H-lam-trend** [{status(lam_final)}] (Page's L, only where H-lam "
                   "was rejected; the direction is taken from the data, so read the "
                   "two-sided p):", ""]
         lines += _table(("m", "instances", "direction", "L", "p one-sided", "p two-sided"), [
-            (str(r["m"]), str(r["instances"]), r["direction"], f"{r['L']:.0f}", _f(r["p"]),
-             _f(r["p_two_sided"])) for r in analysis["h_lam_trend"]])
+            (str(r["m"]), str(r["instances"]), r["direction"], f"{r['L']:.0f}", cell(r["p"], ".3g"),
+             cell(r["p_two_sided"], ".3g")) for r in analysis["h_lam_trend"]])
     lines += ["", f"**H-lr** [{status(lr_final)}]: count(lr = 0.05) − count(lr = 0.0125), "
               "paired, Holm over the cells; **fidelity**: fraction of features with the same "
               "final (neuron, sign).", ""]
     lines += _table(("m", "lam", "pairs", "mean diff", "95% CI", "p (Holm)", "rejected",
                      "same (neuron, sign)"), [
-        (str(r["m"]), f"{r['lam']:g}", str(r["pairs"]), _f(r["mean_diff"], "+.3f"), _ci(r),
-         _f(r["p_holm"]), decision(r, lr_final),
-         f"{_f(fid['same_fraction'], '.3f')} {_ci(fid, '.3f')}")
+        (str(r["m"]), f"{r['lam']:g}", str(r["pairs"]), cell(r["mean_diff"], "+.3f"),
+         ci_cell(r, "+.2f"), cell(r["p_holm"], ".3g"), decision(r, lr_final),
+         f"{cell(fid['same_fraction'], '.3f')} {ci_cell(fid, '.3f')}")
         for r, fid in zip(analysis["h_lr"], analysis["fidelity"], strict=True)])
     lines += ["", f"*Exploratory* (not preregistered as a test): the H-lam contrast at "
               f"lr = {analysis['grid']['lr'][1]:g} [{status(lr_final)}].", ""]
     lines += _table(("m", "pairs", "mean d", "95% CI", "p (Holm)"), [
-        (str(r["m"]), str(r["pairs"]), _f(r["mean_diff"], "+.3f"), _ci(r), _f(r["p_holm"]))
+        (str(r["m"]), str(r["pairs"]), cell(r["mean_diff"], "+.3f"), ci_cell(r, "+.2f"),
+         cell(r["p_holm"], ".3g"))
         for r in analysis["lam_effect_small_lr"]])
     lines += ["", "**Against theory** (assignment count; each z uses its model's SD / sqrt(k)); "
               "the last two columns are exploratory (feature accuracy of the per-instance "
               "predictor and of the init-argmax baseline).", ""]
     lines += _table(("lr", "m", "lam", "k", "mean", "95% CI", "sign-bin E", "z", "best E",
                      "model", "z best", "predictor", "init-argmax"), [
-        (f"{r['lr']:g}", str(r["m"]), f"{r['lam']:g}", str(r["k"]), _f(r["mean"], ".2f"),
-         _ci(r, ".2f"), f"{r['pred_exact']:.2f}", _f(r["z_exact"], "+.1f"),
-         f"{r['pred_best']:.2f}", r["best_model"].split(" (")[0], _f(r["z_best"], "+.1f"),
-         _f(r["predictor_accuracy"], ".3f"), _f(r["init_argmax_accuracy"], ".3f"))
+        (f"{r['lr']:g}", str(r["m"]), f"{r['lam']:g}", str(r["k"]), cell(r["mean"], ".2f"),
+         ci_cell(r, ".2f"), f"{r['pred_exact']:.2f}", cell(r["z_exact"], "+.1f"),
+         f"{r['pred_best']:.2f}", r["best_model"].split(" (")[0], cell(r["z_best"], "+.1f"),
+         cell(r["predictor_accuracy"], ".3f"), cell(r["init_argmax_accuracy"], ".3f"))
         for r in analysis["against_theory"]])
     return "\n".join(lines)
 

@@ -122,7 +122,9 @@ def tilted_moments(n: int, m: int, log_w: float) -> dict[str, float]:
     return {"mean": mean, "sd": math.sqrt(var), "dmean_dlogw": var}
 
 
-def _moments(n: int, m: int, lam: float, theta: float | None) -> dict[str, float]:
+def tilted_model(n: int, m: int, lam: float, theta: float | None = None) -> dict[str, float]:
+    """{"mean", "sd", "dmean_dlogw", "se_mean_theta", "log_w"} at (n, m, lam) (eqs. T3, T7,
+    T8); theta defaults to the fitted THETA."""
     theta = THETA if theta is None else theta
     lw = log_tilt(m, lam, theta)
     out = tilted_moments(n, m, lw)
@@ -135,17 +137,12 @@ def _moments(n: int, m: int, lam: float, theta: float | None) -> dict[str, float
 def expected_poly_tilted(n: int, m: int, lam: float, theta: float | None = None) -> float:
     """E[X] of the tilted injective occupancy at L1 strength lam (code units).
     docs/theory/tilted-occupancy.md#the-model"""
-    return _moments(n, m, lam, theta)["mean"]
+    return tilted_model(n, m, lam, theta)["mean"]
 
 
 def sd_poly_tilted(n: int, m: int, lam: float, theta: float | None = None) -> float:
     """SD[X] of the tilted injective occupancy at L1 strength lam (code units)."""
-    return _moments(n, m, lam, theta)["sd"]
-
-
-def tilted_model(n: int, m: int, lam: float, theta: float | None = None) -> dict[str, float]:
-    """{"mean", "sd", "se_mean_theta", "log_w", "dmean_dlogw"} at (n, m, lam)."""
-    return _moments(n, m, lam, theta)
+    return tilted_model(n, m, lam, theta)["sd"]
 
 
 def expressions() -> dict[str, sp.Expr]:

@@ -54,9 +54,8 @@ def d6(n: int, m: int, lam: float, mean: float, k: int) -> dict:
     """D6 at (n, m, lam) with its registered constant: E, SD, SE_E and z."""
     law = tilt_candidates.CANDIDATES["D6"][0]
     cov = np.array([[D6_THETA_SE**2]])
-    out = tilt_candidates.predict(law, np.array([D6_THETA]), cov,
-                                  {"n": n, "m": m, "lam": lam, "mean": mean, "k": k})
-    return out
+    return tilt_candidates.predict(law, np.array([D6_THETA]), cov,
+                                   {"n": n, "m": m, "lam": lam, "mean": mean, "k": k})
 
 
 def point(n: int, m: int, lam: float, counts: list[int], cascade: bool = True) -> dict:
