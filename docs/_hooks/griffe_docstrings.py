@@ -1,6 +1,6 @@
 """Griffe extension: read the project's plain-text docstrings as Google-style Markdown.
 
-The docstrings (STYLE.md-like conventions of the project) use their own section titles
+The project's docstrings use their own section titles
 ("Main arguments", "Fields", ...), reST roles (``:class:`X```) and maths in plain text
 such as ``<W_i, W_j>``. Rendered as Markdown, the titles would become admonitions whose
 items run together, the roles would show as ``:class:``, and ``<...>`` would be read as
