@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 import theory
-from theory import cascades
+from theory import best_model, cascades
 
 from ._specs import ExperimentSpec
 from ._stability import is_unstable
@@ -106,7 +106,7 @@ def report_row(spec: ExperimentSpec, records: Sequence[dict]) -> dict:
     pred_sd = float(theory.sd_poly_exact(spec.n, spec.m))
     k = len(ok)
     se_theory = pred_sd / math.sqrt(k) if k else math.nan
-    best = cascades.best_moments(spec.n, spec.m)
+    best = best_model.best_moments(spec.n, spec.m, spec.lam)
     se_best = math.sqrt(best["sd"] ** 2 / k + best["se_mean"] ** 2) if k else math.nan
     poly_neurons = sum(len(r["composition"]) for r in ok)
     opposite = sum(r["opposite_sign_pairs"] for r in ok)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import theory
-from theory import cascades
+from theory import best_model
 
 from ._presets import resolve_grid
 from ._report import cell, ci_cell
@@ -281,7 +281,7 @@ def e3_table(ok, n: int = 256) -> list[dict]:
         row["flow"] = _mean_ci([r[COUNT] for r in flow])
         row["adamw_minus_flow"] = paired(_pair_diffs(ok, ("adamw", DTYPE, m, 1e-3),
                                                      ("prox-gd", "float64", m, 1e-3)))
-        for name, (expected, sd, se_mc, label) in _models(n, m).items():
+        for name, (expected, sd, se_mc, label) in _models(n, m, 1e-3).items():
             # as in the compare report: (mean - E) / sqrt(sd^2 / k + se_mc^2)
             se = math.sqrt(sd**2 / row["k"] + se_mc**2)
             row[f"pred_{name}"] = expected
@@ -294,10 +294,10 @@ def e3_table(ok, n: int = 256) -> list[dict]:
 
 
 @functools.cache
-def _models(n: int, m: int) -> dict:
-    """(mean, SD, Monte Carlo SE, name) of the sign-bin and best models; cached, since the
-    cascade model is a Monte Carlo of seconds."""
-    best = cascades.best_moments(n, m)
+def _models(n: int, m: int, lam: float) -> dict:
+    """(mean, SD, Monte Carlo SE, name) of the sign-bin and best models at lam; cached,
+    since the cascade model is a Monte Carlo of seconds."""
+    best = best_model.best_moments(n, m, lam)
     return {"sign_bin": (float(theory.expected_poly_exact(n, m)),
                          float(theory.sd_poly_exact(n, m)), 0.0, "sign-bin"),
             "best": (best["mean"], best["sd"], best["se_mean"], best["model"])}

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import stats
 
 import theory
-from theory import cascades
+from theory import best_model
 
 from ._presets import FLOW_CAP_UNITS, flow_step_cap
 from ._replication_figures import figure_counts
@@ -217,7 +217,7 @@ def _against_theory(n, m, lam, lr, runs, count) -> dict:
     k = values.size
     mean, low, high = t_interval(values) if k else (math.nan,) * 3
     row = {"m": m, "lam": lam, "lr": lr, "k": k, "mean": mean, "ci_low": low, "ci_high": high}
-    best = cascades.best_moments(n, m)
+    best = best_model.best_moments(n, m, lam)
     models = {"exact": (float(theory.expected_poly_exact(n, m)),
                         float(theory.sd_poly_exact(n, m)), 0.0),
               "best": (best["mean"], best["sd"], best["se_mean"])}

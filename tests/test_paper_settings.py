@@ -26,7 +26,7 @@ DATA = Path(__file__).resolve().parents[1] / "docs" / "data"
 def _no_cascade_monte_carlo(monkeypatch):
     """The theory columns are tested with the theory; these tests are about the decisions,
     so the best model's Monte Carlo (seconds per m) is replaced by fixed moments."""
-    monkeypatch.setattr(P, "_models", lambda n, m: {
+    monkeypatch.setattr(P, "_models", lambda n, m, lam: {
         "sign_bin": (n * n / (4 * m), 1.0, 0.0, "sign-bin"),
         "best": (n * n / (4 * m), 1.0, 0.0, "sign-bin")})
 

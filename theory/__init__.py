@@ -6,19 +6,24 @@ a compiled numeric function (for `simulations`). `theory` never imports
 that knows nothing about it.
 """
 
-# The two collision models as modules: theory.collisions (the sign-bin model) and
-# theory.cascades (the magnitude-rule cascade model).
-from theory import cascades, collisions  # noqa: F401
+# The three count models as modules: theory.collisions (the sign-bin model),
+# theory.cascades (the magnitude-rule cascade model) and theory.tilted_occupancy (the
+# tilted injective occupancy); theory.best_model chooses among them.
+from theory import best_model, cascades, collisions, tilted_occupancy  # noqa: F401
+
+# The project's best count prediction at (n, m, lam) and the model behind it
+# (theory/best_model.py).
+from theory.best_model import (  # noqa: F401
+    best_model_name,
+    expected_poly_best,
+    sd_poly_best,
+)
 
 # Collisions with cascades: a feature that loses a same-sign collision falls back to its
-# next neuron; the cascade model and the project's best count prediction
-# (docs/theory/cascades.md).
+# next neuron (docs/theory/cascades.md).
 from theory.cascades import (  # noqa: F401
-    best_model_name,
     cascade_assignment,
-    expected_poly_best,
     expected_poly_cascade,
-    sd_poly_best,
     sd_poly_cascade,
 )
 

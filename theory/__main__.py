@@ -1,4 +1,4 @@
-"""Command line for the theory package: `python -m theory collisions --n N --m M [--json]`.
+"""Command line for the theory package: `python -m theory collisions --n N --m M [--lam L] [--json]`.
 
 Counts may be written like 1e9. Errors are one line with exit status 2, Ctrl-C exits
 with status 130 (docs/usage.md#errors).
@@ -12,7 +12,7 @@ import math
 import os
 import sys
 
-from theory import cascades, collisions
+from theory import best_model, cascades, collisions, tilted_occupancy
 from theory.collisions import ANCHORS
 
 PROG = "python -m theory"
@@ -69,6 +69,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -79,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     col.add_argument("--n", type=_positive_int, nargs="+", required=True, help="feature counts")
     col.add_argument("--m", type=_positive_int, nargs="+", required=True, help="neuron counts")
-    col.add_argument("--json", action="store_true", help="one JSON object per (n, m), one per line")
+    col.add_argument("--lam", type=_positive_real, nargs="+", default=[None],
+                     help="L1 strengths (code units): adds the tilted model at each lam and "
+                          "takes the best model for that lam (default: none, the lam-free "
+                          "best model)")
+    col.add_argument("--json", action="store_true",
+                     help="one JSON object per (n, m[, lam]), one per line")
     return parser
 
 
@@ -133,38 +148,59 @@ def _main(argv: list[str] | None) -> int:
     tables = []
     for n in args.n:
         for m in args.m:
-            try:
-                tables.append(_with_best(collision_table_any_size(n, m)))
-            except ValueError as error:
-                parser.error(f"n={n}, m={m}: {error}")
+            for lam in args.lam:
+                try:
+                    tables.append(_with_best(collision_table_any_size(n, m), lam))
+                except ValueError as error:
+                    where = f"n={n}, m={m}" + ("" if lam is None else f", lam={lam:g}")
+                    parser.error(f"{where}: {error}")
     if args.json:
         for table in tables:
             print(json.dumps(table))
         return 0
     for table in tables:
-        print(f"n = {table['n']}, m = {table['m']}")
+        lam = "" if table.get("lam") is None else f", lam = {table['lam']:g}"
+        print(f"n = {table['n']}, m = {table['m']}{lam}")
         for key, label in _LABELS.items():
             note = " (asymptotic)" if table.get(f"{key}_method") == "asymptotic" else ""
             print(f"  {label:<36} {_format(table[key]):>14}   {ANCHORS[key]}{note}")
         for key, label in _BEST_LABELS.items():
-            print(f"  {label:<36} {_format(table[key]):>14}   {cascades.ANCHORS[key]}")
+            if key in table:
+                print(f"  {label:<36} {_format(table[key]):>14}   {_BEST_ANCHORS[key]}")
         print(f"  best model: {table['model_best']}")
     return 0
 
 
-# The project's best prediction (docs/theory/cascades.md#verdict), added to each table.
+# The tilted model at the given lam and the project's best prediction
+# (theory.best_model), added to each table.
 _BEST_LABELS = {
+    "expected_poly_tilted": "E[# polysemantic], tilted model",
+    "sd_poly_tilted": "SD[# polysemantic], tilted model",
     "expected_poly_best": "E[# polysemantic], best model",
     "sd_poly_best": "SD[# polysemantic], best model",
 }
+_BEST_ANCHORS = {
+    "expected_poly_tilted": "docs/theory/tilted-occupancy.md#the-model",
+    "sd_poly_tilted": "docs/theory/tilted-occupancy.md#the-model",
+    "expected_poly_best": "docs/preregistration-single-model.md#adoption",
+    "sd_poly_best": "docs/preregistration-single-model.md#adoption",
+}
 
 
-def _with_best(table: dict) -> dict:
-    """`table` plus expected_poly_best, sd_poly_best and the name of that model."""
+def _with_best(table: dict, lam: float | None = None) -> dict:
+    """`table` plus, with lam, the tilted model there; and the best model for that lam
+    (expected_poly_best, sd_poly_best, model_best)."""
     n, m = table["n"], table["m"]
-    table["expected_poly_best"] = cascades.expected_poly_best(n, m)
-    table["sd_poly_best"] = cascades.sd_poly_best(n, m)
-    table["model_best"] = cascades.best_model_name(n, m)
+    if lam is not None:
+        table["lam"] = lam
+        if n <= 2 * m:  # the tilted model places n features injectively into 2m bins
+            tilted = tilted_occupancy.tilted_model(n, m, lam)
+            table["expected_poly_tilted"] = tilted["mean"]
+            table["sd_poly_tilted"] = tilted["sd"]
+    best = best_model.best_moments(n, m, lam)
+    table["expected_poly_best"] = best["mean"]
+    table["sd_poly_best"] = best["sd"]
+    table["model_best"] = best["model"]
     return table
 
 
