@@ -85,6 +85,14 @@ def verdict(rows: list[dict], z: str) -> dict:
             "max_abs_z": max(map(abs, zs), default=math.nan)}
 
 
+def c2_points(rows: list[dict]) -> frozenset[tuple[int, float, float]]:
+    """(n, m/n, lam) of the points where the primary model passes C2: the set the
+    adoption rule reads (theory.best_model.TILTED_CONFIRMED;
+    docs/preregistration-single-model.md#adoption)."""
+    return frozenset((r["n"], round(r["m"] / r["n"], 4), r["lam"]) for r in rows
+                     if abs(r["z_tilted"]) <= Z_BONFERRONI)
+
+
 def lam_effects(points: dict) -> list[dict]:
     """Analysis step 4: per (n, m), count(1e-2) - count(1e-3) on the same W(0), against
     the models' differences (descriptive)."""
@@ -128,6 +136,9 @@ def markdown(a: dict) -> str:
         lines.append(f"\n{name}: {v['misses']} of {v['points']} points with |z| > 2; "
                      f"H-single {v['H_single']}, C1 {v['C1']}, C2 {v['C2']} "
                      f"(max |z| {v['max_abs_z']:.1f})")
+    passed = sorted(c2_points(a["rows"]))
+    lines.append(f"\ntilted model passes C2 (|z| <= {Z_BONFERRONI}) at {len(passed)} points "
+                 "(n, m/n, lam): " + ", ".join(f"({n}, {r:g}, {lam:g})" for n, r, lam in passed))
     if a["missing"]:
         lines.append("\nmissing (fewer than 12 converged runs): "
                      + ", ".join(f"({p['n']}, {p['m']}, {p['lam']:g}): {p['k']}"
