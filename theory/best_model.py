@@ -95,13 +95,9 @@ def best_model_name(n: int, m: int, lam: float | None = None) -> str:
 
 def expected_poly_best(n: int, m: int, lam: float | None = None) -> float:
     """The project's best prediction of E[X] at (n, m, lam) (module doc)."""
-    if tilted_adopted(n, m, lam):
-        return tilted_occupancy.expected_poly_tilted(n, m, lam)
-    return cascades.expected_poly_best(n, m)
+    return best_moments(n, m, lam)["mean"]
 
 
 def sd_poly_best(n: int, m: int, lam: float | None = None) -> float:
     """SD[X] of the model behind expected_poly_best(n, m, lam)."""
-    if tilted_adopted(n, m, lam):
-        return tilted_occupancy.sd_poly_tilted(n, m, lam)
-    return cascades.sd_poly_best(n, m)
+    return best_moments(n, m, lam)["sd"]
