@@ -235,7 +235,8 @@ def test_default_table_fits_in_100_columns_and_explains_each_column():
     words = " ".join(table.split())
     for note in ("window rule: a neuron is polysemantic when at least two of its weights have "
                  "|w| in [0.8, 1.2]", "95% Student-t CI", "the tilted model where its "
-                 "preregistered confirmation adopted it", "AdamW rows are untested", "weights trained in float32 and float64",
+                 "preregistered confirmation adopted it", "AdamW rows are untested",
+                 "weights trained in float32 and float64",
                  "best E (pred_best): docs/theory/cascades.md#verdict",
                  "log-log slope vs m (n=4096, lam=0.001, optimizer=prox-gd) [m >= 4n]"):
         assert note in words, note

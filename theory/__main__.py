@@ -1,4 +1,5 @@
-"""Command line for the theory package: `python -m theory collisions --n N --m M [--lam L] [--json]`.
+"""Command line for the theory package:
+`python -m theory collisions --n N --m M [--lam L] [--json]`.
 
 Counts may be written like 1e9. Errors are one line with exit status 2, Ctrl-C exits
 with status 130 (docs/usage.md#errors).
@@ -179,11 +180,12 @@ _BEST_LABELS = {
     "expected_poly_best": "E[# polysemantic], best model",
     "sd_poly_best": "SD[# polysemantic], best model",
 }
+# the best model's anchor is the one the reports cite (its verdict names the adoption)
 _BEST_ANCHORS = {
     "expected_poly_tilted": "docs/theory/tilted-occupancy.md#the-model",
     "sd_poly_tilted": "docs/theory/tilted-occupancy.md#the-model",
-    "expected_poly_best": "docs/preregistration-single-model.md#adoption",
-    "sd_poly_best": "docs/preregistration-single-model.md#adoption",
+    "expected_poly_best": cascades.ANCHORS["expected_poly_best"],
+    "sd_poly_best": cascades.ANCHORS["sd_poly_best"],
 }
 
 

@@ -51,7 +51,7 @@ TILTED_NAME = (f"{tilted_occupancy.MODEL_NAME}, confirmed here under prox-gd "
 def _bracket(grid: tuple, value: float, log: bool = False) -> tuple | None:
     """The grid values that bracket `value` (one if it is a grid value, within 1e-9
     relative), or None outside the grid's span."""
-    key = (lambda v: math.log(v)) if log else (lambda v: v)
+    key = math.log if log else float
     points = [key(g) for g in grid]
     x = key(value)
     for g, p in zip(grid, points, strict=True):
@@ -65,7 +65,7 @@ def _bracket(grid: tuple, value: float, log: bool = False) -> tuple | None:
 
 def tilted_adopted(n: int, m: int, lam: float | None) -> bool:
     """Whether (n, m, lam) lies in a grid cell whose corners all passed C2 (module doc)."""
-    if lam is None or not TILTED_CONFIRMED:
+    if lam is None:
         return False
     axes = (_bracket(GRID_N, n), _bracket(GRID_RATIOS, m / n), _bracket(GRID_LAMS, lam, log=True))
     if any(axis is None for axis in axes):
