@@ -25,6 +25,7 @@ import numpy as np
 from simulations._stats import paired, t_interval
 from simulations.studies import single_model_table as table
 from simulations.studies import tilt_candidates
+from theory import best_model, cascades
 from theory import tilted_occupancy as tilted
 
 # Fixed in the preregistration (#hypothesis, #analysis-fixed-now).
@@ -93,6 +94,33 @@ def c2_points(rows: list[dict]) -> frozenset[tuple[int, float, float]]:
                      if abs(r["z_tilted"]) <= Z_BONFERRONI)
 
 
+# The models of the map, by the letter it shows, and their z columns.
+MAP_MODELS = {"T": "z_tilted", "D": "z_d6", "S": "z_signbin", "C": "z_cascade"}
+
+
+def best_z(row: dict) -> float:
+    """z of theory.best_model's prediction at the row's point, with the z of the model it
+    names: in-sample where that is the tilted model, whose adoption reads these runs."""
+    name = best_model.best_model_name(row["n"], row["m"], row["lam"])
+    if name == best_model.TILTED_NAME:
+        return row["z_tilted"]
+    return row["z_cascade"] if name == cascades.MODEL_NAME else row["z_signbin"]
+
+
+def model_map(rows: list[dict]) -> list[str]:
+    """Where each model holds (descriptive, after the registered steps): per (n, lam) and
+    m/n, the letters of the models within |z| <= 2 (MAP_MODELS) and the best z."""
+    ratios = sorted({r["m"] / r["n"] for r in rows})
+    lines = ["| n | lam | " + " | ".join(f"m/n = {q:g}" for q in ratios) + " |",
+             "|" + "---|" * (len(ratios) + 2)]
+    for (n, lam) in sorted({(r["n"], r["lam"]) for r in rows}):
+        cells = {r["m"] / r["n"]: r for r in rows if (r["n"], r["lam"]) == (n, lam)}
+        text = [("".join(k for k, z in MAP_MODELS.items() if abs(cells[q][z]) <= 2) or "-")
+                + f" ({best_z(cells[q]):+.1f})" if q in cells else "" for q in ratios]
+        lines.append(f"| {n} | {lam:g} | " + " | ".join(text) + " |")
+    return lines
+
+
 def lam_effects(points: dict) -> list[dict]:
     """Analysis step 4: per (n, m), count(1e-2) - count(1e-3) on the same W(0), against
     the models' differences (descriptive)."""
@@ -139,6 +167,9 @@ def markdown(a: dict) -> str:
     passed = sorted(c2_points(a["rows"]))
     lines.append(f"\ntilted model passes C2 (|z| <= {Z_BONFERRONI}) at {len(passed)} points "
                  "(n, m/n, lam): " + ", ".join(f"({n}, {r:g}, {lam:g})" for n, r, lam in passed))
+    lines += ["", "Where each model holds (T tilted, D D6, S sign-bin, C cascade: |z| <= 2; "
+              "in brackets the z of theory.best_model's prediction):", ""]
+    lines += model_map(a["rows"])
     if a["missing"]:
         lines.append("\nmissing (fewer than 12 converged runs): "
                      + ", ".join(f"({p['n']}, {p['m']}, {p['lam']:g}): {p['k']}"
