@@ -376,9 +376,10 @@ def _wrap(text: str, indent: str = "  ", first: str = "") -> list[str]:
 
 
 def _best_model_note() -> str:
-    return ("best E: the tilted model where its preregistered confirmation adopted it "
-            "(grid cells at n = 64-384, m = n-8n, lam 1e-3-1e-2 whose corners all passed; "
-            "docs/preregistration-single-model.md#adoption); elsewhere the cascade model for "
+    return ("best E: the tilted model where its preregistered confirmation adopted it, for "
+            "lam 1e-3 to 1e-2 and m <= 8n at n = 64-128 from m = 1.25n, n = 128-256 from 2n "
+            "and n = 256-384 from 3n (docs/preregistration-single-model.md"
+            "#adoption-on-the-grid); elsewhere the cascade model for "
             f"m < {cascades.BEST_SWITCH_RATIO:g}n (and for m <= "
             f"{cascades.LARGE_N_SWITCH_RATIO:g}n from n = {cascades.LARGE_N} on) and the exact "
             "sign-bin model otherwise, chosen from prox-gd data and checked on prox-gd at "

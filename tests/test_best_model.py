@@ -2,9 +2,11 @@
 fall-back to the cascade/sign-bin verdict (docs/preregistration-single-model.md#adoption)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
+from simulations.studies import single_model_confirm as confirm
 from theory import __main__ as cli
 from theory import best_model, cascades, tilted_occupancy
 
@@ -68,3 +70,11 @@ def test_cli_refuses_a_bad_lam_in_one_line(capsys):
         cli.main(["collisions", "--n", "64", "--m", "128", "--lam", "-1"])
     assert stop.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_confirmed_points_are_the_published_analysis():
+    """TILTED_CONFIRMED is exactly the registered analysis's C2 set on the published runs."""
+    csv = Path(__file__).resolve().parents[1] / "docs" / "data" / "single_model_confirm.csv"
+    rows = confirm.analyse(confirm.read(str(csv)), cascade=False)["rows"]
+    assert len(rows) == 56  # the whole grid: 4 n x 7 m/n x 2 lam, none missing
+    assert best_model.TILTED_CONFIRMED == confirm.c2_points(rows)
