@@ -44,12 +44,11 @@ GRID_LAMS = (1e-3, 1e-2)
 # `single_model_confirm.c2_points` of docs/data/single_model_confirm.csv (a test pins the
 # two together; docs/preregistration-single-model.md#results). It failed C2 at m = n,
 # lam = 1e-3 for n <= 128 and at every m <= 1.5n (n = 256) and m <= 2n (n = 384).
-_BOTH = (1e-3, 1e-2)
 TILTED_CONFIRMED: frozenset[tuple[int, float, float]] = frozenset(
     [(n, 1.0, 1e-2) for n in (64, 128)]
-    + [(n, r, lam) for n in (64, 128) for r in (1.25, 1.5, 2.0, 3.0, 4.0, 8.0) for lam in _BOTH]
-    + [(256, r, lam) for r in (2.0, 3.0, 4.0, 8.0) for lam in _BOTH]
-    + [(384, r, lam) for r in (3.0, 4.0, 8.0) for lam in _BOTH])
+    + [(n, r, lam) for n in (64, 128) for r in (1.25, 1.5, 2.0, 3.0, 4.0, 8.0) for lam in GRID_LAMS]
+    + [(256, r, lam) for r in (2.0, 3.0, 4.0, 8.0) for lam in GRID_LAMS]
+    + [(384, r, lam) for r in (3.0, 4.0, 8.0) for lam in GRID_LAMS])
 
 TILTED_NAME = (f"{tilted_occupancy.MODEL_NAME}, confirmed here under prox-gd "
                "(docs/preregistration-single-model.md#adoption)")
