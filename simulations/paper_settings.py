@@ -488,7 +488,7 @@ def figure_e3(a: dict):
             zorder=2, label="sign-bin model")
     note = coincidence_note(m, best, sign_bin, "sign-bin")
     ax.plot(m, best, color="C1", ls=(0, (1, 1.5)), lw=1.8, marker="D", ms=3.5, zorder=3,
-            label="best model (cascade where it holds" + (f"; {note})" if note else ")"))
+            label="best model (theory.best_model" + (f"; {note})" if note else ")"))
     ax.set_xscale("log")
     ax.set_yscale("log")
     label_m_axis(ax, [*m, *PAPER_FIGURE])  # every m the figure shows a point at

@@ -115,5 +115,5 @@ def test_paper_settings_e3_ticks_and_lines():
     ax = fig.axes[0]
     assert _labelled_m(ax) == (["256", "512", "1024", "2048", "4096"], [])
     texts = _legend_texts(fig)
-    assert "best model (cascade where it holds; same as sign-bin from m = 512)" in texts
+    assert "best model (theory.best_model; same as sign-bin from m = 512)" in texts
     assert not [t for t in texts if ".md" in t or "#" in t], texts
