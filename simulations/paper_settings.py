@@ -495,7 +495,7 @@ def figure_e3(a: dict):
     plain_log_y(ax)
     ax.set_xlabel("neurons m (n = 256 features)")
     ax.set_ylabel("polysemantic neurons (window rule)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")  # the data and lines leave it empty
     fig.tight_layout()
     return fig
 
