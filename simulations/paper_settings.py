@@ -495,7 +495,9 @@ def figure_e3(a: dict):
     plain_log_y(ax)
     ax.set_xlabel("neurons m (n = 256 features)")
     ax.set_ylabel("polysemantic neurons (window rule)")
-    ax.set_ylim(bottom=0.5)  # room below the counts (all >= 2 at n = 256) for the legend
+    # room below the counts for the legend (a quick run's counts can be below 1)
+    positive = [r["mean"] for r in rows if r["mean"] > 0]
+    ax.set_ylim(bottom=min(0.5, min(positive, default=1.0) / 4))
     ax.legend(fontsize=7.5, loc="lower left")
     fig.tight_layout()
     return fig
